@@ -1,0 +1,54 @@
+// llrt: what this CPU can run.
+//
+// Detection uses CPUID for the instruction sets and XGETBV for what the OS has
+// enabled (AVX needs XMM|YMM state, AVX-512 also opmask|ZMM state, AMX tile state).
+// LLRT_ISA=<backend name> caps the backends that may be used ("avx2" keeps an
+// AVX-512 machine on the AVX2 kernels); an unknown value is an error, not ignored.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace llrt {
+
+struct CpuInfo {
+  std::string vendor, model;
+  bool sse42 = false, avx = false, avx2 = false, fma = false, f16c = false;
+  bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
+  bool avx512_bf16 = false, avx512_fp16 = false, avx512_vnni = false, avx_vnni = false;
+  bool amx_tile = false, amx_bf16 = false, amx_int8 = false;
+  bool os_avx = false, os_avx512 = false, os_amx = false;  // XGETBV-enabled state
+  int logical_cores = 1, physical_cores = 1;
+  uint64_t mem_total_bytes = 0, mem_available_bytes = 0;
+};
+
+const CpuInfo& cpu_info();
+
+// Backends, in increasing rank. A backend is usable when the hardware (and OS)
+// support it and its rank is <= the LLRT_ISA cap. Ref (scalar) is only chosen when
+// asked for explicitly (LLRT_ISA=ref or tests), never as a silent fallback.
+enum class Backend : uint8_t {
+  Ref = 0,
+  Avx2,        // AVX2 + FMA + F16C
+  AvxVnni,     // Avx2 + AVX-VNNI
+  Avx512,      // AVX-512 F/BW/VL/DQ
+  Avx512Vnni,  // Avx512 + AVX512_VNNI
+  Avx512Bf16,  // Avx512Vnni + AVX512_BF16
+  Neon,        // reserved: ARM (xsimd), not built on x86
+  Cuda,        // reserved for the CUDA backend
+};
+constexpr int kNumBackends = 8;
+
+const char* backend_name(Backend b);
+bool parse_backend(const std::string& s, Backend* out);
+bool backend_hw_supported(Backend b);  // hardware + OS only
+bool backend_usable(Backend b);        // hw supported and within the LLRT_ISA cap
+// Highest CPU backend allowed by LLRT_ISA (read once per process; tests may override).
+Backend isa_cap();
+void set_isa_cap_for_testing(Backend cap);  // overrides the environment
+void reset_isa_cap_for_testing();
+// Human-readable: "Intel Xeon ... | AVX2 FMA F16C AVX512F ... | 2 cores"
+std::string cpu_summary();
+std::vector<std::string> cpu_flag_names();  // the flags present
+
+}  // namespace llrt

@@ -1,0 +1,14 @@
+// Per-ISA registration hooks. Each is defined in a library compiled with that ISA's
+// flags (kernels/meson.build) and only adds its entries; selection happens in the
+// registry using CPUID/XGETBV and LLRT_ISA.
+#pragma once
+#include "llrt/kernels.h"
+
+namespace llrt::kernels {
+void register_ref(KernelRegistry& r);
+#if LLRT_HAVE_X86_KERNELS
+void register_avx2(KernelRegistry& r);
+void register_avx512(KernelRegistry& r);
+void register_avx512bf16(KernelRegistry& r);
+#endif
+}  // namespace llrt::kernels

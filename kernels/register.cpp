@@ -1,0 +1,12 @@
+#include "cpu/hooks.h"
+
+namespace llrt {
+void register_all_kernels(KernelRegistry& r) {
+  kernels::register_ref(r);
+#if LLRT_HAVE_X86_KERNELS
+  kernels::register_avx2(r);
+  kernels::register_avx512(r);
+  kernels::register_avx512bf16(r);
+#endif
+}
+}  // namespace llrt

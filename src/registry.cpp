@@ -1,0 +1,107 @@
+#include <mutex>
+#include <sstream>
+
+#include "llrt/error.h"
+#include "llrt/kernels.h"
+
+namespace llrt {
+
+const char* op_name(Op op) {
+  switch (op) {
+    case Op::Linear: return "linear";
+    case Op::LinearQ8: return "linear_q8";
+    case Op::Embedding: return "embedding";
+    case Op::RmsNorm: return "rmsnorm";
+    case Op::Rope: return "rope";
+    case Op::Attention: return "attention";
+    case Op::SiluMul: return "silu_mul";
+    case Op::Add: return "add";
+  }
+  return "?";
+}
+
+KernelRegistry& KernelRegistry::global() {
+  static KernelRegistry r;
+  static std::once_flag once;
+  std::call_once(once, [] { register_all_kernels(r); });
+  return r;
+}
+
+void KernelRegistry::add(const KernelEntry& e) {
+  if (find(e.op, e.wtype, e.atype, e.backend))
+    fail(ErrorCode::Internal, std::string("kernel registered twice: ") + e.name);
+  entries_.push_back(e);
+}
+
+const KernelEntry* KernelRegistry::find(Op op, DType w, DType a, Backend b) const {
+  for (const auto& e : entries_)
+    if (e.op == op && e.wtype == w && e.atype == a && e.backend == b) return &e;
+  return nullptr;
+}
+
+const KernelEntry* KernelRegistry::find_best(Op op, DType w, DType a) const {
+  const KernelEntry* best = nullptr;
+  bool ref_allowed = isa_cap() == Backend::Ref;
+  for (const auto& e : entries_) {
+    if (e.op != op || e.wtype != w || e.atype != a) continue;
+    if (!backend_usable(e.backend)) continue;
+    // The scalar reference is an oracle, never chosen silently: only with LLRT_ISA=ref.
+    if (e.backend == Backend::Ref && !ref_allowed) continue;
+    if (!best || int(e.backend) > int(best->backend)) best = &e;
+  }
+  return best;
+}
+
+std::vector<KernelVerdict> check_kernels(const std::vector<KernelNeed>& needs) {
+  const auto& reg = KernelRegistry::global();
+  std::vector<KernelVerdict> out;
+  for (const auto& n : needs) {
+    KernelVerdict v;
+    v.need = n;
+    v.chosen = reg.find_best(n.op, n.wtype, n.atype);
+    for (const auto& e : reg.all())
+      if (e.op == n.op && e.wtype == n.wtype && e.atype == n.atype) v.compiled.push_back(&e);
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+std::string unsupported_kernel_message(const KernelVerdict& v) {
+  std::ostringstream os;
+  os << "no usable kernel for op '" << op_name(v.need.op) << "' with weights "
+     << dtype_name(v.need.wtype) << " and activations " << dtype_name(v.need.atype);
+  if (!v.need.what.empty()) os << " (needed by " << v.need.what << ")";
+  os << " on this machine [" << cpu_summary() << "; LLRT_ISA cap: " << backend_name(isa_cap())
+     << "]. ";
+  std::vector<const KernelEntry*> elsewhere;
+  for (auto* e : v.compiled)
+    if (e->backend != Backend::Ref) elsewhere.push_back(e);
+  if (elsewhere.empty()) {
+    os << "This build has no kernel for it on any backend: the model's dtype is not supported by llrt";
+  } else {
+    os << "Compiled-in variants need:";
+    for (auto* e : elsewhere)
+      os << " " << backend_name(e->backend) << (backend_hw_supported(e->backend) ? "" : " (CPU lacks it)");
+    os << ". What to do: run on a CPU with one of those instruction sets";
+    if (isa_cap() != Backend::Avx512Bf16) os << ", or raise/unset LLRT_ISA";
+  }
+  os << ". llrt never falls back to a slower path silently.";
+  return os.str();
+}
+
+void require_kernels(const std::vector<KernelNeed>& needs) {
+  for (const auto& v : check_kernels(needs))
+    if (!v.chosen) fail(ErrorCode::UnsupportedKernel, unsupported_kernel_message(v));
+}
+
+const LinearKernel& linear_kernel(DType w, Backend b) {
+  const auto* e = KernelRegistry::global().find(Op::Linear, w, DType::F32, b);
+  if (!e) {
+    KernelVerdict v;
+    v.need = {Op::Linear, w, DType::F32, ""};
+    fail(ErrorCode::UnsupportedKernel, unsupported_kernel_message(v));
+  }
+  return *static_cast<const LinearKernel*>(e->fn);
+}
+
+}  // namespace llrt

@@ -1,0 +1,104 @@
+// Core: dtypes, tensors, CPU detection, registry basics.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <random>
+
+#include "llrt/cpu.h"
+#include "llrt/dtype.h"
+#include "llrt/error.h"
+#include "llrt/kernels.h"
+#include "llrt/tensor.h"
+
+using namespace llrt;
+
+TEST_CASE("dtype names parse and round-trip") {
+  for (const char* n : {"F32", "F16", "BF16", "I8", "I32", "U8", "F64", "I16", "I64", "BOOL", "F8_E4M3", "F8_E5M2"}) {
+    auto t = parse_dtype(n);
+    REQUIRE(t.has_value());
+    CHECK(std::string(dtype_name(*t)) == n);
+  }
+  CHECK(!parse_dtype("FLOAT32").has_value());
+  CHECK(!parse_dtype("").has_value());
+  CHECK(dtype_is_compute(DType::BF16));
+  CHECK(!dtype_is_compute(DType::F64));
+  CHECK(dtype_size(DType::BF16) == 2);
+  CHECK(dtype_size(DType::I64) == 8);
+}
+
+TEST_CASE("bf16 and f16 conversions round to nearest even") {
+  CHECK(bf16_to_f32(f32_to_bf16(1.0f)) == 1.0f);
+  // 1 + 2^-8 is exactly halfway between bf16 1.0 and 1+2^-7: ties to even -> 1.0
+  CHECK(bf16_to_f32(f32_to_bf16(1.0f + 1.0f / 256)) == 1.0f);
+  CHECK(bf16_to_f32(f32_to_bf16(1.0f + 3.0f / 256)) == 1.0f + 4.0f / 256);
+  CHECK(std::isnan(bf16_to_f32(f32_to_bf16(NAN))));
+  // every finite f16 round-trips exactly through f32
+  for (uint32_t h = 0; h < 65536; ++h) {
+    if (((h >> 10) & 0x1f) == 0x1f) continue;
+    float f = f16_to_f32(uint16_t(h));
+    CHECK_MESSAGE(f32_to_f16(f) == h, "h=" << h);
+  }
+  CHECK(f16_to_f32(0x3c00) == 1.0f);
+  CHECK(f16_to_f32(0x0001) == std::ldexp(1.0f, -24));
+  CHECK(f32_to_f16(65520.0f) == 0x7c00);  // rounds to inf
+  CHECK(f32_to_f16(65504.0f) == 0x7bff);
+}
+
+TEST_CASE("tensor owns aligned memory and views do not copy") {
+  Tensor t = Tensor::empty(DType::BF16, {3, 5});
+  CHECK(t.numel() == 15);
+  CHECK(t.nbytes() == 30);
+  CHECK(reinterpret_cast<uintptr_t>(t.data()) % 64 == 0);
+  CHECK(t.is_contiguous());
+  static const float buf[4] = {1, 2, 3, 4};
+  Tensor v = Tensor::view(DType::F32, {2, 2}, buf, nullptr);
+  CHECK(v.data() == buf);
+  CHECK_THROWS_AS(v.mutable_data(), Error);
+  CHECK(v.describe() == "F32[2, 2]");
+}
+
+TEST_CASE("cpu detection is consistent with the backends it reports") {
+  const CpuInfo& c = cpu_info();
+  CHECK(c.logical_cores >= 1);
+  CHECK(c.physical_cores >= 1);
+  CHECK(c.mem_total_bytes > 0);
+  if (backend_hw_supported(Backend::Avx512)) CHECK(backend_hw_supported(Backend::Avx2));
+  if (c.avx512f) CHECK(c.os_avx512);
+  CHECK(backend_hw_supported(Backend::Ref));
+  CHECK(!cpu_summary().empty());
+}
+
+TEST_CASE("LLRT_ISA cap limits usable backends") {
+  set_isa_cap_for_testing(Backend::Avx2);
+  CHECK(!backend_usable(Backend::Avx512));
+  CHECK(backend_usable(Backend::Avx2) == backend_hw_supported(Backend::Avx2));
+  reset_isa_cap_for_testing();
+  Backend b;
+  CHECK(parse_backend("avx512_bf16", &b));
+  CHECK(b == Backend::Avx512Bf16);
+  CHECK(!parse_backend("sse9", &b));
+}
+
+TEST_CASE("registry never picks the scalar reference silently") {
+  auto& reg = KernelRegistry::global();
+  REQUIRE(reg.find(Op::Linear, DType::BF16, DType::F32, Backend::Ref) != nullptr);
+  const KernelEntry* e = reg.find_best(Op::Linear, DType::BF16, DType::F32);
+  if (e) CHECK(e->backend != Backend::Ref);
+  set_isa_cap_for_testing(Backend::Ref);
+  e = reg.find_best(Op::Linear, DType::BF16, DType::F32);
+  REQUIRE(e);
+  CHECK(e->backend == Backend::Ref);
+  reset_isa_cap_for_testing();
+  // A pair nobody registers fails with a message naming op, dtype and hardware.
+  std::vector<KernelNeed> needs = {{Op::Linear, DType::F64, DType::F32, "test.weight"}};
+  try {
+    require_kernels(needs);
+    FAIL("expected UnsupportedKernel");
+  } catch (const Error& err) {
+    CHECK(err.code() == ErrorCode::UnsupportedKernel);
+    std::string m = err.what();
+    CHECK(m.find("linear") != std::string::npos);
+    CHECK(m.find("F64") != std::string::npos);
+    CHECK(m.find("test.weight") != std::string::npos);
+  }
+}
