@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "llrt/error.h"
@@ -126,13 +127,27 @@ CpuInfo detect() {
 
 struct CapState {
   std::once_flag once;
-  Backend env_cap = Backend::Avx512Bf16;
+  Backend env_cap = Backend::Amx;
   bool override_set = false;
-  Backend override_cap = Backend::Avx512Bf16;
+  Backend override_cap = Backend::Amx;
 };
 CapState& cap_state() {
   static CapState s;
   return s;
+}
+
+// Linux hands out the AMX tile-data state only on request (arch_prctl).
+bool amx_permission() {
+  static const bool ok = [] {
+#if defined(LLRT_X86) && defined(__linux__)
+    constexpr long kArchReqXcompPerm = 0x1023;
+    constexpr long kXfeatureXtiledata = 18;
+    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+    return false;
+#endif
+  }();
+  return ok;
 }
 
 }  // namespace
@@ -150,6 +165,7 @@ const char* backend_name(Backend b) {
     case Backend::Avx512: return "avx512";
     case Backend::Avx512Vnni: return "avx512_vnni";
     case Backend::Avx512Bf16: return "avx512_bf16";
+    case Backend::Amx: return "amx";
     case Backend::Neon: return "neon";
     case Backend::Cuda: return "cuda";
   }
@@ -177,6 +193,9 @@ bool backend_hw_supported(Backend b) {
     case Backend::Avx512: return avx512;
     case Backend::Avx512Vnni: return avx512 && c.avx512_vnni;
     case Backend::Avx512Bf16: return avx512 && c.avx512_vnni && c.avx512_bf16;
+    case Backend::Amx:
+      return avx512 && c.avx512_vnni && c.avx512_bf16 && c.amx_tile && c.amx_bf16 && c.amx_int8 &&
+             amx_permission();
     case Backend::Neon: return false;
     case Backend::Cuda: return false;  // CUDA kernels have their own device check
   }
@@ -192,7 +211,7 @@ Backend isa_cap() {
       if (!parse_backend(env, &b) || b == Backend::Cuda || b == Backend::Neon)
         fail(ErrorCode::InvalidArgument,
              std::string("LLRT_ISA=") + env +
-                 " is not a CPU backend name; use one of: ref avx2 avx_vnni avx512 avx512_vnni avx512_bf16");
+                 " is not a CPU backend name; use one of: ref avx2 avx_vnni avx512 avx512_vnni avx512_bf16 amx");
       s.env_cap = b;
     }
   });

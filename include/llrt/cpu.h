@@ -34,10 +34,11 @@ enum class Backend : uint8_t {
   Avx512,      // AVX-512 F/BW/VL/DQ
   Avx512Vnni,  // Avx512 + AVX512_VNNI
   Avx512Bf16,  // Avx512Vnni + AVX512_BF16
+  Amx,         // Avx512Bf16 + AMX tiles (BF16, INT8), OS permission granted
   Neon,        // reserved: ARM (xsimd), not built on x86
   Cuda,        // reserved for the CUDA backend
 };
-constexpr int kNumBackends = 8;
+constexpr int kNumBackends = 9;
 
 const char* backend_name(Backend b);
 bool parse_backend(const std::string& s, Backend* out);
