@@ -1,0 +1,95 @@
+// llrt: the Llama engine.
+//
+// Model holds the weights (zero-copy views in their stored dtype) and the kernel
+// choice for every op, made once at load after the capability check. Context holds
+// a KV cache and scratch for one sequence; many contexts can share one Model.
+//
+// Activation precision (decided and documented): the residual stream, every
+// intermediate activation and the KV cache are F32; every kernel accumulates in F32.
+// Weights are read in their stored dtype (F32/F16/BF16, or I8 + scales for w8a8) and
+// widened in registers. On AVX512_BF16/AMX the BF16 matmul rounds the activation
+// operand to BF16 (RNE) for the dot-product instruction (accumulation stays F32);
+// the cross-backend checker bounds the effect, and the parity tests against HF's
+// float32 reference hold on every backend.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "llrt/checkpoint.h"
+#include "llrt/kernels.h"
+#include "llrt/llama.h"
+
+namespace llrt {
+
+struct ModelOptions {
+  MapOptions map;        // mmap (default) or copy into huge-page-backed memory
+  int threads = 0;       // 0: physical cores
+  // Called while loading with a one-line status (e.g. "shard 2/4 (4.9 GB)").
+  std::function<void(const std::string&)> progress;
+};
+
+struct ContextOptions {
+  int64_t n_ctx = 0;      // 0: min(max_position_embeddings, 4096)
+  int64_t n_batch = 512;  // tokens per forward chunk during prefill
+};
+
+class Model {
+ public:
+  static std::shared_ptr<Model> load(const std::filesystem::path& dir, const ModelOptions& opt = {});
+  ~Model();
+
+  const ModelConfig& config() const;
+  const Checkpoint& checkpoint() const;
+  int threads() const;
+  void set_threads(int n);
+  // The kernel chosen for every need (for diagnostics and the CLI's verbose output).
+  const std::vector<KernelVerdict>& kernel_plan() const;
+  double load_seconds() const;
+
+  struct Impl;
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  Model() = default;
+  std::unique_ptr<Impl> impl_;
+};
+
+class Context {
+ public:
+  Context(std::shared_ptr<const Model> model, const ContextOptions& opt = {});
+  ~Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  const Model& model() const { return *model_; }
+  int64_t n_ctx() const;
+  int64_t n_past() const;
+  void reset();                 // forget all cached positions
+  void truncate(int64_t n_keep);  // keep the first n_keep positions
+
+  // Appends `tokens` at positions n_past().. and returns the logits (vocab_size F32)
+  // of the last one. Prefill runs in n_batch chunks (matrix-matrix); one token is a
+  // decode step (matrix-vector). Error{ContextOverflow} if the cache would overflow,
+  // Error{InvalidArgument} for a token id outside the vocabulary; state unchanged.
+  std::span<const float> eval(std::span<const int32_t> tokens);
+  // Same, returning logits for every position ([n, vocab] row-major).
+  std::vector<float> eval_all(std::span<const int32_t> tokens);
+
+  uint64_t allocated_bytes() const;  // KV cache + scratch actually allocated
+
+  struct State;  // engine internals (src/model.cpp)
+
+ private:
+  std::shared_ptr<const Model> model_;
+  std::unique_ptr<State> st_;
+};
+
+// HF's RoPE inverse frequencies (float32, as transformers computes them) for a config.
+std::vector<float> rope_inv_freq(const ModelConfig& c);
+
+}  // namespace llrt

@@ -1,0 +1,420 @@
+// The Llama forward pass (LlamaForCausalLM as HF runs it):
+//   x = embed(tokens)
+//   per layer: h = rmsnorm(x) ; q,k,v = h.Wq^T, h.Wk^T, h.Wv^T ; rope(q,k) at positions
+//              append k,v to the cache ; a = softmax(q.k^T * hd^-0.5, causal) . v  (GQA:
+//              kv head j serves query heads j*n_rep .. j*n_rep+n_rep-1) ; x += a.Wo^T
+//              h = rmsnorm(x) ; x += (silu(h.Wg^T) * h.Wu^T).Wd^T
+//   logits = rmsnorm(x_last) . lm_head^T   (lm_head = embed_tokens when tied)
+// Everything F32 except weights (stored dtype). KV cache F32, layout
+// [layer][kv_head][position][head_dim] so each head's positions are contiguous.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "llrt/error.h"
+#include "model_impl.h"
+
+namespace llrt {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+const KernelEntry& best(Op op, DType w) {
+  const KernelEntry* e = KernelRegistry::global().find_best(op, w, DType::F32);
+  if (!e) {
+    KernelVerdict v;
+    v.need = {op, w, DType::F32, ""};
+    fail(ErrorCode::UnsupportedKernel, unsupported_kernel_message(v));
+  }
+  return *e;
+}
+
+NormWeights bind_norm(const Checkpoint& ck, const std::string& name) {
+  Tensor t = ck.tensor(name + ".weight");
+  NormWeights n;
+  n.w = t.data();
+  n.dtype = t.dtype();
+  n.fn = kernel_fn<RmsNormFn>(best(Op::RmsNorm, t.dtype()));
+  return n;
+}
+
+LinearWeights bind_linear(const Checkpoint& ck, const std::string& module, const std::string& tensor) {
+  Tensor t = ck.tensor(tensor);
+  LinearWeights l;
+  l.name = module;
+  l.out = t.dim(0);
+  l.in = t.dim(1);
+  l.dtype = t.dtype();
+  l.w = t.data();
+  if (t.dtype() == DType::I8) {
+    bind_quantized_linear(ck, l);
+  } else {
+    l.entry = &best(Op::Linear, t.dtype());
+    l.kernel = static_cast<const LinearKernel*>(l.entry->fn);
+  }
+  return l;
+}
+
+// Rows per thread, in blocks of 16 so kernels see aligned row groups.
+inline void thread_rows(int64_t N, int t, int nt, int64_t* n0, int64_t* n1) {
+  int64_t blocks = (N + 15) / 16;
+  int64_t per = blocks / nt, extra = blocks % nt;
+  int64_t b0 = t * per + std::min<int64_t>(t, extra);
+  int64_t b1 = b0 + per + (t < extra ? 1 : 0);
+  *n0 = std::min(N, b0 * 16);
+  *n1 = std::min(N, b1 * 16);
+}
+
+}  // namespace
+
+std::vector<float> rope_inv_freq(const ModelConfig& c) {
+  // transformers: inv_freq = 1 / base ** (arange(0, dim, 2).float() / dim), in float32.
+  const int64_t half = c.head_dim / 2;
+  std::vector<float> inv(static_cast<size_t>(half));
+  for (int64_t i = 0; i < half; ++i) {
+    float expo = float(2 * i) / float(c.head_dim);
+    inv[size_t(i)] = 1.0f / float(std::pow(double(float(c.rope_theta)), double(expo)));
+  }
+  const auto& rs = c.rope_scaling;
+  if (rs.type == RopeScaling::Type::Linear) {
+    for (auto& f : inv) f = f / float(rs.factor);
+  } else if (rs.type == RopeScaling::Type::Llama3) {
+    // transformers _compute_llama3_parameters
+    const float factor = float(rs.factor), lo = float(rs.low_freq_factor), hi = float(rs.high_freq_factor);
+    const float old_ctx = float(rs.original_max_position_embeddings);
+    const float low_wavelen = old_ctx / lo, high_wavelen = old_ctx / hi;
+    for (auto& f : inv) {
+      float wavelen = float(2.0 * M_PI) / f;
+      float scaled = wavelen > low_wavelen ? f / factor : f;
+      if (!(wavelen < high_wavelen) && !(wavelen > low_wavelen)) {
+        float smooth = (old_ctx / wavelen - lo) / (hi - lo);
+        scaled = (1.0f - smooth) * scaled / factor + smooth * scaled;
+      }
+      f = scaled;
+    }
+  }
+  return inv;
+}
+
+// ------------------------------------------------------------------ Model
+
+std::shared_ptr<Model> Model::load(const std::filesystem::path& dir, const ModelOptions& opt) {
+  auto t0 = Clock::now();
+  auto say = [&](const std::string& s) { if (opt.progress) opt.progress(s); };
+  // 1. Headers, config and the tensor contract: nothing is read from weights yet.
+  MapOptions map = opt.map;
+  Checkpoint ck = [&] {
+    // Validate with a cheap mmap first when copying, so a bad checkpoint fails before gigabytes are read.
+    if (map.mode == LoadMode::Copy) {
+      Checkpoint probe = Checkpoint::open(dir, MapOptions{});
+      validate_llama_checkpoint(probe);
+      require_kernels(llama_kernel_needs(probe));
+      say("copying " + std::to_string(probe.weight_bytes() >> 20) + " MiB of weights into huge-page memory");
+    }
+    return Checkpoint::open(dir, map);
+  }();
+  validate_llama_checkpoint(ck);
+  // 2. Capability check: every op x dtype the forward pass needs, before binding anything.
+  auto needs = llama_kernel_needs(ck);
+  require_kernels(needs);
+
+  std::shared_ptr<Model> m(new Model());
+  m->impl_ = std::make_unique<Impl>();
+  Impl& im = *m->impl_;
+  im.plan = check_kernels(needs);
+  im.cfg = ck.config();
+  im.threads = opt.threads > 0 ? opt.threads : cpu_info().physical_cores;
+  const ModelConfig& c = im.cfg;
+
+  Tensor emb = ck.tensor("model.embed_tokens.weight");
+  im.embed = emb.data();
+  im.embed_dtype = emb.dtype();
+  im.embed_fn = kernel_fn<EmbeddingFn>(best(Op::Embedding, emb.dtype()));
+  im.layers.resize(size_t(c.num_hidden_layers));
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    std::string p = "model.layers." + std::to_string(l) + ".";
+    LayerWeights& L = im.layers[size_t(l)];
+    L.attn_norm = bind_norm(ck, p + "input_layernorm");
+    L.mlp_norm = bind_norm(ck, p + "post_attention_layernorm");
+    L.q = bind_linear(ck, p + "self_attn.q_proj", p + "self_attn.q_proj.weight");
+    L.k = bind_linear(ck, p + "self_attn.k_proj", p + "self_attn.k_proj.weight");
+    L.v = bind_linear(ck, p + "self_attn.v_proj", p + "self_attn.v_proj.weight");
+    L.o = bind_linear(ck, p + "self_attn.o_proj", p + "self_attn.o_proj.weight");
+    L.gate = bind_linear(ck, p + "mlp.gate_proj", p + "mlp.gate_proj.weight");
+    L.up = bind_linear(ck, p + "mlp.up_proj", p + "mlp.up_proj.weight");
+    L.down = bind_linear(ck, p + "mlp.down_proj", p + "mlp.down_proj.weight");
+  }
+  im.final_norm = bind_norm(ck, "model.norm");
+  im.lm_head = c.tie_word_embeddings ? bind_linear(ck, "lm_head (tied to model.embed_tokens)", "model.embed_tokens.weight")
+                                     : bind_linear(ck, "lm_head", "lm_head.weight");
+  im.rope_fn = kernel_fn<RopeFn>(best(Op::Rope, DType::F32));
+  im.attn_fn = kernel_fn<AttentionFn>(best(Op::Attention, DType::F32));
+  im.silu_mul_fn = kernel_fn<SiluMulFn>(best(Op::SiluMul, DType::F32));
+  im.add_fn = kernel_fn<AddFn>(best(Op::Add, DType::F32));
+  im.inv_freq = rope_inv_freq(c);
+  im.ck = std::move(ck);
+  im.load_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return m;
+}
+
+Model::~Model() = default;
+const ModelConfig& Model::config() const { return impl_->cfg; }
+const Checkpoint& Model::checkpoint() const { return impl_->ck; }
+int Model::threads() const { return impl_->threads; }
+void Model::set_threads(int n) { impl_->threads = n > 0 ? n : cpu_info().physical_cores; }
+const std::vector<KernelVerdict>& Model::kernel_plan() const { return impl_->plan; }
+double Model::load_seconds() const { return impl_->load_seconds; }
+
+// ------------------------------------------------------------------ linear runner
+
+void run_linears(const Model::Impl& m, const LinearWeights* const* ls, float* const* ys, int count,
+                 const float* x, int64_t M, void* prep_buf) {
+  // Quantized linears have their own runner (activation quantization + int8 kernel).
+  if (ls[0]->dtype == DType::I8) {
+    for (int i = 0; i < count; ++i) run_q8_linear(*ls[i], x, M, ys[i], prep_buf, m.threads);
+    return;
+  }
+  // Activation prep once if all linears share a kernel (q/k/v, gate/up usually do).
+  const void* xp[8] = {};
+  bool shared = true;
+  for (int i = 1; i < count; ++i) shared = shared && ls[i]->kernel == ls[0]->kernel;
+  if (!shared) {
+    for (int i = 0; i < count; ++i) run_linears(m, &ls[i], &ys[i], 1, x, M, prep_buf);
+    return;
+  }
+  const LinearKernel* k = ls[0]->kernel;
+  if (k->prep) {
+    k->prep(x, ls[0]->in, M, ls[0]->in, prep_buf);
+    for (int i = 0; i < count; ++i) xp[i] = prep_buf;
+  }
+  const int nt = m.threads;
+#pragma omp parallel num_threads(nt)
+  {
+    int t = omp_get_thread_num(), n = omp_get_num_threads();
+    for (int i = 0; i < count; ++i) {
+      const LinearWeights& L = *ls[i];
+      int64_t n0, n1;
+      thread_rows(L.out, t, n, &n0, &n1);
+      if (n0 >= n1) continue;
+      LinearArgs a;
+      a.w = L.w;
+      a.K = L.in;
+      a.x = x;
+      a.ldx = L.in;
+      a.xp = xp[i];
+      a.y = ys[i];
+      a.ldy = L.out;
+      a.M = M;
+      a.n0 = n0;
+      a.n1 = n1;
+      L.kernel->run(a);
+    }
+  }
+}
+
+// ------------------------------------------------------------------ Context
+
+struct Context::State {
+  detail::ScratchPlan plan;
+  int64_t n_past = 0;
+  std::vector<AlignedBuffer> bufs;
+  float *x, *xb, *q, *k, *v, *att, *gate, *up, *logits, *scores, *rope_cos, *rope_sin;
+  float* kv = nullptr;  // [L][2][kvh][ctx][hd]
+  void* prep = nullptr;
+  uint64_t bytes = 0;
+
+  float* alloc(int64_t n) {
+    bufs.push_back(aligned_alloc_bytes(size_t(std::max<int64_t>(n, 1)) * 4));
+    bytes += uint64_t(n) * 4;
+    return static_cast<float*>(bufs.back().get());
+  }
+};
+
+Context::Context(std::shared_ptr<const Model> model, const ContextOptions& opt) : model_(std::move(model)), st_(new State) {
+  const Model::Impl& m = model_->impl();
+  const ModelConfig& c = m.cfg;
+  int64_t ctx = opt.n_ctx > 0 ? opt.n_ctx : std::min<int64_t>(c.max_position_embeddings, 4096);
+  if (ctx > c.max_position_embeddings)
+    fail(ErrorCode::InvalidArgument, "context length " + std::to_string(ctx) + " exceeds the model's max_position_embeddings (" +
+                                         std::to_string(c.max_position_embeddings) + ")");
+  int64_t batch = std::clamp<int64_t>(opt.n_batch, 1, 4096);
+  batch = std::min(batch, ctx);
+  MemoryEstimate est = estimate_memory(m.ck, ctx, batch, m.threads);
+  uint64_t need = est.kv_bytes + est.scratch_bytes;
+  uint64_t avail = cpu_info().mem_available_bytes;
+  if (avail && need > avail)
+    fail(ErrorCode::InvalidArgument, "a context of " + std::to_string(ctx) + " tokens needs " + std::to_string(need >> 20) +
+                                         " MiB (KV cache + scratch) but only " + std::to_string(avail >> 20) +
+                                         " MiB are available: lower --ctx");
+  State& s = *st_;
+  uint64_t prep = est.scratch_bytes;  // recompute the plan exactly as estimate_memory did
+  s.plan = detail::make_scratch_plan(c, ctx, batch, m.threads, 0);
+  prep = est.scratch_bytes - s.plan.scratch_bytes();
+  s.plan.prep_bytes = prep;
+  s.x = s.alloc(s.plan.x);
+  s.xb = s.alloc(s.plan.xb);
+  s.q = s.alloc(s.plan.q);
+  s.k = s.alloc(s.plan.k);
+  s.v = s.alloc(s.plan.v);
+  s.att = s.alloc(s.plan.att);
+  s.gate = s.alloc(s.plan.gate);
+  s.up = s.alloc(s.plan.up);
+  s.logits = s.alloc(s.plan.logits);
+  s.scores = s.alloc(s.plan.att_scores);
+  s.rope_cos = s.alloc(s.plan.rope / 2);
+  s.rope_sin = s.alloc(s.plan.rope / 2);
+  if (prep) {
+    s.bufs.push_back(aligned_alloc_bytes(prep));
+    s.bytes += prep;
+    s.prep = s.bufs.back().get();
+  }
+  uint64_t kv_floats = s.plan.kv_per_token_bytes / 4 * uint64_t(ctx);
+  s.kv = s.alloc(int64_t(kv_floats));
+  // RoPE table: freqs = float(pos) * inv_freq (float32, as HF), cos/sin rounded to F32.
+  const int64_t half = c.head_dim / 2;
+  for (int64_t p = 0; p < ctx; ++p)
+    for (int64_t i = 0; i < half; ++i) {
+      float f = float(p) * m.inv_freq[size_t(i)];
+      s.rope_cos[p * half + i] = float(std::cos(double(f)));
+      s.rope_sin[p * half + i] = float(std::sin(double(f)));
+    }
+}
+
+Context::~Context() = default;
+int64_t Context::n_ctx() const { return st_->plan.ctx; }
+int64_t Context::n_past() const { return st_->n_past; }
+void Context::reset() { st_->n_past = 0; }
+void Context::truncate(int64_t n_keep) {
+  if (n_keep < 0 || n_keep > st_->n_past)
+    fail(ErrorCode::InvalidArgument, "truncate(" + std::to_string(n_keep) + ") outside [0, " + std::to_string(st_->n_past) + "]");
+  st_->n_past = n_keep;
+}
+uint64_t Context::allocated_bytes() const { return st_->bytes; }
+
+namespace {
+
+void check_tokens(const ModelConfig& c, std::span<const int32_t> toks, int64_t n_past, int64_t n_ctx) {
+  if (toks.empty()) fail(ErrorCode::InvalidArgument, "eval() needs at least one token");
+  for (int32_t t : toks)
+    if (t < 0 || t >= c.vocab_size)
+      fail(ErrorCode::InvalidArgument, "token id " + std::to_string(t) + " is outside the vocabulary [0, " + std::to_string(c.vocab_size) + ")");
+  if (n_past + int64_t(toks.size()) > n_ctx)
+    fail(ErrorCode::ContextOverflow, "context is full: " + std::to_string(n_past) + " cached + " + std::to_string(toks.size()) +
+                                         " new tokens > context length " + std::to_string(n_ctx) +
+                                         "; raise --ctx (up to max_position_embeddings) or start a new context");
+}
+
+// One forward chunk of T tokens at positions p0..p0+T-1. Writes the final hidden
+// state (after the final norm) of rows [out_from, T) into s.xb.
+void forward_chunk(const Model::Impl& m, Context::State& s, const int32_t* toks, int64_t T, int64_t p0, int64_t out_from) {
+  const ModelConfig& c = m.cfg;
+  const int64_t H = c.hidden_size, QD = c.q_dim(), KVD = c.kv_dim(), I = c.intermediate_size;
+  const int64_t hd = c.head_dim, nh = c.num_attention_heads, nkv = c.num_key_value_heads, rep = c.n_rep();
+  const int64_t ctx = s.plan.ctx, half = hd / 2;
+  const float eps = float(c.rms_norm_eps);
+  const float scale = float(1.0 / std::sqrt(double(hd)));
+  const int nt = m.threads;
+
+  m.embed_fn(m.embed, H, toks, T, s.x);
+  for (size_t l = 0; l < m.layers.size(); ++l) {
+    const LayerWeights& L = m.layers[l];
+    float* kc = s.kv + int64_t(l) * 2 * nkv * ctx * hd;
+    float* vc = kc + nkv * ctx * hd;
+#pragma omp parallel for num_threads(nt) schedule(static) if (T > 8)
+    for (int64_t t = 0; t < T; ++t) L.attn_norm.fn(s.x + t * H, L.attn_norm.w, s.xb + t * H, H, eps);
+    {
+      const LinearWeights* ls[3] = {&L.q, &L.k, &L.v};
+      float* ys[3] = {s.q, s.k, s.v};
+      run_linears(m, ls, ys, 3, s.xb, T, s.prep);
+    }
+    for (int64_t t = 0; t < T; ++t) {
+      const float* cs = s.rope_cos + (p0 + t) * half;
+      const float* sn = s.rope_sin + (p0 + t) * half;
+      m.rope_fn(s.q + t * QD, nh, hd, hd, cs, sn);
+      m.rope_fn(s.k + t * KVD, nkv, hd, hd, cs, sn);
+      for (int64_t j = 0; j < nkv; ++j) {
+        std::memcpy(kc + (j * ctx + p0 + t) * hd, s.k + t * KVD + j * hd, size_t(hd) * 4);
+        std::memcpy(vc + (j * ctx + p0 + t) * hd, s.v + t * KVD + j * hd, size_t(hd) * 4);
+      }
+    }
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) collapse(2)
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t h = 0; h < nh; ++h) {
+        const int64_t j = h / rep;
+        AttentionArgs a;
+        a.q = s.q + t * QD + h * hd;
+        a.k = kc + j * ctx * hd;
+        a.v = vc + j * ctx * hd;
+        a.kv_stride = hd;
+        a.n_kv = p0 + t + 1;
+        a.head_dim = hd;
+        a.scale = scale;
+        a.out = s.att + t * QD + h * hd;
+        a.scratch = s.scores + int64_t(omp_get_thread_num()) * ctx;
+        m.attn_fn(a);
+      }
+    {
+      const LinearWeights* ls[1] = {&L.o};
+      float* ys[1] = {s.xb};
+      run_linears(m, ls, ys, 1, s.att, T, s.prep);
+    }
+    m.add_fn(s.x, s.xb, T * H);
+#pragma omp parallel for num_threads(nt) schedule(static) if (T > 8)
+    for (int64_t t = 0; t < T; ++t) L.mlp_norm.fn(s.x + t * H, L.mlp_norm.w, s.xb + t * H, H, eps);
+    {
+      const LinearWeights* ls[2] = {&L.gate, &L.up};
+      float* ys[2] = {s.gate, s.up};
+      run_linears(m, ls, ys, 2, s.xb, T, s.prep);
+    }
+    m.silu_mul_fn(s.gate, s.up, s.gate, T * I);
+    {
+      const LinearWeights* ls[1] = {&L.down};
+      float* ys[1] = {s.xb};
+      run_linears(m, ls, ys, 1, s.gate, T, s.prep);
+    }
+    m.add_fn(s.x, s.xb, T * H);
+  }
+  for (int64_t t = out_from; t < T; ++t) m.final_norm.fn(s.x + t * H, m.final_norm.w, s.xb + t * H, H, eps);
+}
+}  // namespace
+
+std::span<const float> Context::eval(std::span<const int32_t> tokens) {
+  const Model::Impl& m = model_->impl();
+  State& s = *st_;
+  check_tokens(m.cfg, tokens, s.n_past, s.plan.ctx);
+  const int64_t n = int64_t(tokens.size()), H = m.cfg.hidden_size;
+  for (int64_t i = 0; i < n; i += s.plan.batch) {
+    int64_t T = std::min(s.plan.batch, n - i);
+    bool last = i + T == n;
+    forward_chunk(m, s, tokens.data() + i, T, s.n_past, last ? T - 1 : T);
+    s.n_past += T;
+  }
+  int64_t T_last = (n - 1) % s.plan.batch + 1;
+  const LinearWeights* ls[1] = {&m.lm_head};
+  float* ys[1] = {s.logits};
+  run_linears(m, ls, ys, 1, s.xb + (T_last - 1) * H, 1, s.prep);
+  return {s.logits, size_t(m.cfg.vocab_size)};
+}
+
+std::vector<float> Context::eval_all(std::span<const int32_t> tokens) {
+  const Model::Impl& m = model_->impl();
+  State& s = *st_;
+  check_tokens(m.cfg, tokens, s.n_past, s.plan.ctx);
+  const int64_t n = int64_t(tokens.size()), H = m.cfg.hidden_size, V = m.cfg.vocab_size;
+  std::vector<float> out(size_t(n * V));
+  for (int64_t i = 0; i < n; i += s.plan.batch) {
+    int64_t T = std::min(s.plan.batch, n - i);
+    forward_chunk(m, s, tokens.data() + i, T, s.n_past, 0);
+    s.n_past += T;
+    for (int64_t t = 0; t < T; ++t) {
+      const LinearWeights* ls[1] = {&m.lm_head};
+      float* ys[1] = {out.data() + (i + t) * V};
+      run_linears(m, ls, ys, 1, s.xb + t * H, 1, s.prep);
+    }
+  }
+  return out;
+}
+
+}  // namespace llrt

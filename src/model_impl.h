@@ -1,0 +1,63 @@
+// Internal: the engine's weight structs and the threaded op runners.
+#pragma once
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "llrt/model.h"
+#include "scratch_plan.h"
+
+namespace llrt {
+
+struct LinearWeights {
+  std::string name;
+  int64_t out = 0, in = 0;
+  DType dtype = DType::F32;
+  const void* w = nullptr;  // [out, in] in `dtype`, straight from the file
+  const LinearKernel* kernel = nullptr;  // float weights
+  const KernelEntry* entry = nullptr;
+  // w8a8 (compressed-tensors): filled by the quantized-linear binder.
+  std::shared_ptr<const void> q8;  // opaque per-module quantization state
+};
+
+struct NormWeights {
+  const void* w = nullptr;
+  DType dtype = DType::F32;
+  RmsNormFn fn = nullptr;
+};
+
+struct LayerWeights {
+  NormWeights attn_norm, mlp_norm;
+  LinearWeights q, k, v, o, gate, up, down;
+};
+
+struct Model::Impl {
+  Checkpoint ck;
+  ModelConfig cfg;
+  std::vector<LayerWeights> layers;
+  NormWeights final_norm;
+  const void* embed = nullptr;
+  DType embed_dtype = DType::F32;
+  EmbeddingFn embed_fn = nullptr;
+  LinearWeights lm_head;
+  RopeFn rope_fn = nullptr;
+  AttentionFn attn_fn = nullptr;
+  SiluMulFn silu_mul_fn = nullptr;
+  AddFn add_fn = nullptr;
+  std::vector<KernelVerdict> plan;
+  int threads = 1;
+  double load_seconds = 0;
+  std::vector<float> inv_freq;
+};
+
+// Runs y_i = x . W_i^T for several linears sharing one input, in one parallel
+// region; activations prepared once per distinct kernel.
+void run_linears(const Model::Impl& m, const LinearWeights* const* ls, float* const* ys, int count,
+                 const float* x, int64_t M, void* prep_buf);
+
+// Quantized-linear hooks (src/llama_quant.cpp).
+void bind_quantized_linear(const Checkpoint& ck, LinearWeights& lw);
+size_t q8_prep_bytes(const LinearWeights& lw, int64_t M);
+void run_q8_linear(const LinearWeights& lw, const float* x, int64_t M, float* y, void* prep_buf, int threads);
+
+}  // namespace llrt

@@ -1,0 +1,42 @@
+// Internal: the engine's buffer plan, shared by the engine (which allocates it) and
+// estimate_memory (which reports it), so the memory estimate is exact by construction.
+#pragma once
+#include <cstdint>
+
+#include "llrt/config.h"
+
+namespace llrt::detail {
+
+struct ScratchPlan {
+  int64_t batch = 0, ctx = 0, threads = 0;
+  // element counts (F32) per buffer
+  int64_t x = 0, xb = 0, q = 0, k = 0, v = 0, att = 0, gate = 0, up = 0, logits = 0;
+  int64_t att_scores = 0;  // threads * ctx
+  int64_t rope = 0;        // ctx * head_dim (cos and sin halves)
+  uint64_t prep_bytes = 0; // largest kernel activation-prep buffer
+  uint64_t kv_per_token_bytes = 0;
+
+  uint64_t scratch_bytes() const {
+    return uint64_t(x + xb + q + k + v + att + gate + up + logits + att_scores + rope) * 4 + prep_bytes;
+  }
+};
+
+inline ScratchPlan make_scratch_plan(const ModelConfig& c, int64_t ctx, int64_t batch, int threads,
+                                     uint64_t prep_bytes) {
+  ScratchPlan p;
+  p.batch = batch;
+  p.ctx = ctx;
+  p.threads = threads;
+  p.x = p.xb = batch * c.hidden_size;
+  p.q = p.att = batch * c.q_dim();
+  p.k = p.v = batch * c.kv_dim();
+  p.gate = p.up = batch * c.intermediate_size;
+  p.logits = c.vocab_size;
+  p.att_scores = int64_t(threads) * ctx;
+  p.rope = ctx * c.head_dim;
+  p.prep_bytes = prep_bytes;
+  p.kv_per_token_bytes = uint64_t(2 * c.num_hidden_layers * c.kv_dim()) * 4;
+  return p;
+}
+
+}  // namespace llrt::detail

@@ -1,0 +1,119 @@
+// Parity of the whole engine with HF transformers (../shared/references), run as a
+// user would, through the public API.
+//
+// Tolerance: our last-position logits must be as close to HF's float32 reference as
+// HF's own native-dtype run is (max |native - f32|), and in any case within a floor
+// of 2e-4 x max|logit| (which covers F32 models, where native == f32, and summation
+// order differences). Tokens are compared only where HF's margin exceeds that tolerance.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <numeric>
+
+#include "llrt/error.h"
+#include "llrt/model.h"
+#include "reference.h"
+
+using namespace llrt;
+using namespace llrt::test;
+
+namespace {
+
+struct ParityResult {
+  float err = 0, native_err = 0, scale = 0;
+};
+
+int argmax(std::span<const float> v) { return int(std::max_element(v.begin(), v.end()) - v.begin()); }
+
+void check_model_parity(const std::string& name, Backend cap) {
+  set_isa_cap_for_testing(cap);
+  auto model = Model::load(model_dir(name));
+  Reference ref = load_reference(name);
+  for (size_t pi = 0; pi < ref.f32.prompts.size(); ++pi) {
+    const RefPrompt& f = ref.f32.prompts[pi];
+    const RefPrompt& nat = ref.native.prompts[pi];
+    const size_t V = f.last_logits.size();
+    Context ctx(model, ContextOptions{256, 512});
+    std::vector<float> all = ctx.eval_all(f.prompt);
+    REQUIRE(all.size() == f.prompt.size() * V);
+    const float* last = all.data() + (f.prompt.size() - 1) * V;
+    float scale = max_abs(f.last_logits.data(), V);
+    float err = max_abs_diff(last, f.last_logits.data(), V);
+    float native_err = max_abs_diff(nat.last_logits.data(), f.last_logits.data(), V);
+    float tol = std::max(native_err, 2e-4f * scale);
+    MESSAGE(name << " [" << backend_name(cap) << "] prompt " << pi << ": max|ours-f32| = " << err
+                 << ", HF native vs f32 = " << native_err << ", |logit| max = " << scale);
+    CHECK(err <= tol);
+    // Every HF top-8 id at every position has our logit within tol of HF's.
+    for (size_t p = 0; p < f.prompt.size(); ++p)
+      for (size_t r = 0; r < f.top_ids[p].size(); ++r)
+        CHECK(std::fabs(all[p * V + size_t(f.top_ids[p][r])] - f.top_logits[p][r]) <= tol);
+    // Greedy continuation through the KV cache, compared while HF's margin is clear.
+    std::vector<int32_t> gen;
+    int next = argmax({last, V});
+    size_t compared = 0;
+    for (size_t step = 0; step < f.greedy.size(); ++step) {
+      if (f.greedy_margins[step] <= 2 * tol) break;  // either token is right; sequences may diverge
+      CHECK_MESSAGE(next == f.greedy[step], name << " greedy step " << step);
+      if (next != f.greedy[step]) break;
+      ++compared;
+      int32_t tok = next;
+      auto lg = ctx.eval({&tok, 1});
+      next = argmax(lg);
+    }
+    MESSAGE("  greedy tokens compared with clear margin: " << compared << "/" << f.greedy.size());
+    CHECK(compared >= 4);
+  }
+  reset_isa_cap_for_testing();
+}
+
+}  // namespace
+
+TEST_CASE("parity with HF float32 reference") {
+  for (const char* name : {"llama-3.2-mini", "llama-3.1-mini-sharded", "tinyllama-mini-f16", "tinyllama-mini-f32",
+                           "deepseek-r1-distill-mini"}) {
+    SUBCASE(name) {
+      for (Backend b : {Backend::Amx, Backend::Avx2}) {
+        if (!backend_hw_supported(b)) continue;
+        check_model_parity(name, b);
+      }
+    }
+  }
+}
+
+TEST_CASE("prefill of N tokens equals N decode steps") {
+  auto model = Model::load(model_dir("llama-3.1-mini-sharded"));
+  std::vector<int32_t> toks = {1, 17, 300, 41, 9, 1000, 22, 5, 77, 3000, 12, 4095, 0, 8};
+  Context a(model, {64, 512}), b(model, {64, 512}), c(model, {64, 4});
+  std::vector<float> all = a.eval_all(toks);
+  const size_t V = size_t(model->config().vocab_size);
+  float worst = 0;
+  for (size_t i = 0; i < toks.size(); ++i) {
+    auto lg = b.eval({&toks[i], 1});
+    worst = std::max(worst, max_abs_diff(lg.data(), all.data() + i * V, V) / max_abs(lg.data(), V));
+  }
+  auto chunked = c.eval(toks);  // prefill in chunks of 4
+  float chunk_err = max_abs_diff(chunked.data(), all.data() + (toks.size() - 1) * V, V) / max_abs(chunked.data(), V);
+  MESSAGE("prefill vs decode: max relative diff " << worst << ", chunked: " << chunk_err);
+  CHECK(worst < 2e-4f);
+  CHECK(chunk_err < 2e-4f);
+  CHECK(a.n_past() == int64_t(toks.size()));
+}
+
+TEST_CASE("context overflow and bad token ids are clear errors, state unchanged") {
+  auto model = Model::load(model_dir("llama-3.1-mini-sharded"));
+  Context ctx(model, {8, 4});
+  std::vector<int32_t> toks(6, 5);
+  ctx.eval(toks);
+  std::vector<int32_t> more(3, 5);
+  CHECK_THROWS_WITH_AS(ctx.eval(more), doctest::Contains("context is full"), Error);
+  CHECK(ctx.n_past() == 6);
+  int32_t bad = 4096;
+  CHECK_THROWS_WITH_AS(ctx.eval({&bad, 1}), doctest::Contains("outside the vocabulary"), Error);
+  int32_t neg = -1;
+  CHECK_THROWS_AS(ctx.eval({&neg, 1}), Error);
+  CHECK(ctx.n_past() == 6);
+  ctx.truncate(2);
+  CHECK(ctx.n_past() == 2);
+  CHECK_THROWS_AS(Context(model, {1 << 30, 4}), Error);  // beyond max_position_embeddings
+}
