@@ -73,7 +73,7 @@ TEST_CASE("parity with HF float32 reference") {
   for (const char* name : {"llama-3.2-mini", "llama-3.1-mini-sharded", "tinyllama-mini-f16", "tinyllama-mini-f32",
                            "deepseek-r1-distill-mini"}) {
     SUBCASE(name) {
-      for (Backend b : {Backend::Amx, Backend::Avx2}) {
+      for (Backend b : {Backend::Amx, Backend::Avx2, Backend::Ref}) {
         if (!backend_hw_supported(b)) continue;
         check_model_parity(name, b);
       }
