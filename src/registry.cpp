@@ -76,8 +76,10 @@ std::string unsupported_kernel_message(const KernelVerdict& v) {
   std::vector<const KernelEntry*> elsewhere;
   for (auto* e : v.compiled)
     if (e->backend != Backend::Ref) elsewhere.push_back(e);
+  bool has_ref = elsewhere.size() != v.compiled.size();
   if (elsewhere.empty()) {
-    os << "This build has no kernel for it on any backend: the model's dtype is not supported by llrt";
+    os << "This build has no optimized kernel for it on any backend: the model's dtype is not supported by llrt";
+    if (has_ref) os << " (only the scalar reference oracle exists; LLRT_ISA=ref runs it for debugging, very slowly)";
   } else {
     os << "Compiled-in variants need:";
     for (auto* e : elsewhere)

@@ -41,7 +41,7 @@ void check_model_parity(const std::string& name, Backend cap) {
     float err = max_abs_diff(last, f.last_logits.data(), V);
     float native_err = max_abs_diff(nat.last_logits.data(), f.last_logits.data(), V);
     float tol = std::max(native_err, 2e-4f * scale);
-    MESSAGE(name << " [" << backend_name(cap) << "] prompt " << pi << ": max|ours-f32| = " << err
+    MESSAGE(name << " [" << std::string(backend_name(cap)) << "] prompt " << pi << ": max|ours-f32| = " << err
                  << ", HF native vs f32 = " << native_err << ", |logit| max = " << scale);
     CHECK(err <= tol);
     // Every HF top-8 id at every position has our logit within tol of HF's.
@@ -49,11 +49,14 @@ void check_model_parity(const std::string& name, Backend cap) {
       for (size_t r = 0; r < f.top_ids[p].size(); ++r)
         CHECK(std::fabs(all[p * V + size_t(f.top_ids[p][r])] - f.top_logits[p][r]) <= tol);
     // Greedy continuation through the KV cache, compared while HF's margin is clear.
+    const float token_tol = 20 * std::max(err, 1e-5f * scale);
     std::vector<int32_t> gen;
     int next = argmax({last, V});
     size_t compared = 0;
     for (size_t step = 0; step < f.greedy.size(); ++step) {
-      if (f.greedy_margins[step] <= 2 * tol) break;  // either token is right; sequences may diverge
+      // Where HF's float32 margin is within our numeric noise either token is right and
+      // the sequences may diverge: stop comparing there.
+      if (f.greedy_margins[step] <= token_tol) break;
       CHECK_MESSAGE(next == f.greedy[step], name << " greedy step " << step);
       if (next != f.greedy[step]) break;
       ++compared;
@@ -62,7 +65,7 @@ void check_model_parity(const std::string& name, Backend cap) {
       next = argmax(lg);
     }
     MESSAGE("  greedy tokens compared with clear margin: " << compared << "/" << f.greedy.size());
-    CHECK(compared >= 4);
+    CHECK(compared >= std::min<size_t>(4, f.greedy.size()));
   }
   reset_isa_cap_for_testing();
 }
