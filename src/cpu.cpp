@@ -128,8 +128,10 @@ CpuInfo detect() {
 struct CapState {
   std::once_flag once;
   Backend env_cap = Backend::Amx;
+  bool env_allow_ref = false;
   bool override_set = false;
   Backend override_cap = Backend::Amx;
+  bool override_allow_ref = false;
 };
 CapState& cap_state() {
   static CapState s;
@@ -206,22 +208,33 @@ Backend isa_cap() {
   CapState& s = cap_state();
   std::call_once(s.once, [&] {
     const char* env = std::getenv("LLRT_ISA");
-    if (env && *env) {
+    if (env && std::string(env) == "none") {
+      s.env_cap = Backend::Ref;
+      s.env_allow_ref = false;
+    } else if (env && *env) {
       Backend b;
       if (!parse_backend(env, &b) || b == Backend::Cuda || b == Backend::Neon)
         fail(ErrorCode::InvalidArgument,
              std::string("LLRT_ISA=") + env +
-                 " is not a CPU backend name; use one of: ref avx2 avx_vnni avx512 avx512_vnni avx512_bf16 amx");
+                 " is not a CPU backend name; use one of: none ref avx2 avx_vnni avx512 avx512_vnni avx512_bf16 amx");
       s.env_cap = b;
+      s.env_allow_ref = b == Backend::Ref;
     }
   });
   return s.override_set ? s.override_cap : s.env_cap;
 }
 
-void set_isa_cap_for_testing(Backend cap) {
+bool ref_kernels_allowed() {
+  isa_cap();
+  CapState& s = cap_state();
+  return s.override_set ? s.override_allow_ref : s.env_allow_ref;
+}
+
+void set_isa_cap_for_testing(Backend cap, bool allow_ref) {
   isa_cap();
   cap_state().override_set = true;
   cap_state().override_cap = cap;
+  cap_state().override_allow_ref = allow_ref && cap == Backend::Ref;
 }
 void reset_isa_cap_for_testing() { cap_state().override_set = false; }
 

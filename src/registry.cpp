@@ -41,7 +41,7 @@ const KernelEntry* KernelRegistry::find(Op op, DType w, DType a, Backend b) cons
 
 const KernelEntry* KernelRegistry::find_best(Op op, DType w, DType a) const {
   const KernelEntry* best = nullptr;
-  bool ref_allowed = isa_cap() == Backend::Ref;
+  bool ref_allowed = ref_kernels_allowed();
   for (const auto& e : entries_) {
     if (e.op != op || e.wtype != w || e.atype != a) continue;
     if (!backend_usable(e.backend)) continue;
@@ -71,7 +71,8 @@ std::string unsupported_kernel_message(const KernelVerdict& v) {
   os << "no usable kernel for op '" << op_name(v.need.op) << "' with weights "
      << dtype_name(v.need.wtype) << " and activations " << dtype_name(v.need.atype);
   if (!v.need.what.empty()) os << " (needed by " << v.need.what << ")";
-  os << " on this machine [" << cpu_summary() << "; LLRT_ISA cap: " << backend_name(isa_cap())
+  os << " on this machine [" << cpu_summary() << "; LLRT_ISA cap: "
+     << (isa_cap() == Backend::Ref && !ref_kernels_allowed() ? "none" : backend_name(isa_cap()))
      << "]. ";
   std::vector<const KernelEntry*> elsewhere;
   for (auto* e : v.compiled)

@@ -88,6 +88,8 @@ TEST_CASE("registry never picks the scalar reference silently") {
   e = reg.find_best(Op::Linear, DType::BF16, DType::F32);
   REQUIRE(e);
   CHECK(e->backend == Backend::Ref);
+  set_isa_cap_for_testing(Backend::Ref, false);  // LLRT_ISA=none
+  CHECK(reg.find_best(Op::Linear, DType::BF16, DType::F32) == nullptr);
   reset_isa_cap_for_testing();
   // A pair nobody registers fails with a message naming op, dtype and hardware.
   std::vector<KernelNeed> needs = {{Op::Linear, DType::F64, DType::F32, "test.weight"}};

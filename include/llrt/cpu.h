@@ -45,8 +45,11 @@ bool parse_backend(const std::string& s, Backend* out);
 bool backend_hw_supported(Backend b);  // hardware + OS only
 bool backend_usable(Backend b);        // hw supported and within the LLRT_ISA cap
 // Highest CPU backend allowed by LLRT_ISA (read once per process; tests may override).
+// LLRT_ISA=none allows no SIMD backend at all (what a CPU without AVX2 gets): models
+// fail before loading. LLRT_ISA=ref explicitly selects the scalar reference oracle.
 Backend isa_cap();
-void set_isa_cap_for_testing(Backend cap);  // overrides the environment
+bool ref_kernels_allowed();  // true only for LLRT_ISA=ref
+void set_isa_cap_for_testing(Backend cap, bool allow_ref = true);  // overrides the environment
 void reset_isa_cap_for_testing();
 // Human-readable: "Intel Xeon ... | AVX2 FMA F16C AVX512F ... | 2 cores"
 std::string cpu_summary();

@@ -1,0 +1,26 @@
+// llrt: model diagnostics (`llrt inspect` / `llrt-inspect`). Reads headers and JSON
+// only; never touches weight bytes.
+#pragma once
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace llrt {
+
+struct InspectOptions {
+  int64_t ctx = 0;    // 0: min(max_position_embeddings, 4096)
+  int64_t batch = 512;
+  int threads = 0;    // 0: physical cores
+};
+
+// The whole report as JSON. Never throws for a bad model: the error goes into
+// "error" ({code, message}) and "runnable" is false.
+nlohmann::json inspect_model(const std::filesystem::path& dir, const InspectOptions& opt = {});
+// The same, for people.
+std::string format_inspect(const nlohmann::json& report);
+// Capability report: CPU, flags, memory, backends, every registered kernel.
+nlohmann::json capability_report();
+std::string format_capabilities(const nlohmann::json& caps);
+
+}  // namespace llrt

@@ -1,0 +1,179 @@
+#include "llrt/inspect.h"
+
+#include <cstdio>
+#include <sstream>
+
+#include "llrt/error.h"
+#include "llrt/kernels.h"
+#include "llrt/llama.h"
+
+namespace llrt {
+
+using nlohmann::json;
+
+namespace {
+std::string human_bytes(uint64_t b) {
+  char buf[64];
+  if (b >= (1ull << 30)) std::snprintf(buf, sizeof buf, "%.2f GiB", double(b) / double(1ull << 30));
+  else if (b >= (1ull << 20)) std::snprintf(buf, sizeof buf, "%.2f MiB", double(b) / double(1ull << 20));
+  else if (b >= 1024) std::snprintf(buf, sizeof buf, "%.1f KiB", double(b) / 1024.0);
+  else std::snprintf(buf, sizeof buf, "%llu B", (unsigned long long)b);
+  return buf;
+}
+}  // namespace
+
+json capability_report() {
+  const CpuInfo& c = cpu_info();
+  json j;
+  j["cpu"] = {{"vendor", c.vendor}, {"model", c.model}, {"physical_cores", c.physical_cores},
+              {"logical_cores", c.logical_cores}, {"flags", cpu_flag_names()},
+              {"mem_total_bytes", c.mem_total_bytes}, {"mem_available_bytes", c.mem_available_bytes}};
+  j["isa_cap"] = backend_name(isa_cap());
+  json backends = json::array();
+  for (int b = 0; b < kNumBackends; ++b) {
+    Backend be = Backend(b);
+    backends.push_back({{"name", backend_name(be)}, {"hardware", backend_hw_supported(be)}, {"usable", backend_usable(be)}});
+  }
+  j["backends"] = backends;
+  json ks = json::array();
+  for (const auto& e : KernelRegistry::global().all())
+    ks.push_back({{"name", e.name}, {"op", op_name(e.op)}, {"weight", dtype_name(e.wtype)}, {"activation", dtype_name(e.atype)},
+                  {"backend", backend_name(e.backend)}, {"usable", backend_usable(e.backend)}});
+  j["kernels"] = ks;
+  j["cuda_devices"] = json::array();  // filled by the CUDA backend when built with it
+  return j;
+}
+
+std::string format_capabilities(const json& j) {
+  std::ostringstream os;
+  const auto& c = j["cpu"];
+  os << "CPU: " << c["model"].get<std::string>() << " (" << c["physical_cores"] << " cores, " << c["logical_cores"] << " threads)\n";
+  os << "ISA flags:";
+  for (const auto& f : c["flags"]) os << " " << f.get<std::string>();
+  os << "\nMemory: " << human_bytes(c["mem_total_bytes"].get<uint64_t>()) << " total, "
+     << human_bytes(c["mem_available_bytes"].get<uint64_t>()) << " available\n";
+  os << "LLRT_ISA cap: " << j["isa_cap"].get<std::string>() << "\nBackends:";
+  for (const auto& b : j["backends"])
+    os << " " << b["name"].get<std::string>() << (b["usable"].get<bool>() ? "[usable]" : b["hardware"].get<bool>() ? "[capped]" : "[no]");
+  os << "\nKernels (" << j["kernels"].size() << " registered):\n";
+  for (const auto& k : j["kernels"])
+    os << "  " << k["name"].get<std::string>() << (k["usable"].get<bool>() ? "" : "  (not usable here)") << "\n";
+  if (j["cuda_devices"].empty()) os << "CUDA devices: none\n";
+  return os.str();
+}
+
+json inspect_model(const std::filesystem::path& dir, const InspectOptions& opt) {
+  json r;
+  r["path"] = dir.string();
+  r["runnable"] = false;
+  try {
+    Checkpoint ck = Checkpoint::open(dir);
+    const ModelConfig& c = ck.config();
+    ModelFamily fam = classify_model(ck);
+    r["family"] = fam.family;
+    r["variant"] = fam.variant;
+    r["sharded"] = fam.sharded;
+    r["quantized"] = fam.quantized;
+    r["evidence"] = fam.evidence;
+    json files = json::array();
+    for (const auto& s : ck.shards())
+      files.push_back({{"file", s.path().filename().string()}, {"tensors", s.tensors().size()}, {"data_bytes", s.data_bytes()}});
+    r["weight_files"] = files;
+    r["architecture"] = {{"vocab_size", c.vocab_size}, {"hidden_size", c.hidden_size}, {"intermediate_size", c.intermediate_size},
+                         {"num_hidden_layers", c.num_hidden_layers}, {"num_attention_heads", c.num_attention_heads},
+                         {"num_key_value_heads", c.num_key_value_heads}, {"head_dim", c.head_dim},
+                         {"max_position_embeddings", c.max_position_embeddings}, {"rms_norm_eps", c.rms_norm_eps},
+                         {"rope_theta", c.rope_theta}, {"rope_type", rope_type_name(c.rope_scaling.type)},
+                         {"rope_factor", c.rope_scaling.factor}, {"tie_word_embeddings", c.tie_word_embeddings},
+                         {"eos_token_ids", c.eos_token_ids}, {"parameters", llama_param_count(c)}};
+    if (c.bos_token_id) r["architecture"]["bos_token_id"] = *c.bos_token_id;
+    json hist = json::object();
+    for (const auto& [dt, b] : ck.bytes_by_dtype()) hist[dtype_name(dt)] = b;
+    r["dtype_bytes"] = hist;
+    TokenizerFiles tf = find_tokenizer_files(dir);
+    json tj = json::array();
+    for (const auto& [f, kind] : tf.files) tj.push_back({{"file", f}, {"kind", kind}});
+    r["tokenizer_files"] = tj;
+    r["chat_template"] = tf.has_chat_template;
+    // The tensor contract (may throw: reported below, with the rest of the report kept).
+    validate_llama_checkpoint(ck);
+    r["tensors_ok"] = true;
+    const int threads = opt.threads > 0 ? opt.threads : cpu_info().physical_cores;
+    const int64_t ctx = opt.ctx > 0 ? opt.ctx : std::min<int64_t>(c.max_position_embeddings, 4096);
+    MemoryEstimate m = estimate_memory(ck, ctx, std::min(opt.batch, ctx), threads);
+    r["memory"] = {{"weights_bytes", m.weight_bytes}, {"kv_bytes_per_token", m.kv_bytes_per_token}, {"ctx", m.ctx},
+                   {"kv_bytes", m.kv_bytes}, {"scratch_bytes", m.scratch_bytes}, {"batch", m.batch},
+                   {"total_bytes", m.total()}, {"kv_dtype", "F32"},
+                   {"available_bytes", cpu_info().mem_available_bytes},
+                   {"fits", cpu_info().mem_available_bytes == 0 || m.total() <= cpu_info().mem_available_bytes}};
+    json verdicts = json::array();
+    bool all_ok = true;
+    for (const auto& v : check_kernels(llama_kernel_needs(ck))) {
+      json e = {{"op", op_name(v.need.op)}, {"weight", dtype_name(v.need.wtype)}, {"activation", dtype_name(v.need.atype)},
+                {"needed_by", v.need.what}};
+      if (v.chosen) {
+        e["kernel"] = v.chosen->name;
+        e["backend"] = backend_name(v.chosen->backend);
+      } else {
+        e["kernel"] = nullptr;
+        e["message"] = unsupported_kernel_message(v);
+        all_ok = false;
+      }
+      verdicts.push_back(e);
+    }
+    r["kernels"] = verdicts;
+    r["runnable"] = all_ok && r["memory"]["fits"].get<bool>();
+    if (!all_ok) r["error"] = {{"code", "UnsupportedKernel"}, {"message", "a kernel the model needs is missing here (see kernels)"}};
+    else if (!r["runnable"].get<bool>()) r["error"] = {{"code", "Memory"}, {"message", "the estimate exceeds available memory"}};
+  } catch (const Error& e) {
+    r["error"] = {{"code", error_code_name(e.code())}, {"message", e.what()}};
+  }
+  return r;
+}
+
+std::string format_inspect(const json& r) {
+  std::ostringstream os;
+  os << "Model: " << r["path"].get<std::string>() << "\n";
+  if (r.contains("family")) {
+    os << "Family: " << r["family"].get<std::string>() << "\nVariant: " << r["variant"].get<std::string>() << "\nEvidence:\n";
+    for (const auto& e : r["evidence"]) os << "  - " << e.get<std::string>() << "\n";
+    const auto& a = r["architecture"];
+    os << "Architecture: " << a["num_hidden_layers"] << " layers, hidden " << a["hidden_size"] << ", intermediate "
+       << a["intermediate_size"] << ", heads " << a["num_attention_heads"] << " (kv " << a["num_key_value_heads"] << ", head_dim "
+       << a["head_dim"] << "), vocab " << a["vocab_size"] << ", rope " << a["rope_type"].get<std::string>() << " theta "
+       << a["rope_theta"] << ", max positions " << a["max_position_embeddings"] << ", " << a["parameters"] << " parameters\n";
+    os << "Weight files:";
+    for (const auto& f : r["weight_files"]) os << " " << f["file"].get<std::string>() << " (" << f["tensors"] << " tensors)";
+    os << "\nBytes by dtype:";
+    for (auto it = r["dtype_bytes"].begin(); it != r["dtype_bytes"].end(); ++it)
+      os << " " << it.key() << " " << human_bytes(it.value().get<uint64_t>());
+    os << "\nTokenizer files:";
+    if (r["tokenizer_files"].empty()) os << " none";
+    for (const auto& f : r["tokenizer_files"]) os << "\n  - " << f["file"].get<std::string>() << ": " << f["kind"].get<std::string>();
+    os << "\n";
+  }
+  if (r.contains("memory")) {
+    const auto& m = r["memory"];
+    os << "Memory estimate (ctx " << m["ctx"] << ", batch " << m["batch"] << "): weights "
+       << human_bytes(m["weights_bytes"].get<uint64_t>()) << " (" << m["weights_bytes"] << " bytes) + KV cache "
+       << human_bytes(m["kv_bytes"].get<uint64_t>()) << " (" << human_bytes(m["kv_bytes_per_token"].get<uint64_t>())
+       << "/token, F32) + scratch " << human_bytes(m["scratch_bytes"].get<uint64_t>()) << " = "
+       << human_bytes(m["total_bytes"].get<uint64_t>()) << "; available " << human_bytes(m["available_bytes"].get<uint64_t>())
+       << (m["fits"].get<bool>() ? " (fits)" : " (DOES NOT FIT)") << "\n";
+  }
+  if (r.contains("kernels")) {
+    os << "Kernels on this machine:\n";
+    for (const auto& k : r["kernels"]) {
+      os << "  " << k["op"].get<std::string>() << " " << k["weight"].get<std::string>() << "w/" << k["activation"].get<std::string>()
+         << "a -> ";
+      if (k["kernel"].is_null()) os << "MISSING: " << k["message"].get<std::string>() << "\n";
+      else os << k["kernel"].get<std::string>() << "\n";
+    }
+  }
+  os << "Verdict: " << (r["runnable"].get<bool>() ? "runs here" : "cannot run here");
+  if (r.contains("error")) os << " - " << r["error"]["code"].get<std::string>() << ": " << r["error"]["message"].get<std::string>();
+  os << "\n";
+  return os.str();
+}
+
+}  // namespace llrt

@@ -1,0 +1,117 @@
+// llrt bench: llama-bench's pp/tg semantics on our engine.
+//   pp N: one forward of N prompt tokens in a fresh context (prefill, matrix-matrix)
+//   tg N: N single-token decode steps from an empty context (matrix-vector)
+// Each repeated -r times; mean +/- sd of tokens/s. The memory read bandwidth is
+// measured in the same run, and tg is reported against its limit:
+//   limit tokens/s = bandwidth / bytes of weights streamed per token.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <random>
+
+#include "cli_common.h"
+#include "llrt/membw.h"
+#include "run_common.h"
+
+namespace llrt::cli {
+
+namespace {
+struct Stat {
+  double mean = 0, sd = 0;
+};
+Stat stats(const std::vector<double>& v) {
+  Stat s;
+  for (double x : v) s.mean += x;
+  s.mean /= double(v.size());
+  for (double x : v) s.sd += (x - s.mean) * (x - s.mean);
+  s.sd = v.size() > 1 ? std::sqrt(s.sd / double(v.size() - 1)) : 0;
+  return s;
+}
+// Bytes a decode step streams: every linear weight (lm_head or the tied table) and norm;
+// of an untied embedding table only one row.
+uint64_t streamed_bytes_per_token(const Model& m) {
+  const auto& ck = m.checkpoint();
+  uint64_t b = ck.weight_bytes();
+  if (!m.config().tie_word_embeddings) {
+    const TensorInfo* e = ck.find("model.embed_tokens.weight");
+    if (e) b -= e->nbytes() - e->nbytes() / uint64_t(m.config().vocab_size);
+  }
+  return b;
+}
+}  // namespace
+
+int cmd_bench(Args& a) {
+  RunSetup setup = parse_run_setup(a);
+  int64_t pp = 512, tg = 128;
+  int reps = 3;
+  a.number({"-p", "--n-prompt"}, &pp);
+  a.number({"-n", "--n-gen"}, &tg);
+  a.number({"-r", "--repetitions"}, &reps);
+  bool as_json = a.flag({"--json"});
+  bool no_bw = a.flag({"--no-bandwidth"});
+  auto pos = a.positionals();
+  if (pos.size() != 1) fail(ErrorCode::InvalidArgument, "bench: give exactly one MODEL_DIR");
+  if (pp < 0 || tg < 0 || reps < 1) fail(ErrorCode::InvalidArgument, "bench: -p, -n >= 0 and -r >= 1");
+  auto t_start = std::chrono::steady_clock::now();
+  auto model = load_model(pos[0], setup);
+  const int64_t V = model->config().vocab_size;
+  std::mt19937 rng(42);
+  std::vector<int32_t> prompt(size_t(std::max<int64_t>(pp, 1)));
+  for (auto& t : prompt) t = int32_t(rng() % uint32_t(V));
+  ContextOptions co{std::max<int64_t>(setup.ctx, pp + tg + 1), setup.batch};
+  Context ctx(model, co);
+  // Warm-up: touches every weight once (page faults for mmap are not part of the numbers,
+  // like llama-bench's warm-up run).
+  ctx.reset();
+  ctx.eval({prompt.data(), 1});
+  std::vector<double> pp_tps, tg_tps;
+  for (int r = 0; r < reps && pp > 0; ++r) {
+    ctx.reset();
+    auto t0 = std::chrono::steady_clock::now();
+    ctx.eval(prompt);
+    pp_tps.push_back(double(pp) / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  for (int r = 0; r < reps && tg > 0; ++r) {
+    ctx.reset();
+    int32_t tok = prompt[0];
+    auto t0 = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < tg; ++i) {
+      auto lg = ctx.eval({&tok, 1});
+      tok = int32_t(std::max_element(lg.begin(), lg.end()) - lg.begin());
+    }
+    tg_tps.push_back(double(tg) / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  double bw = no_bw ? 0 : measure_read_bandwidth(1ull << 30, model->threads(), 5);
+  uint64_t bytes_tok = streamed_bytes_per_token(*model);
+  double limit = bw > 0 ? bw * 1e9 / double(bytes_tok) : 0;
+  Stat sp = pp_tps.empty() ? Stat{} : stats(pp_tps), sg = tg_tps.empty() ? Stat{} : stats(tg_tps);
+  std::string dts;
+  for (auto& [dt, b] : model->checkpoint().bytes_by_dtype()) dts += std::string(dts.empty() ? "" : "+") + dtype_name(dt);
+  if (as_json) {
+    nlohmann::json j = {{"model", pos[0]}, {"dtypes", dts}, {"weight_bytes", model->checkpoint().weight_bytes()},
+                        {"streamed_bytes_per_token", bytes_tok}, {"threads", model->threads()},
+                        {"load", load_mode_name(setup.map.mode)}, {"load_seconds", model->load_seconds()},
+                        {"bandwidth_gbs", bw}, {"tg_limit_tps", limit}, {"cpu", cpu_summary()}};
+    if (pp > 0) j["pp"] = {{"n", pp}, {"mean_tps", sp.mean}, {"sd", sp.sd}, {"runs", pp_tps}};
+    if (tg > 0) j["tg"] = {{"n", tg}, {"mean_tps", sg.mean}, {"sd", sg.sd}, {"runs", tg_tps},
+                           {"pct_of_limit", limit > 0 ? 100.0 * sg.mean / limit : 0}};
+    std::printf("%s\n", j.dump(2).c_str());
+    return 0;
+  }
+  std::printf("| model | dtype | size | threads | load | test | t/s |\n|---|---|---|---|---|---|---|\n");
+  auto row = [&](const char* test, int64_t n, Stat s) {
+    std::printf("| %s | %s | %.2f GiB | %d | %s | %s%lld | %.2f ± %.2f |\n", pos[0].c_str(), dts.c_str(),
+                double(model->checkpoint().weight_bytes()) / double(1ull << 30), model->threads(),
+                setup.map.mode == LoadMode::Mmap ? "mmap" : "copy", test, (long long)n, s.mean, s.sd);
+  };
+  if (pp > 0) row("pp", pp, sp);
+  if (tg > 0) row("tg", tg, sg);
+  if (bw > 0)
+    std::printf("\nmemory read bandwidth (%d threads): %.1f GB/s; decode streams %.3f GB/token -> limit %.2f t/s; tg reached %.1f%%\n",
+                model->threads(), bw, double(bytes_tok) / 1e9, limit, limit > 0 ? 100.0 * sg.mean / limit : 0);
+  std::printf("total bench time %.1f s on %s\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count(), cpu_summary().c_str());
+  return 0;
+}
+
+}  // namespace llrt::cli

@@ -1,0 +1,31 @@
+// llrt inspect / llrt caps.
+#include <cstdio>
+
+#include "cli_common.h"
+#include "llrt/inspect.h"
+
+namespace llrt::cli {
+
+int cmd_inspect(Args& a) {
+  bool as_json = a.flag({"--json"});
+  InspectOptions o;
+  a.number({"--ctx", "-c"}, &o.ctx);
+  a.number({"-t", "--threads"}, &o.threads);
+  auto pos = a.positionals();
+  if (pos.size() != 1) fail(ErrorCode::InvalidArgument, "inspect: give exactly one MODEL_DIR");
+  auto r = inspect_model(pos[0], o);
+  if (as_json) std::printf("%s\n", r.dump(2).c_str());
+  else std::fputs(format_inspect(r).c_str(), stdout);
+  return r["runnable"].get<bool>() ? 0 : 1;
+}
+
+int cmd_caps(Args& a) {
+  bool as_json = a.flag({"--json"});
+  a.positionals();
+  auto c = capability_report();
+  if (as_json) std::printf("%s\n", c.dump(2).c_str());
+  else std::fputs(format_capabilities(c).c_str(), stdout);
+  return 0;
+}
+
+}  // namespace llrt::cli

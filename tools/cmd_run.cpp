@@ -1,0 +1,192 @@
+// llrt run / llrt tokenize.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "cli_common.h"
+#include "run_common.h"
+
+namespace llrt::cli {
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) fail(ErrorCode::Io, "cannot read " + path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::vector<int32_t> parse_ids(const std::string& s) {
+  std::vector<int32_t> ids;
+  std::string tok;
+  std::istringstream is(s);
+  while (is >> tok) {
+    for (char& c : tok)
+      if (c == ',') c = ' ';
+    std::istringstream inner(tok);
+    std::string part;
+    while (inner >> part) {
+      char* end = nullptr;
+      long v = std::strtol(part.c_str(), &end, 10);
+      if (end == part.c_str() || *end || v < 0 || v > INT32_MAX)
+        fail(ErrorCode::InvalidArgument, "--ids: '" + part + "' is not a token id");
+      ids.push_back(int32_t(v));
+    }
+  }
+  if (ids.empty()) fail(ErrorCode::InvalidArgument, "--ids: no token ids given");
+  return ids;
+}
+
+RunSetup parse_run_setup(Args& a) {
+  RunSetup s;
+  a.number({"-t", "--threads"}, &s.threads);
+  a.number({"--ctx", "-c"}, &s.ctx);
+  a.number({"--batch", "-b"}, &s.batch);
+  if (a.flag({"--no-mmap"})) s.map.mode = LoadMode::Copy;
+  if (a.flag({"--mmap"})) s.map.mode = LoadMode::Mmap;
+  s.verbose = a.flag({"--verbose", "-v"});
+  return s;
+}
+
+SamplingFlags parse_sampling_flags(Args& a) {
+  SamplingFlags f;
+  float v;
+  int64_t i;
+  uint64_t seed;
+  if (a.number({"--temp", "--temperature"}, &v)) f.temperature = v;
+  if (a.number({"--top-k"}, &i)) f.top_k = i;
+  if (a.number({"--top-p"}, &v)) f.top_p = v;
+  if (a.number({"--min-p"}, &v)) f.min_p = v;
+  if (a.number({"--repeat-penalty"}, &v)) f.repetition_penalty = v;
+  if (a.number({"--seed", "-s"}, &seed)) f.seed = seed;
+  if (a.number({"-n", "--n-predict", "--max-tokens"}, &i)) f.max_new_tokens = i;
+  f.stop = a.values({"--stop"});
+  return f;
+}
+
+GenerateOptions generate_options(const SamplingFlags& f, const Model& m) {
+  GenerateOptions g;
+  g.sampling = sampling_from_generation_config(m.checkpoint().generation_config());
+  g.eos_ids = eos_ids_for(m.config(), m.checkpoint().generation_config());
+  if (f.temperature) g.sampling.temperature = *f.temperature;
+  if (f.top_k) g.sampling.top_k = *f.top_k;
+  if (f.top_p) g.sampling.top_p = *f.top_p;
+  if (f.min_p) g.sampling.min_p = *f.min_p;
+  if (f.repetition_penalty) g.sampling.repetition_penalty = *f.repetition_penalty;
+  g.sampling.seed = f.seed ? *f.seed : uint64_t(std::chrono::steady_clock::now().time_since_epoch().count());
+  if (f.max_new_tokens) g.max_new_tokens = *f.max_new_tokens;
+  if (g.max_new_tokens < 0) fail(ErrorCode::InvalidArgument, "-n must be >= 0");
+  g.stop_strings = f.stop;
+  Sampler check(g.sampling);  // validates ranges before any work
+  return g;
+}
+
+std::shared_ptr<Model> load_model(const std::string& dir, const RunSetup& s) {
+  ModelOptions mo;
+  mo.map = s.map;
+  mo.threads = s.threads;
+  const bool tty = isatty(2);
+  mo.progress = [tty](const std::string& msg) { std::fprintf(stderr, "llrt: %s%s", msg.c_str(), tty ? "...\n" : "\n"); };
+  std::fprintf(stderr, "llrt: loading %s (%s)\n", dir.c_str(), load_mode_name(s.map.mode));
+  auto m = Model::load(dir, mo);
+  if (s.verbose)
+    for (const auto& v : m->kernel_plan())
+      std::fprintf(stderr, "llrt: %-10s %-5s -> %s\n", op_name(v.need.op), dtype_name(v.need.wtype), v.chosen ? v.chosen->name : "-");
+  return m;
+}
+
+void print_stats(const Model& m, const GenerateStats& st) {
+  std::fprintf(stderr,
+               "\nllrt: load %.2f s | prompt %lld tokens, %.2f tokens/s | generation %lld tokens, %.2f tokens/s | stop: %s | %d threads\n",
+               m.load_seconds(), (long long)st.prompt_tokens, st.prompt_tps(), (long long)st.generated_tokens, st.generation_tps(),
+               stop_reason_name(st.reason), m.threads());
+}
+
+int cmd_run(Args& a) {
+  RunSetup setup = parse_run_setup(a);
+  std::string prompt, ids_str, file, system;
+  bool have_prompt = a.value({"-p", "--prompt"}, &prompt);
+  bool have_ids = a.value({"--ids"}, &ids_str);
+  if (a.value({"-f", "--file"}, &file)) {
+    prompt = read_text_file(file);
+    have_prompt = true;
+  }
+  const bool print_ids = a.flag({"--print-ids"});
+  const bool no_bos = a.flag({"--no-bos"});
+  const bool chat = a.flag({"--chat"});
+  a.value({"--system"}, &system);
+  SamplingFlags sf = parse_sampling_flags(a);
+  auto pos = a.positionals();
+  if (pos.empty()) fail(ErrorCode::InvalidArgument, "run: MODEL_DIR is missing");
+  if (have_prompt == have_ids) fail(ErrorCode::InvalidArgument, "run: give exactly one of -p PROMPT, --file F or --ids \"1 2 3\"");
+  if (chat && have_ids) fail(ErrorCode::InvalidArgument, "run: --chat needs a text prompt, not --ids");
+  if (pos.size() > 1) fail(ErrorCode::InvalidArgument, "run: unexpected argument '" + pos[1] + "'");
+  auto model = load_model(pos.at(0), setup);
+  GenerateOptions g = generate_options(sf, *model);
+  std::optional<Tokenizer> tok;
+  std::vector<int32_t> ids;
+  if (have_ids) {
+    ids = parse_ids(ids_str);
+    if (!print_ids || !g.stop_strings.empty()) tok = Tokenizer::load(pos[0]);
+  } else {
+    tok = Tokenizer::load(pos[0]);
+    ids = chat ? chat_prompt_ids(pos[0], *tok, system, prompt) : tok->encode(prompt, !no_bos);
+  }
+  Context ctx(model, ContextOptions{setup.ctx, setup.batch});
+  std::vector<int32_t> out;
+  auto st = generate(ctx, tok ? &*tok : nullptr, ids, g, [&](int32_t id, std::string_view text) {
+    if (print_ids) {
+      if (id >= 0) out.push_back(id);
+    } else {
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      std::fflush(stdout);
+    }
+    return true;
+  });
+  if (print_ids) {
+    for (size_t i = 0; i < out.size(); ++i) std::printf(i ? " %d" : "%d", out[i]);
+    std::printf("\n");
+  } else {
+    std::printf("\n");
+  }
+  std::fflush(stdout);
+  print_stats(*model, st);
+  return 0;
+}
+
+int cmd_tokenize(Args& a) {
+  bool pieces = a.flag({"--pieces"});
+  bool no_bos = a.flag({"--no-bos"});
+  bool from_stdin = a.flag({"--stdin"});
+  std::string file;
+  bool have_file = a.value({"-f", "--file"}, &file);
+  auto pos = a.positionals();
+  if (pos.empty()) fail(ErrorCode::InvalidArgument, "tokenize: MODEL_DIR is missing");
+  std::string text;
+  if (have_file) text = read_text_file(file);
+  else if (from_stdin) {
+    std::stringstream ss;
+    ss << std::cin.rdbuf();
+    text = ss.str();
+  } else if (pos.size() >= 2) {
+    text = pos[1];
+  } else {
+    fail(ErrorCode::InvalidArgument, "tokenize: give TEXT, --file F or --stdin");
+  }
+  Tokenizer tok = Tokenizer::load(pos[0]);
+  auto ids = tok.encode(text, !no_bos);
+  if (pieces) {
+    for (int32_t id : ids) std::printf("%6d -> '%s'\n", id, tok.id_to_piece(id).c_str());
+  } else {
+    std::printf("[");
+    for (size_t i = 0; i < ids.size(); ++i) std::printf(i ? ", %d" : "%d", ids[i]);
+    std::printf("]\n");
+  }
+  return 0;
+}
+
+}  // namespace llrt::cli

@@ -1,0 +1,60 @@
+// llrt: the command-line front end.
+//   llrt run MODEL_DIR -p PROMPT | --ids "1 2 3"   generate (streams text)
+//   llrt chat MODEL_DIR                           interactive multi-turn chat
+//   llrt tokenize MODEL_DIR TEXT                  ids (--pieces, --no-bos, --file F, --stdin)
+//   llrt inspect MODEL_DIR [--json] [--ctx N]     diagnostics (also: llrt-inspect)
+//   llrt bench MODEL_DIR                          pp/tg throughput like llama-bench
+//   llrt caps [--json]                            what this machine can run
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "cli_common.h"
+#include "llrt/error.h"
+
+using namespace llrt;
+
+static const char* kUsage = R"(usage: llrt <command> [options]
+commands:
+  run MODEL_DIR      generate text: -p PROMPT | --ids "1 2 3" | --file F
+                     -n N (max new tokens, default 256), --temp T, --top-k K, --top-p P,
+                     --min-p P, --repeat-penalty R, --seed S, --stop STR (repeatable),
+                     -t THREADS, --ctx N, --batch N, --print-ids, --no-bos,
+                     --chat [--system TEXT] (apply the model's chat template),
+                     --mmap | --no-mmap, --verbose
+  chat MODEL_DIR     interactive chat with the model's template (same sampling options)
+  tokenize MODEL_DIR TEXT   print token ids (--pieces, --no-bos, --file F, --stdin)
+  inspect MODEL_DIR  diagnostics: family, shapes, dtypes, memory, kernels (--json, --ctx N)
+  bench MODEL_DIR    throughput: -p 512 -n 128 -r 3 -t THREADS (--json, --mmap|--no-mmap)
+  caps               CPU features, backends and registered kernels (--json)
+environment: LLRT_ISA=avx2|avx512|avx512_bf16|amx caps the instruction sets used
+)";
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  std::string cmd = argv[1];
+  try {
+    cli::Args args(argc, argv, 2);
+    if (cmd == "run") return cli::cmd_run(args);
+    if (cmd == "chat") return cli::cmd_chat(args);
+    if (cmd == "tokenize") return cli::cmd_tokenize(args);
+    if (cmd == "inspect") return cli::cmd_inspect(args);
+    if (cmd == "bench") return cli::cmd_bench(args);
+    if (cmd == "caps") return cli::cmd_caps(args);
+    std::fprintf(stderr, "llrt: unknown command '%s'\n%s", cmd.c_str(), kUsage);
+    return 2;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "llrt %s: error [%s]: %s\n", cmd.c_str(), error_code_name(e.code()), e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "llrt %s: error: %s\n", cmd.c_str(), e.what());
+    return 1;
+  }
+}
