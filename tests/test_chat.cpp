@@ -1,0 +1,247 @@
+// Chat templates: byte-for-byte against Hugging Face transformers' apply_chat_template renders
+// (tests/data/chat/*.json, made by scripts/chat/make_chat_refs.py), plus error cases.
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "llrt/chat_template.h"
+#include "llrt/error.h"
+#include "test_data.h"
+
+using llrt::ChatTemplate;
+using llrt::ErrorCode;
+using nlohmann::ordered_json;
+
+namespace {
+
+ordered_json load_json(const std::filesystem::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  REQUIRE_MESSAGE(f.good(), "missing " << p);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ordered_json::parse(ss.str());
+}
+
+std::string read_text(const std::filesystem::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  REQUIRE_MESSAGE(f.good(), "missing " << p);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::filesystem::path chat_data(const char* name) { return llrt::test::repo_dir() / "tests" / "data" / "chat" / name; }
+
+// "2025-03-05T12:00:00" -> ChatDateTime
+llrt::ChatDateTime parse_now(const std::string& iso) {
+  llrt::ChatDateTime d;
+  REQUIRE(std::sscanf(iso.c_str(), "%d-%d-%dT%d:%d:%d", &d.year, &d.month, &d.day, &d.hour, &d.minute, &d.second) == 6);
+  return d;
+}
+
+struct Outcome {
+  bool ok = false;
+  std::string text;  // render, or error message
+  ErrorCode code = ErrorCode::Internal;
+};
+
+Outcome render_case(const ChatTemplate& t, const ordered_json& c) {
+  llrt::ChatRenderOptions o;
+  o.add_generation_prompt = c.value("add_generation_prompt", false);
+  o.now = parse_now(c["now"].get<std::string>());
+  o.extra = c.value("extra", ordered_json::object());
+  Outcome r;
+  try {
+    r.text = t.render_json(c["messages"], o);
+    r.ok = true;
+  } catch (const llrt::Error& e) {
+    r.text = e.what();
+    r.code = e.code();
+  }
+  return r;
+}
+
+// Checks one reference case; returns true when it matched.
+bool check_case(const ChatTemplate& t, const ordered_json& c, const std::string& label) {
+  Outcome r = render_case(t, c);
+  if (c.contains("expected")) {
+    std::string want = c["expected"].get<std::string>();
+    CHECK_MESSAGE(r.ok, label << ": unexpected error: " << r.text);
+    CHECK_MESSAGE(r.text == want, label << "\n--- want:\n" << want << "\n--- got:\n" << r.text);
+    return r.ok && r.text == want;
+  }
+  // HF raised: we must raise a Template error too; for raise_exception (TemplateError) the message is exact.
+  const ordered_json& err = c["error"];
+  CHECK_MESSAGE(!r.ok, label << ": HF raised " << err.dump() << " but llrt rendered:\n" << r.text);
+  if (r.ok) return false;
+  CHECK_MESSAGE(r.code == ErrorCode::Template, label << ": wrong error code: " << r.text);
+  if (err["type"] == "TemplateError") CHECK_MESSAGE(r.text == err["message"].get<std::string>(), label);
+  return r.code == ErrorCode::Template;
+}
+
+}  // namespace
+
+TEST_CASE("chat: real model templates match HF apply_chat_template byte-for-byte") {
+  ordered_json refs = load_json(chat_data("model_refs.json"));
+  int checked = 0, passed = 0;
+  for (const ordered_json& entry : refs["entries"]) {
+    std::filesystem::path path = llrt::test::shared_dir() / entry["path"].get<std::string>();
+    ChatTemplate t = entry["kind"] == "jinja"
+                         ? ChatTemplate::from_string(read_text(path), entry["bos_token"].get<std::string>(),
+                                                     entry["eos_token"].get<std::string>())
+                         : ChatTemplate::from_tokenizer_config(path);
+    if (entry["kind"] == "tokenizer_config") {
+      CHECK(t.bos_token() == entry["special_tokens_map"]["bos_token"].get<std::string>());
+      CHECK(t.eos_token() == entry["special_tokens_map"]["eos_token"].get<std::string>());
+    }
+    CHECK_MESSAGE(entry["cases"].size() >= 10, entry["id"]);
+    for (const ordered_json& c : entry["cases"]) {
+      ++checked;
+      passed += check_case(t, c, entry["id"].get<std::string>() + "/" + c["name"].get<std::string>());
+    }
+  }
+  MESSAGE("model templates: " << passed << "/" << checked << " renders match HF");
+  CHECK(checked >= 100);
+}
+
+TEST_CASE("chat: the 37 HF templates of ollama's template index match HF") {
+  ordered_json refs = load_json(chat_data("ollama_refs.json"));
+  ordered_json index = load_json(llrt::test::shared_dir() / "assets/chat-templates/ollama-template-index.json");
+  int checked = 0, passed = 0;
+  for (const ordered_json& entry : refs["entries"]) {
+    const ordered_json& tpl = index[entry["index"].get<size_t>()];
+    std::string label = "ollama[" + std::to_string(entry["index"].get<int>()) + "] " + tpl["name"].get<std::string>();
+    ChatTemplate t = ChatTemplate::from_string(tpl["template"].get<std::string>(), entry["bos_token"].get<std::string>(),
+                                               entry["eos_token"].get<std::string>());
+    for (const ordered_json& c : entry["cases"]) {
+      ++checked;
+      passed += check_case(t, c, label + "/" + c["name"].get<std::string>());
+    }
+  }
+  MESSAGE("ollama index templates: " << passed << "/" << checked << " renders match HF");
+}
+
+TEST_CASE("chat: Jinja constructs match HF's Jinja environment") {
+  ordered_json refs = load_json(chat_data("jinja_cases.json"));
+  int checked = 0, passed = 0;
+  for (const ordered_json& c : refs["entries"]) {
+    std::string label = "template " + c["template"].dump();
+    ++checked;
+    ordered_json vars = c["vars"];
+    // The case's variables are passed as HF **kwargs; messages (if any) go through the message path.
+    ordered_json messages = vars.contains("messages") ? vars["messages"] : ordered_json::array({{{"role", "user"}, {"content", "x"}}});
+    std::optional<ChatTemplate> t;
+    Outcome r;
+    try {
+      std::string bos = vars.value("bos_token", ""), eos = vars.value("eos_token", "");
+      t = ChatTemplate::from_string(c["template"].get<std::string>(), bos, eos);
+    } catch (const llrt::Error& e) {
+      r.text = e.what();
+      r.code = e.code();
+    }
+    if (t) {
+      llrt::ChatRenderOptions o;
+      o.now = parse_now(c["now"].get<std::string>());
+      for (auto it = vars.begin(); it != vars.end(); ++it)
+        if (it.key() != "messages" && it.key() != "bos_token" && it.key() != "eos_token") o.extra[it.key()] = it.value();
+      try {
+        r.text = vars.contains("messages") || true ? t->render_json(messages, o) : "";
+        r.ok = true;
+      } catch (const llrt::Error& e) {
+        r.text = e.what();
+        r.code = e.code();
+      }
+    }
+    if (c.contains("expected")) {
+      CHECK_MESSAGE(r.ok, label << ": unexpected error: " << r.text);
+      CHECK_MESSAGE(r.text == c["expected"].get<std::string>(),
+                    label << "\n--- want:\n" << c["expected"].get<std::string>() << "\n--- got:\n" << r.text);
+      passed += r.ok && r.text == c["expected"].get<std::string>();
+    } else {
+      CHECK_MESSAGE(!r.ok, label << ": HF raised " << c["error"].dump() << " but llrt rendered: " << r.text);
+      CHECK_MESSAGE(r.code == ErrorCode::Template, label << ": " << r.text);
+      if (c["error"]["type"] == "TemplateError") CHECK(r.text == c["error"]["message"].get<std::string>());
+      passed += !r.ok && r.code == ErrorCode::Template;
+    }
+  }
+  MESSAGE("jinja constructs: " << passed << "/" << checked << " match HF");
+}
+
+TEST_CASE("chat: errors name the construct and position") {
+  auto err = [](const std::string& src, const std::vector<llrt::ChatMessage>& msgs = {{"user", "hi"}}) {
+    try {
+      ChatTemplate::from_string(src, "<s>", "</s>").render(msgs);
+    } catch (const llrt::Error& e) {
+      CHECK(e.code() == ErrorCode::Template);
+      return std::string(e.what());
+    }
+    FAIL("no error for " << src);
+    return std::string();
+  };
+  auto has = [](const std::string& s, const char* part) {
+    CHECK_MESSAGE(s.find(part) != std::string::npos, "'" << part << "' not in: " << s);
+  };
+  std::string e = err("{{ messages|nosuchfilter }}");
+  has(e, "No filter named 'nosuchfilter'");
+  has(e, "line 1, column 13");
+  e = err("line one\n{% if true %}never closed");
+  has(e, "'endif'");
+  has(e, "'if'");
+  e = err("{% for m in messages %}{{ m.role }}");
+  has(e, "'endfor'");
+  e = err("{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}");
+  CHECK(e == "Conversation roles must alternate user/assistant/user/assistant/...");
+  e = err("ok\n  {% include 'x.jinja' %}");
+  has(e, "'include' tag is not supported");
+  has(e, "line 2");
+  e = err("{{ messages[0].content + 1 }}");
+  has(e, "can only concatenate str");
+  has(e, "line 1, column");
+  e = err("{{ undefined_thing.attr }}");
+  has(e, "'undefined_thing' is undefined");
+  e = err("{{ messages|groupby('role') }}");
+  has(e, "'groupby' filter is not supported");
+  e = err("{{ 'x'.format(1) }}");
+  has(e, "str.format() is not supported");
+  e = err("{{ messages|map(attribute='role') }}");
+  has(e, "cannot print a generator");
+  e = err("{{ x }", {});  // lexer error
+  has(e, "unexpected '}'");
+
+  // Bad input to the API is an Error, not a crash.
+  ChatTemplate t = ChatTemplate::from_string("{{ messages[0].content }}", "", "");
+  CHECK_THROWS_AS(t.render({}), llrt::Error);
+  llrt::ChatRenderOptions o;
+  o.extra = ordered_json::array();
+  CHECK_THROWS_AS(t.render({{"user", "x"}}, o), llrt::Error);
+  o.extra = ordered_json::object();
+  o.now = llrt::ChatDateTime{2025, 2, 30};
+  CHECK_THROWS_AS(t.render({{"user", "x"}}, o), llrt::Error);
+  CHECK_THROWS_AS(t.render_json(ordered_json::parse(R"([1, 2])")), llrt::Error);
+  CHECK_THROWS_AS(ChatTemplate::from_tokenizer_config("/nonexistent/tokenizer_config.json"), llrt::Error);
+  CHECK_THROWS_AS(ChatTemplate::from_tokenizer_config(llrt::test::model_dir("llama-3.1-mini-sharded") / "config.json"),
+                  llrt::Error);  // a JSON file without chat_template
+}
+
+TEST_CASE("chat: BOS helper and injectable date") {
+  ChatTemplate llama = ChatTemplate::from_tokenizer_config(llrt::test::model_dir("llama-3.2-mini") / "tokenizer_config.json");
+  llrt::ChatRenderOptions o;
+  o.add_generation_prompt = true;
+  o.now = llrt::ChatDateTime{2024, 7, 23};
+  std::string text = llama.render({{"user", "Hi"}}, o);
+  CHECK(llama.starts_with_bos(text));
+  CHECK(text.find("Today Date: 23 Jul 2024\n") != std::string::npos);
+  o.extra["date_string"] = "01 Jan 2030";
+  CHECK(llama.render({{"user", "Hi"}}, o).find("Today Date: 01 Jan 2030\n") != std::string::npos);
+
+  ChatTemplate tiny = ChatTemplate::from_tokenizer_config(llrt::test::model_dir("tinyllama-mini-f16") / "tokenizer_config.json");
+  CHECK(tiny.bos_token() == "<s>");
+  std::string t2 = tiny.render({{"user", "Hi"}}, o);
+  CHECK(t2 == "<|user|>\nHi</s>\n<|assistant|>\n");
+  CHECK_FALSE(tiny.starts_with_bos(t2));
+
+  ChatTemplate ds = ChatTemplate::from_tokenizer_config(llrt::test::model_dir("deepseek-r1-distill-mini") / "tokenizer_config.json");
+  CHECK(ds.bos_token() == "<｜begin▁of▁sentence｜>");  // AddedToken object form
+  CHECK(ds.starts_with_bos(ds.render({{"user", "Hi"}})));
+}
