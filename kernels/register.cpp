@@ -7,6 +7,7 @@ void register_all_kernels(KernelRegistry& r) {
   kernels::register_avx2(r);
   kernels::register_avx512(r);
   kernels::register_avx512bf16(r);
+  kernels::register_amx(r);
 #endif
 }
 }  // namespace llrt

@@ -10,5 +10,6 @@ void register_ref(KernelRegistry& r);
 void register_avx2(KernelRegistry& r);
 void register_avx512(KernelRegistry& r);
 void register_avx512bf16(KernelRegistry& r);
+void register_amx(KernelRegistry& r);
 #endif
 }  // namespace llrt::kernels

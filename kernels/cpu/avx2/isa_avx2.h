@@ -1,0 +1,59 @@
+// ISA traits for the AVX2 + FMA + F16C build of the shared kernel templates
+// (kernels/cpu/common/*.h): an xsimd batch for F32 arithmetic plus the loads xsimd
+// lacks (F16 via vcvtph2ps, BF16 via zero-extend + shift, tails via vmaskmovps or a
+// zero-padded copy for 16-bit elements). All widenings are exact. Include only from
+// files compiled with the avx2 flags.
+#pragma once
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/cpu/common/wtypes.h"
+#include "xsimd/xsimd.hpp"
+
+namespace llrt::kernels {
+namespace {
+
+struct IsaAvx2 {
+  using arch = xsimd::fma3<xsimd::avx2>;
+  using vf = xsimd::batch<float, arch>;
+  static constexpr int L = 8;
+  static constexpr int kAttnChunk = 4;  // head_dim vectors kept in registers (x2 partial sums)
+
+  static __m256i mask(int n) {
+    alignas(32) static const int32_t tbl[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tbl + 8 - n));
+  }
+  static __m128i load8_tail(const uint16_t* p, int n) {
+    alignas(16) uint16_t b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    std::memcpy(b, p, size_t(n) * 2);
+    return _mm_load_si128(reinterpret_cast<const __m128i*>(b));
+  }
+  static vf bf16_widen(__m128i h) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  }
+
+  static vf load(const float* p) { return _mm256_loadu_ps(p); }
+  static vf load(const f16_t* p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+  static vf load(const bf16_t* p) {
+    return bf16_widen(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+  // n in [0, L): lanes >= n are zero and their memory is not touched.
+  static vf load_tail(const float* p, int n) { return _mm256_maskload_ps(p, mask(n)); }
+  static vf load_tail(const f16_t* p, int n) {
+    return _mm256_cvtph_ps(load8_tail(reinterpret_cast<const uint16_t*>(p), n));
+  }
+  static vf load_tail(const bf16_t* p, int n) {
+    return bf16_widen(load8_tail(reinterpret_cast<const uint16_t*>(p), n));
+  }
+  static void store(float* p, vf v) { _mm256_storeu_ps(p, v); }
+  // out[i] = sum of the lanes of rows[i], i < 8 (xsimd's avx haddp).
+  static vf sum_rows(const vf* rows) { return xsimd::haddp(rows); }
+  static void store_tail(float* p, vf v, int n) { _mm256_maskstore_ps(p, mask(n), v); }
+};
+
+}  // namespace
+}  // namespace llrt::kernels

@@ -1,0 +1,34 @@
+// Linear (F32 / F16 / BF16 weights, F32 activations) for AVX2 + FMA + F16C.
+//
+// Math:     y[m, n] = sum_k x[m, k] * W[n, k]  for m < M, n in [n0, n1)
+// Layout:   W row-major [N, K] in the stored dtype, used in place; x [M, ldx] F32,
+//           y [M, ldy] F32. No prep.
+// Rounding: weights widened exactly to F32 (vcvtph2ps / bf16 << 16); products fused
+//           into F32 accumulators (8 lanes, lane = k mod 8); lanes summed in F32; K
+//           blocks of ~1024 summed into y in F32 (kernels/cpu/common/linear_blocked.h).
+// Blocking: decode (M == 1) 4 rows x 2 accumulators; prefill micro-tile 3 rows x 4 tokens
+//           (12 accumulators + 3 weight vectors + 1 activation vector = 16 ymm).
+#include "isa_avx2.h"
+#include "kernels/cpu/common/linear_blocked.h"
+#include "kernels/cpu/hooks.h"
+
+namespace llrt::kernels {
+namespace {
+constexpr int kNR = 3, kMR = 4, kNRD = 4;
+
+template <class W>
+void linear_run_avx2(const LinearArgs& a) {
+  linear_blocked<FmaPolicy<IsaAvx2, W>, kNR, kMR, kNRD>(static_cast<const W*>(a.w), a.K, a.x,
+                                                        a.ldx, a.M, a.n0, a.n1, a.y, a.ldy);
+}
+const LinearKernel linear_f32w_f32a__avx2{nullptr, nullptr, &linear_run_avx2<float>};
+const LinearKernel linear_f16w_f32a__avx2{nullptr, nullptr, &linear_run_avx2<f16_t>};
+const LinearKernel linear_bf16w_f32a__avx2{nullptr, nullptr, &linear_run_avx2<bf16_t>};
+}  // namespace
+
+void register_linear_avx2(KernelRegistry& r) {
+  r.add({Op::Linear, DType::F32, DType::F32, Backend::Avx2, "linear_f32w_f32a__avx2", &linear_f32w_f32a__avx2});
+  r.add({Op::Linear, DType::F16, DType::F32, Backend::Avx2, "linear_f16w_f32a__avx2", &linear_f16w_f32a__avx2});
+  r.add({Op::Linear, DType::BF16, DType::F32, Backend::Avx2, "linear_bf16w_f32a__avx2", &linear_bf16w_f32a__avx2});
+}
+}  // namespace llrt::kernels

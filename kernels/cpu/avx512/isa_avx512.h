@@ -1,0 +1,63 @@
+// ISA traits for the AVX-512 (F/BW/VL/DQ) build of the shared kernel templates
+// (kernels/cpu/common/*.h): an xsimd batch for F32 arithmetic plus the loads xsimd
+// lacks (F16 via vcvtph2ps, BF16 via zero-extend + shift, masked tails).
+// All widenings are exact. Include only from files compiled with the avx512 flags.
+#pragma once
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "kernels/cpu/common/wtypes.h"
+#include "xsimd/xsimd.hpp"
+
+namespace llrt::kernels {
+namespace {
+
+struct IsaAvx512 {
+  using arch = xsimd::avx512bw;
+  using vf = xsimd::batch<float, arch>;
+  static constexpr int L = 16;
+  static constexpr int kAttnChunk = 8;  // head_dim vectors kept in registers (x2 partial sums)
+
+  static __mmask16 mask(int n) { return __mmask16((1u << n) - 1u); }
+
+  static vf load(const float* p) { return _mm512_loadu_ps(p); }
+  static vf load(const f16_t* p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  static vf bf16_widen(__m256i h) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  }
+  static vf load(const bf16_t* p) {
+    return bf16_widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  // n in [0, L): lanes >= n are zero and their memory is not touched.
+  static vf load_tail(const float* p, int n) { return _mm512_maskz_loadu_ps(mask(n), p); }
+  static vf load_tail(const f16_t* p, int n) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask(n), p));
+  }
+  static vf load_tail(const bf16_t* p, int n) { return bf16_widen(_mm256_maskz_loadu_epi16(mask(n), p)); }
+  static void store(float* p, vf v) { _mm512_storeu_ps(p, v); }
+  // out[i] = sum of the lanes of rows[i], i < 16. (xsimd 8.1's avx512 haddp permutes
+  // its result, so this is ours: pairwise unpack/shuffle folds, 15 adds.)
+  static vf sum_rows(const vf* rows) {
+    __m512 u[4];
+    for (int k = 0; k < 4; ++k) {
+      __m512 t[2];
+      for (int h = 0; h < 2; ++h) {
+        const __m512 a = rows[4 * k + 2 * h], b = rows[4 * k + 2 * h + 1];
+        t[h] = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+      }
+      const __m512d t0 = _mm512_castps_pd(t[0]), t1 = _mm512_castps_pd(t[1]);
+      u[k] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(t0, t1)),
+                           _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t1)));
+    }
+    const __m512 v0 = _mm512_add_ps(_mm512_shuffle_f32x4(u[0], u[1], 0x88), _mm512_shuffle_f32x4(u[0], u[1], 0xdd));
+    const __m512 v1 = _mm512_add_ps(_mm512_shuffle_f32x4(u[2], u[3], 0x88), _mm512_shuffle_f32x4(u[2], u[3], 0xdd));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(v0, v1, 0x88), _mm512_shuffle_f32x4(v0, v1, 0xdd));
+  }
+  static void store_tail(float* p, vf v, int n) { _mm512_mask_storeu_ps(p, mask(n), v); }
+};
+
+}  // namespace
+}  // namespace llrt::kernels

@@ -1,0 +1,34 @@
+// Linear (F32 / F16 / BF16 weights, F32 activations) for AVX-512 (F/BW/VL/DQ).
+//
+// Math:     y[m, n] = sum_k x[m, k] * W[n, k]  for m < M, n in [n0, n1)
+// Layout:   W row-major [N, K] in the stored dtype, used in place; x [M, ldx] F32,
+//           y [M, ldy] F32. No prep.
+// Rounding: weights widened exactly to F32 (vcvtph2ps / bf16 << 16); products fused
+//           into F32 accumulators (16 lanes, lane = k mod 16); lanes summed in F32; K
+//           blocks of ~1024 summed into y in F32 (kernels/cpu/common/linear_blocked.h).
+// Blocking: decode (M == 1) 4 rows x 2 accumulators; prefill micro-tile 4 rows x 6 tokens
+//           (24 accumulators + 4 weight vectors + 1 activation vector = 29 of 32 zmm).
+#include "isa_avx512.h"
+#include "kernels/cpu/common/linear_blocked.h"
+#include "kernels/cpu/hooks.h"
+
+namespace llrt::kernels {
+namespace {
+constexpr int kNR = 4, kMR = 6, kNRD = 4;
+
+template <class W>
+void linear_run_avx512(const LinearArgs& a) {
+  linear_blocked<FmaPolicy<IsaAvx512, W>, kNR, kMR, kNRD>(static_cast<const W*>(a.w), a.K, a.x,
+                                                        a.ldx, a.M, a.n0, a.n1, a.y, a.ldy);
+}
+const LinearKernel linear_f32w_f32a__avx512{nullptr, nullptr, &linear_run_avx512<float>};
+const LinearKernel linear_f16w_f32a__avx512{nullptr, nullptr, &linear_run_avx512<f16_t>};
+const LinearKernel linear_bf16w_f32a__avx512{nullptr, nullptr, &linear_run_avx512<bf16_t>};
+}  // namespace
+
+void register_linear_avx512(KernelRegistry& r) {
+  r.add({Op::Linear, DType::F32, DType::F32, Backend::Avx512, "linear_f32w_f32a__avx512", &linear_f32w_f32a__avx512});
+  r.add({Op::Linear, DType::F16, DType::F32, Backend::Avx512, "linear_f16w_f32a__avx512", &linear_f16w_f32a__avx512});
+  r.add({Op::Linear, DType::BF16, DType::F32, Backend::Avx512, "linear_bf16w_f32a__avx512", &linear_bf16w_f32a__avx512});
+}
+}  // namespace llrt::kernels
