@@ -1,0 +1,258 @@
+// llrt tokenizer: the pipeline (encode / decode) and the public API (include/llrt/tokenizer.h).
+#include "llrt/tokenizer.h"
+
+#include <algorithm>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <unordered_set>
+
+#include "src/tokenizer/tokenizer_impl.h"
+#include "src/tokenizer/unicode.h"
+
+namespace llrt {
+namespace tok {
+
+void tok_fail(const std::string& msg) { fail(ErrorCode::Tokenizer, "tokenizer: " + msg); }
+
+// HF AddedVocabulary::add_tokens + refresh_added_tokens.
+void TokenizerImpl::add_tokens(const std::vector<AddedToken>& tokens) {
+  std::vector<std::string> special_order;  // contents, in the order HF's special_tokens holds them
+  std::vector<std::string> added_order;
+  std::unordered_set<std::string> special_set;
+  std::unordered_map<int32_t, AddedToken> by_id;
+  auto same = [](const AddedToken& a, const AddedToken& b) {
+    return a.content == b.content && a.single_word == b.single_word && a.lstrip == b.lstrip &&
+           a.rstrip == b.rstrip && a.normalized == b.normalized && a.special == b.special;
+  };
+  auto lookup = [&](const std::string& c) -> int32_t {
+    auto it = added_by_content.find(c);
+    if (it != added_by_content.end()) return it->second;
+    return piece_ids.find(c);
+  };
+  for (const AddedToken& t : tokens) {
+    if (t.special && !t.content.empty() && special_set.insert(t.content).second) special_order.push_back(t.content);
+  }
+  for (const AddedToken& t : tokens) {
+    if (t.content.empty()) continue;
+    bool dup = false;
+    for (const auto& [id, v] : by_id) dup = dup || same(v, t);
+    if (dup) continue;
+    int32_t id = lookup(t.content);
+    if (id < 0) {
+      int32_t mx = -1;
+      for (const auto& [c, v] : added_by_content) mx = std::max(mx, v);
+      const auto msize = static_cast<int32_t>(model.model_vocab_entries);
+      id = mx < 0 ? msize : ((mx >= msize || msize == 0) ? mx + 1 : msize);
+    }
+    added_by_content[t.content] = id;
+    AddedToken tt = t;
+    tt.id = id;
+    by_id[id] = tt;
+    if (!special_set.count(t.content)) added_order.push_back(t.content);
+  }
+  added.clear();
+  for (auto& [id, t] : by_id) added.push_back(t);
+  std::sort(added.begin(), added.end(), [](const AddedToken& a, const AddedToken& b) { return a.id < b.id; });
+  // id table
+  int32_t max_id = static_cast<int32_t>(id_to_token.size()) - 1;
+  for (const AddedToken& t : added) max_id = std::max(max_id, t.id);
+  id_to_token.resize(static_cast<size_t>(max_id + 1));
+  id_flags.resize(static_cast<size_t>(max_id + 1), 0);
+  for (const AddedToken& t : added) {
+    id_to_token[static_cast<size_t>(t.id)] = t.content;
+    id_flags[static_cast<size_t>(t.id)] |= kPresent | kAdded;
+    if (special_set.count(t.content)) id_flags[static_cast<size_t>(t.id)] |= kSpecial;
+  }
+  // matchers: special tokens first, then the others, partitioned by `normalized`
+  auto find_added = [&](int32_t id) -> const AddedToken* {
+    auto it = std::lower_bound(added.begin(), added.end(), id, [](const AddedToken& a, int32_t v) { return a.id < v; });
+    return it != added.end() && it->id == id ? &*it : nullptr;
+  };
+  std::vector<const AddedToken*> raw_t, norm_t;
+  std::vector<std::string> raw_p, norm_p;
+  auto place = [&](const std::string& content) {
+    const int32_t id = added_by_content.at(content);
+    const AddedToken* t = find_added(id);
+    // the partition uses the listed token's own `normalized` flag; matches use the id's token
+    const AddedToken& listed = by_id.at(id);
+    if (listed.normalized) {
+      std::string p = content;
+      if (has_normalizer) normalizer.apply(p);
+      norm_t.push_back(t);
+      norm_p.push_back(std::move(p));
+    } else {
+      raw_t.push_back(t);
+      raw_p.push_back(content);
+    }
+  };
+  for (const auto& c : special_order)
+    if (added_by_content.count(c)) place(c);
+  for (const auto& c : added_order) place(c);
+  raw_matcher.build(raw_t, raw_p);
+  norm_matcher.build(norm_t, norm_p);
+}
+
+std::vector<int32_t> TokenizerImpl::encode(std::string_view text, bool add_special) const {
+  const size_t bad = utf8_first_invalid(text);
+  if (bad != std::string_view::npos)
+    fail(ErrorCode::InvalidArgument, "tokenizer: input text is not valid UTF-8 (byte offset " + std::to_string(bad) + ")");
+  std::vector<int32_t> ids;
+  if (add_special) ids = post.prefix;
+  ids.reserve(text.size() / 3 + 8);
+  std::vector<Segment> segs, nsegs;
+  PreTokenizeScratch sc;
+  BpeScratch bs;
+  auto run_piece = [&](std::string_view s, bool at_origin) {
+    if (s.empty()) return;
+    sc.a.clear();
+    sc.a.push_back({s, at_origin});
+    if (has_pre_tokenizer) pre_tokenize(pre_tokenizer, sc.a, sc);
+    for (const Piece& p : sc.a) model.tokenize(p.text, ids, bs);
+    sc.arena.clear();
+  };
+  raw_matcher.split(text, segs);
+  std::string norm;
+  for (const Segment& g : segs) {
+    if (g.id >= 0) { ids.push_back(g.id); continue; }
+    if (g.end == g.begin) continue;
+    std::string_view piece = text.substr(g.begin, g.end - g.begin);
+    const bool origin = g.begin == 0;
+    if (!has_normalizer) {
+      if (norm_matcher.empty()) { run_piece(piece, origin); continue; }
+    } else {
+      norm.assign(piece);
+      normalizer.apply(norm);
+      piece = norm;
+    }
+    if (norm_matcher.empty()) { run_piece(piece, origin); continue; }
+    norm_matcher.split(piece, nsegs);
+    for (const Segment& h : nsegs) {
+      if (h.id >= 0) ids.push_back(h.id);
+      else run_piece(piece.substr(h.begin, h.end - h.begin), origin && h.begin == 0);
+    }
+  }
+  if (add_special) ids.insert(ids.end(), post.suffix.begin(), post.suffix.end());
+  return ids;
+}
+
+static int32_t config_token_id(const TokenizerImpl& t, const nlohmann::json& j, const char* key) {
+  if (!j.contains(key) || j[key].is_null()) return -1;
+  std::string content;
+  const auto& v = j[key];
+  if (v.is_string()) content = v.get<std::string>();
+  else if (v.is_object() && v.contains("content") && v["content"].is_string()) content = v["content"].get<std::string>();
+  else tok_fail(std::string("tokenizer_config.json: '") + key + "' is neither a string nor an AddedToken object");
+  auto it = t.added_by_content.find(content);
+  if (it != t.added_by_content.end()) return it->second;
+  return t.piece_ids.find(content);
+}
+
+void TokenizerImpl::apply_config(std::string_view config_json) {
+  if (config_json.empty()) return;
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(config_json);
+  } catch (const std::exception& e) {
+    fail(ErrorCode::Format, std::string("tokenizer_config.json: invalid JSON: ") + e.what());
+  }
+  if (!j.is_object()) fail(ErrorCode::Format, "tokenizer_config.json: not a JSON object");
+  if (int32_t b = config_token_id(*this, j, "bos_token"); b >= 0) bos = b;
+  if (int32_t e = config_token_id(*this, j, "eos_token"); e >= 0) eos = e;
+}
+
+std::string read_file(const std::filesystem::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  if (!f) fail(ErrorCode::Io, "cannot open " + p.string());
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  if (f.bad()) fail(ErrorCode::Io, "cannot read " + p.string());
+  return ss.str();
+}
+
+}  // namespace tok
+
+// ---------------------------------------------------------------- public API
+Tokenizer Tokenizer::load(const std::filesystem::path& dir) {
+  const auto json = dir / "tokenizer.json", model = dir / "tokenizer.model", cfg = dir / "tokenizer_config.json";
+  const std::string config = std::filesystem::exists(cfg) ? tok::read_file(cfg) : std::string();
+  if (std::filesystem::exists(json)) return from_json(tok::read_file(json), config);
+  if (std::filesystem::exists(model)) return from_sentencepiece(tok::read_file(model), config);
+  fail(ErrorCode::Io, "no tokenizer in " + dir.string() + ": neither tokenizer.json nor tokenizer.model exists");
+}
+
+Tokenizer Tokenizer::from_json(std::string_view tokenizer_json, std::string_view config) {
+  auto impl = tok::load_tokenizer_json(tokenizer_json);
+  impl->apply_config(config);
+  return Tokenizer(std::move(impl));
+}
+
+Tokenizer Tokenizer::from_sentencepiece(std::string_view proto, std::string_view config) {
+  return Tokenizer(tok::load_sentencepiece(proto, config));
+}
+
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
+  return impl_->encode(text, add_special_tokens);
+}
+
+std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special_tokens) const {
+  TokenDecodeStream s = decode_stream(skip_special_tokens);
+  std::string out;
+  for (int32_t id : ids) out += s.push(id);
+  out += s.finish();
+  return out;
+}
+
+TokenDecodeStream Tokenizer::decode_stream(bool skip_special_tokens) const {
+  return TokenDecodeStream(impl_, skip_special_tokens);
+}
+
+std::string Tokenizer::id_to_piece(int32_t id) const {
+  if (id < 0 || id >= vocab_size() || !(impl_->id_flags[static_cast<size_t>(id)] & tok::TokenizerImpl::kPresent))
+    fail(ErrorCode::InvalidArgument, "tokenizer: id " + std::to_string(id) + " is not in the vocabulary (size " +
+                                         std::to_string(vocab_size()) + ")");
+  return impl_->id_to_token[static_cast<size_t>(id)];
+}
+
+std::optional<int32_t> Tokenizer::piece_to_id(std::string_view piece) const {
+  auto it = impl_->added_by_content.find(std::string(piece));
+  if (it != impl_->added_by_content.end()) return it->second;
+  const int32_t id = impl_->piece_ids.find(piece);
+  if (id >= 0) return id;
+  return std::nullopt;
+}
+
+int32_t Tokenizer::vocab_size() const { return static_cast<int32_t>(impl_->id_to_token.size()); }
+int32_t Tokenizer::bos_id() const { return impl_->bos; }
+int32_t Tokenizer::eos_id() const { return impl_->eos; }
+bool Tokenizer::is_special(int32_t id) const {
+  return id >= 0 && id < vocab_size() && (impl_->id_flags[static_cast<size_t>(id)] & tok::TokenizerImpl::kSpecial);
+}
+const std::string& Tokenizer::tokenizer_kind() const { return impl_->kind; }
+
+TokenDecodeStream::TokenDecodeStream(std::shared_ptr<const tok::TokenizerImpl> impl, bool skip_special)
+    : impl_(std::move(impl)), state_(tok::make_decode_state(impl_->decoder)), skip_special_(skip_special) {}
+TokenDecodeStream::~TokenDecodeStream() = default;
+TokenDecodeStream::TokenDecodeStream(TokenDecodeStream&&) noexcept = default;
+TokenDecodeStream& TokenDecodeStream::operator=(TokenDecodeStream&&) noexcept = default;
+
+std::string TokenDecodeStream::push(int32_t id) {
+  const auto n = static_cast<int32_t>(impl_->id_to_token.size());
+  if (id < 0 || id >= n)
+    fail(ErrorCode::InvalidArgument, "tokenizer: cannot decode id " + std::to_string(id) + " (vocabulary size " +
+                                         std::to_string(n) + ")");
+  const uint8_t f = impl_->id_flags[static_cast<size_t>(id)];
+  std::string out;
+  if (!(f & tok::TokenizerImpl::kPresent)) return out;  // a hole in the vocabulary: HF skips it
+  if (skip_special_ && (f & tok::TokenizerImpl::kSpecial)) return out;
+  tok::decode_push(*state_, impl_->id_to_token[static_cast<size_t>(id)], out);
+  return out;
+}
+
+std::string TokenDecodeStream::finish() {
+  std::string out;
+  tok::decode_finish(*state_, out);
+  return out;
+}
+
+}  // namespace llrt

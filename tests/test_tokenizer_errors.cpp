@@ -1,0 +1,195 @@
+// Tokenizer: malformed / unsupported inputs are typed errors; internal cross-checks
+// (hand-written Llama 3 / GPT-2 regex matchers against PCRE2; BPE merge formats).
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "llrt/error.h"
+#include "llrt/tokenizer.h"
+#include "src/tokenizer/pattern.h"
+#include "tests/test_data.h"
+
+using namespace llrt;
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  REQUIRE(f.good());
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// A small byte-level BPE tokenizer.json: vocab of the 256 byte characters plus a few merges.
+json tiny_tokenizer() {
+  json vocab = json::object();
+  // the GPT-2 byte->char map
+  std::vector<int> bs;
+  for (int b = 0x21; b <= 0x7E; ++b) bs.push_back(b);
+  for (int b = 0xA1; b <= 0xAC; ++b) bs.push_back(b);
+  for (int b = 0xAE; b <= 0xFF; ++b) bs.push_back(b);
+  std::vector<int> cs = bs;
+  int extra = 0;
+  for (int b = 0; b < 256; ++b)
+    if (std::find(bs.begin(), bs.end(), b) == bs.end()) { bs.push_back(b); cs.push_back(256 + extra++); }
+  std::vector<std::string> ch(256);
+  for (size_t k = 0; k < bs.size(); ++k) {
+    std::string u;
+    const int c = cs[k];
+    if (c < 0x80) u.push_back(static_cast<char>(c));
+    else { u.push_back(static_cast<char>(0xC0 | (c >> 6))); u.push_back(static_cast<char>(0x80 | (c & 0x3F))); }
+    ch[static_cast<size_t>(bs[k])] = u;
+  }
+  for (int b = 0; b < 256; ++b) vocab[ch[static_cast<size_t>(b)]] = b;
+  vocab["he"] = 256;
+  vocab["ll"] = 257;
+  vocab["hell"] = 258;
+  vocab["hello"] = 259;
+  vocab["Ġw"] = 260;
+  json j = {{"version", "1.0"}, {"truncation", nullptr}, {"padding", nullptr}, {"added_tokens", json::array()},
+            {"normalizer", nullptr},
+            {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}}},
+            {"post_processor", nullptr},
+            {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}}},
+            {"model", {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr}, {"fuse_unk", false},
+                       {"byte_fallback", false}, {"ignore_merges", false}, {"vocab", vocab},
+                       {"merges", json::array({"h e", "l l", "he ll", "hell o", "Ġ w"})}}}};
+  return j;
+}
+
+void expect_tokenizer_error(const json& j, const std::string& needle) {
+  try {
+    (void)Tokenizer::from_json(j.dump());
+    FAIL("expected Error(Tokenizer) containing '" << needle << "'");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::Tokenizer);
+    CHECK_MESSAGE(std::string(e.what()).find(needle) != std::string::npos, e.what());
+  }
+}
+
+}  // namespace
+
+TEST_CASE("tokenizer: a small byte-level BPE built in the test encodes and decodes") {
+  const Tokenizer tok = Tokenizer::from_json(tiny_tokenizer().dump());
+  CHECK(tok.encode("hello") == std::vector<int32_t>{259});
+  CHECK(tok.encode("hello world") == std::vector<int32_t>{259, 260, 'o', 'r', 'l', 'd'});
+  CHECK(tok.decode(tok.encode("hello world")) == "hello world");
+  // merges given as pairs load the same way
+  json j = tiny_tokenizer();
+  j["model"]["merges"] = json::array({json::array({"h", "e"}), json::array({"l", "l"}), json::array({"he", "ll"}),
+                                       json::array({"hell", "o"}), json::array({"Ġ", "w"})});
+  CHECK(Tokenizer::from_json(j.dump()).encode("hello world") == tok.encode("hello world"));
+}
+
+TEST_CASE("tokenizer: malformed and unsupported tokenizer.json are Tokenizer errors naming the problem") {
+  try {
+    (void)Tokenizer::from_json("{ not json");
+    FAIL("expected error");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::Tokenizer);
+  }
+  json j = tiny_tokenizer();
+  j["model"]["type"] = "Unigram";
+  expect_tokenizer_error(j, "Unigram");
+  j = tiny_tokenizer();
+  j["normalizer"] = {{"type", "NFKC"}};
+  expect_tokenizer_error(j, "NFKC");
+  j = tiny_tokenizer();
+  j["pre_tokenizer"] = {{"type", "Whitespace"}};
+  expect_tokenizer_error(j, "Whitespace");
+  j = tiny_tokenizer();
+  j["decoder"] = {{"type", "WordPiece"}, {"prefix", "##"}};
+  expect_tokenizer_error(j, "WordPiece");
+  j = tiny_tokenizer();
+  j["post_processor"] = {{"type", "RobertaProcessing"}};
+  expect_tokenizer_error(j, "RobertaProcessing");
+  j = tiny_tokenizer();
+  j["model"]["merges"].push_back("x yz");
+  expect_tokenizer_error(j, "missing from the vocabulary");
+  j = tiny_tokenizer();
+  j["model"]["merges"].push_back("nospace");
+  expect_tokenizer_error(j, "nospace");
+  j = tiny_tokenizer();
+  j["model"]["vocab"] = json::array();
+  expect_tokenizer_error(j, "vocab");
+  j = tiny_tokenizer();
+  j["model"]["unk_token"] = "<unk>";
+  expect_tokenizer_error(j, "unk_token");
+  j = tiny_tokenizer();
+  j["pre_tokenizer"] = {{"type", "Split"}, {"pattern", {{"Regex", "(unclosed"}}}, {"behavior", "Isolated"}};
+  expect_tokenizer_error(j, "does not compile");
+  j = tiny_tokenizer();
+  j["model"]["dropout"] = 0.1;
+  expect_tokenizer_error(j, "dropout");
+  j = tiny_tokenizer();
+  j.erase("model");
+  expect_tokenizer_error(j, "model");
+}
+
+TEST_CASE("tokenizer: loading errors, bad tokenizer.model bytes, invalid UTF-8 input, bad ids") {
+  try {
+    (void)Tokenizer::load(test::shared_dir() / "models" / "llama-3.1-mini-sharded");  // has no tokenizer
+    FAIL("expected error");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::Io);
+  }
+  for (const std::string& bytes : {std::string("\x0a\xff\xff\xff\xff", 5), std::string("garbage"), std::string()}) {
+    try {
+      (void)Tokenizer::from_sentencepiece(bytes);
+      FAIL("expected error");
+    } catch (const Error& e) {
+      CHECK(e.code() == ErrorCode::Tokenizer);
+    }
+  }
+  // a Unigram SentencePiece model is named as unsupported: flip model_type in a real BPE model
+  const Tokenizer tok = Tokenizer::from_json(tiny_tokenizer().dump());
+  try {
+    (void)tok.encode(std::string("ab\xC3(", 4));
+    FAIL("expected error");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::InvalidArgument);
+  }
+  const std::vector<int32_t> bad{1, 999999};
+  try {
+    (void)tok.decode(bad);
+    FAIL("expected error");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::InvalidArgument);
+  }
+  CHECK_THROWS_AS((void)tok.id_to_piece(-1), Error);
+}
+
+TEST_CASE("tokenizer: hand-written Llama 3 and GPT-2 regex matchers agree with PCRE2 on the corpus") {
+  const auto corpus = json::parse(slurp(test::repo_dir() / "tests" / "data" / "tokenizer" / "corpus.json"));
+  const tok::Pattern hand3 = tok::Pattern::regex(tok::Pattern::llama3_regex());
+  const tok::Pattern pcre3 = tok::Pattern::regex(tok::Pattern::llama3_regex(), /*force_pcre2=*/true);
+  const tok::Pattern hand2 = tok::Pattern::regex(tok::Pattern::gpt2_regex());
+  const tok::Pattern pcre2 = tok::Pattern::regex(tok::Pattern::gpt2_regex(), true);
+  REQUIRE(hand3.kind() == tok::Pattern::Kind::Llama3);
+  REQUIRE(pcre3.kind() == tok::Pattern::Kind::Pcre2);
+  std::vector<tok::Match> a, b;
+  auto same = [](const std::vector<tok::Match>& x, const std::vector<tok::Match>& y) {
+    if (x.size() != y.size()) return false;
+    for (size_t k = 0; k < x.size(); ++k)
+      if (x[k].begin != y[k].begin || x[k].end != y[k].end) return false;
+    return true;
+  };
+  size_t agree3 = 0, agree2 = 0;
+  for (const auto& t : corpus) {
+    const std::string s = t.get<std::string>();
+    hand3.find_all(s, a);
+    pcre3.find_all(s, b);
+    CHECK_MESSAGE(same(a, b), "llama3 regex differs on [" << s << "]");
+    agree3 += same(a, b);
+    hand2.find_all(s, a);
+    pcre2.find_all(s, b);
+    CHECK_MESSAGE(same(a, b), "gpt2 regex differs on [" << s << "]");
+    agree2 += same(a, b);
+  }
+  MESSAGE("hand matcher == PCRE2: llama3 " << agree3 << "/" << corpus.size() << ", gpt2 " << agree2 << "/" << corpus.size());
+}
