@@ -1,0 +1,151 @@
+// LinearQ8 (w8a8) pieces shared by every ISA variant: the prep buffer layout, the
+// activation quantization (written once in plain C++, compiled per ISA: the compiler
+// vectorizes it; every operation is an exactly-rounded IEEE op, so every variant makes
+// bit-identical codes), the weight-scale load and the epilogue.
+// Anonymous namespace on purpose: each ISA translation unit gets its own copy.
+//
+// Prep buffer (64-byte aligned, `Code` = int8_t for Ref/VNNI, int16_t for AVX2):
+//   float   scale[M]      per-token activation scale s (NaN: the token has Inf/NaN)
+//   int32_t zp[M]         per-token zero point (0 for symmetric)
+//   int32_t qsum[M]       sum_k q[m, k] (used by the VNNI kernels' offset correction)
+//   Code    codes[M][lda] lda = K rounded up to 64; codes past K are 0
+// each array starting on a 64-byte boundary.
+//
+// Quantization (see include/llrt/quant.h; rint = nearbyint in the default
+// round-to-nearest-even mode):
+//   dynamic symmetric:  a = max|x|, s = a / 127, inv = 127 / a, q = clamp(rint(x * inv))
+//   dynamic asymmetric: lo = min(min x, 0), hi = max(max x, 0), s = (hi - lo) / 255,
+//                       zp = clamp(rint(-128 - lo / s)), q = clamp(rint(x / s) + zp)
+//   static:             s, zp given, q = clamp(rint(x / s) + zp)
+// Epilogue: y = (float(acc) * s[m]) * w_scale[n], acc the exact int32 sum
+//   sum_k (q[m,k] - zp[m]) * w[n,k].
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+
+#include "llrt/dtype.h"
+#include "llrt/quant.h"
+
+namespace llrt::kernels {
+namespace {
+
+constexpr int64_t kQ8Align = 64;
+inline int64_t q8_round_up(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
+inline int64_t q8_lda(int64_t K) { return q8_round_up(std::max<int64_t>(K, 1), kQ8Align); }
+
+template <class Code>
+struct Q8Prep {
+  float* scale;
+  int32_t* zp;
+  int32_t* qsum;
+  Code* codes;
+  int64_t lda;
+  static size_t bytes(int64_t M, int64_t K) {
+    size_t head = size_t(q8_round_up(int64_t(sizeof(float)) * M, kQ8Align)) * 3;
+    return head + size_t(M) * size_t(q8_lda(K)) * sizeof(Code);
+  }
+  static Q8Prep at(void* buf, int64_t M, int64_t K) {
+    char* p = static_cast<char*>(buf);
+    const int64_t arr = q8_round_up(int64_t(sizeof(float)) * M, kQ8Align);
+    Q8Prep r;
+    r.scale = reinterpret_cast<float*>(p);
+    r.zp = reinterpret_cast<int32_t*>(p + arr);
+    r.qsum = reinterpret_cast<int32_t*>(p + 2 * arr);
+    r.codes = reinterpret_cast<Code*>(p + 3 * arr);
+    r.lda = q8_lda(K);
+    return r;
+  }
+  static Q8Prep at(const void* buf, int64_t M, int64_t K) { return at(const_cast<void*>(buf), M, K); }
+};
+
+inline float q8_clamp_code(float v) { return std::min(std::max(v, -128.0f), 127.0f); }
+
+// Quantizes one token row. Returns false when x holds Inf/NaN (codes are then 0).
+template <class Code>
+inline void q8_quantize_row(const float* x, int64_t K, const ActQuantParams& p, float* scale_out,
+                            int32_t* zp_out, int32_t* qsum_out, Code* codes, int64_t lda) {
+  // Finite check: x * 0 is 0 for finite x and NaN for Inf/NaN.
+  float probe = 0.0f;
+  for (int64_t k = 0; k < K; ++k) probe += x[k] * 0.0f;
+  float s = 0.0f, mul = 0.0f;
+  int32_t zp = 0;
+  bool divide = false;  // q = rint(x / s) + zp   vs   q = rint(x * mul)
+  if (probe != 0.0f) {  // NaN: poison the token
+    s = std::numeric_limits<float>::quiet_NaN();
+  } else if (p.mode == ActQuantMode::DynamicSymmetric) {
+    float a = 0.0f;
+    for (int64_t k = 0; k < K; ++k) a = std::max(a, std::fabs(x[k]));
+    s = a / 127.0f;
+    // (capped: 127 / a overflows for subnormal a; |x * mul| <= 127 either way)
+    mul = a > 0.0f ? std::min(127.0f / a, std::numeric_limits<float>::max()) : 0.0f;
+  } else if (p.mode == ActQuantMode::DynamicAsymmetric) {
+    float lo = 0.0f, hi = 0.0f;
+    for (int64_t k = 0; k < K; ++k) {
+      lo = std::min(lo, x[k]);
+      hi = std::max(hi, x[k]);
+    }
+    s = (hi - lo) / 255.0f;
+    if (s > 0.0f) {
+      zp = int32_t(q8_clamp_code(std::nearbyint(-128.0f - lo / s)));
+      divide = true;
+    }
+  } else {
+    s = p.scale;
+    zp = p.zero_point;
+    divide = true;
+  }
+  int32_t sum = 0;
+  if (!(s > 0.0f)) {  // zero token or poisoned: all codes 0
+    for (int64_t k = 0; k < lda; ++k) codes[k] = 0;
+    if (!(s == s)) zp = 0;
+  } else if (divide) {
+    const float fzp = float(zp);
+    for (int64_t k = 0; k < K; ++k) {
+      const int32_t q = int32_t(q8_clamp_code(std::nearbyint(x[k] / s) + fzp));
+      codes[k] = Code(q);
+      sum += q;
+    }
+  } else {
+    for (int64_t k = 0; k < K; ++k) {
+      const int32_t q = int32_t(q8_clamp_code(std::nearbyint(x[k] * mul)));
+      codes[k] = Code(q);
+      sum += q;
+    }
+  }
+  for (int64_t k = K; k < lda; ++k) codes[k] = 0;
+  *scale_out = s;
+  *zp_out = zp;
+  *qsum_out = sum;
+}
+
+template <class Code>
+void q8_prep(const float* x, int64_t ldx, int64_t M, int64_t K, int64_t m0, int64_t m1,
+             const ActQuantParams& p, void* xq) {
+  auto P = Q8Prep<Code>::at(xq, M, K);
+  for (int64_t m = m0; m < m1; ++m)
+    q8_quantize_row<Code>(x + m * ldx, K, p, P.scale + m, P.zp + m, P.qsum + m, P.codes + m * P.lda,
+                          P.lda);
+}
+
+template <class Code>
+size_t q8_prep_bytes(int64_t M, int64_t K) { return Q8Prep<Code>::bytes(M, K); }
+
+inline float q8_w_scale(const LinearQ8Args& a, int64_t n) {
+  const int64_t i = a.w_scale_per_channel ? n : 0;
+  switch (a.w_scale_dtype) {
+    case DType::F32: return static_cast<const float*>(a.w_scale)[i];
+    case DType::F16: return f16_to_f32(static_cast<const uint16_t*>(a.w_scale)[i]);
+    default: return bf16_to_f32(static_cast<const uint16_t*>(a.w_scale)[i]);
+  }
+}
+
+// Two separately rounded F32 products (no addition, so nothing for FMA contraction).
+inline float q8_epilogue(int32_t acc, float a_scale, float w_scale) {
+  return (float(acc) * a_scale) * w_scale;
+}
+
+}  // namespace
+}  // namespace llrt::kernels
