@@ -76,7 +76,7 @@ class ChatTemplate {
 
   const std::string& bos_token() const;
   const std::string& eos_token() const;
-  const std::string& source() const;  // the default template's text
+  const std::string& source() const;  // the default template's text (newlines normalized as Jinja does)
 
   struct Impl;
 

@@ -148,4 +148,35 @@ JINJA_CASES = [
     ("{{ missing + 'x' }}", {}),
     ("{{ missing() }}", {}),
     ("{{ ns.x }}{% set ns = namespace() %}{% set ns.x = 1 %}{{ ns.x }}", {}),
+    # --- more coverage: unicode case mapping, repr, sorting, misc filters ---
+    ("{{ 'ǆemal'|title }} {{ 'ǆemal'.title() }} {{ 'ß'|upper }} {{ 'İ'|lower|length }} {{ 'ΣΑΣ ΟΔΟΣ.'.lower() }} {{ 'ﬁx'.upper() }} {{ 'éCOLE'|capitalize }}", {}),
+    ("{{ ['\u00a0', '\t', 'é', '\u200b', '\x7f', 'a\\'b\"c', '\\\\'] }}", {}),
+    ("{{ d|dictsort(by='value') }} {{ d|dictsort(reverse=true) }} {{ ['b', 'A', 'c']|sort(case_sensitive=true) }}", {"d": {"b": 1, "a": 3, "C": 2}}),
+    ("{{ messages|sort(attribute='role')|map(attribute='content')|join(',') }} {{ ['a', 'A', 'b']|unique|list }} {{ messages|max(attribute='content') }}", {"messages": M}),
+    ("{{ ['1', '2']|map('int')|sum }} {{ [1.5, 2]|sum(start=10) }} {{ 'a\\n\\nb'|indent(2, blank=true) }}|{{ 'hello world'|truncate(8, true) }}|{{ 'hello'|truncate(3, leeway=0) }}", {}),
+    ("{% set j = joiner(' | ') %}{% for x in [1, 2, 3] %}{{ j() }}{{ x }}{% endfor %} {% for x in [1, 1, 2] %}{{ loop.changed(x) }}{% endfor %}", {}),
+    ("{% macro outer(x) %}[{{ inner(x ~ '!') }}]{% endmacro %}{% macro inner(y, z=suffix) %}{{ y }}{{ z }}{% endmacro %}{{ outer('a') }}", {"suffix": "."}),
+    ("{% set ns = namespace(last=none) %}{% for m in messages %}{% if m.role == 'user' %}{% set ns.last = loop.index0 %}{% endif %}{% endfor %}{{ ns.last }}", {"messages": M}),
+    ("{% for m in messages %}{% if loop.first and m.role != 'system' %}X{% elif m.role == 'assistant' %}{{ m.content|upper }}{% else %}-{% endif %}{% endfor %}", {"messages": M}),
+    ("{{ (messages|selectattr('role', 'equalto', 'user')|list|last).content }} {{ messages|selectattr('role', 'in', ['user', 'system'])|list|length }}", {"messages": M}),
+    ("{{ 10 / 4 }} {{ 10 // 4 }} {{ -10 // 4 }} {{ 10 % -3 }} {{ 7.5 // 2 }} {{ -7.5 % 2 }} {{ 2 ** 10 }} {{ 2 ** -2 }} {{ 1e300 * 1e10 }} {{ 0.1 * 3 }} {{ 1/3 }}", {}),
+    ("{{ x is sequence }} {{ missing is sequence }} {{ missing is iterable }} {{ 'ab' is sequence }} {{ x|map('string')|list is sequence }}", {"x": [1]}),
+    ("{{ tools|tojson(indent=2, sort_keys=true) }}", {"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}}}]}),
+    ("{{ 'a' if none else 'b' }} {{ none is not defined }} {{ (none or '') ~ 'x' }} {{ [none]|first is none }}", {}),
+    ("{% for k, v in d.items() if v > 1 %}{{ k }}{{ loop.length }}{% endfor %} {{ d.values()|sum }} {{ d.keys() }} {{ d.items() }}", {"d": {"a": 1, "b": 2, "c": 3}}),
+    ("{%- for m in messages -%}\n  {%- if m.role == 'user' -%}\n    U: {{ m.content }}\n  {%- else -%}\n    O: {{ m.content|trim }}\n  {% endif %}\n{% endfor -%}\nend", {"messages": M}),
+    ("{% call foo() %}x{% endcall %}", {}),
+]
+
+# Valid Jinja that llrt's engine deliberately does not implement: HF renders them; llrt must raise a Template
+# error saying "not supported" (never a silent mis-render). The test checks exactly that.
+UNSUPPORTED_CASES = [
+    ("{{ '%s'|format('x') }}", {}),
+    ("{{ 'abc'|wordwrap(2) }}", {}),
+    ("{% for x in [1] recursive %}{{ x }}{% endfor %}", {}),
+    ("{{ 'x'.format(1) }}", {}),
+    ("{{ '%s!' % 'x' }}", {}),
+    ("{{ messages|groupby('role')|list }}", {"messages": M}),
+    ("{{ 'ÄB'.casefold() }}", {}),
+    ("{{ d.items }}", {"d": {"a": 1}}),
 ]

@@ -29,7 +29,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 from transformers.utils import chat_template_utils as ctu
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from jinja_cases import JINJA_CASES  # noqa: E402
+from jinja_cases import JINJA_CASES, UNSUPPORTED_CASES  # noqa: E402
 
 DEFAULT_NOW = "2025-03-05T12:00:00"
 _pinned_now = [DEFAULT_NOW]
@@ -223,13 +223,19 @@ def ollama_refs(shared):
 
 def jinja_cases():
     out = []
-    for case in JINJA_CASES:
+    for case in JINJA_CASES + [c + (None,) * (3 - len(c)) + ("unsupported",) for c in UNSUPPORTED_CASES]:
         src, variables = case[0], case[1]
         now = case[2] if len(case) > 2 else None
         _pinned_now[0] = now or DEFAULT_NOW
         entry = {"template": src, "vars": variables, "now": _pinned_now[0]}
+        if len(case) > 3:
+            entry["llrt_unsupported"] = True
         try:
-            entry["expected"] = ctu._compile_jinja_template(src).render(**variables)
+            rendered = ctu._compile_jinja_template(src).render(**variables)
+            if len(case) > 3:
+                entry["hf_rendered"] = True  # the text itself may hold an address (printed callables)
+            else:
+                entry["expected"] = rendered
         except Exception as e:  # noqa: BLE001
             entry["error"] = describe_error(e)
         out.append(entry)

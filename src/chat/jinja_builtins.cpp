@@ -392,7 +392,11 @@ Value f_indent(Evaluator&, const Value& v, CallArgs& args) {
     for (size_t i = 0; i < lines.size(); ++i) rv += (i ? "\n" + ind : "") + lines[i];
   } else {
     rv = lines.empty() ? "" : lines[0];
-    for (size_t i = 1; i < lines.size(); ++i) rv += "\n" + (lines[i].empty() ? "" : ind) + lines[i];
+    for (size_t i = 1; i < lines.size(); ++i) {
+      rv += '\n';
+      if (!lines[i].empty()) rv += ind;
+      rv += lines[i];
+    }
   }
   if (a.flag(1, false)) rv = ind + rv;
   return Value(rv);

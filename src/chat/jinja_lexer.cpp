@@ -221,7 +221,8 @@ class Lexer {
     bool is_float = false;
     if (i + 1 < s_.size() && s_[i] == '.' && is_digit(s_[i + 1])) {
       ++i;
-      text += "." + digits(is_digit);
+      text += '.';
+      text += digits(is_digit);
       is_float = true;
     }
     if (i < s_.size() && (s_[i] == 'e' || s_[i] == 'E')) {

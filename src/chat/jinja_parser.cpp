@@ -581,7 +581,7 @@ class Parser {
       first = false;
       size_t pos = cur().pos;
       std::string name = expect_name();
-      while (is_op(".")) { next(); name += "." + expect_name(); }
+      while (is_op(".")) { next(); name += '.'; name += expect_name(); }
       auto e = make(ExprKind::Filter, pos);
       e->name = name;
       e->a = std::move(node);
@@ -597,7 +597,7 @@ class Parser {
     size_t pos = next().pos;  // 'is'
     bool negated = skip_name("not");
     std::string name = expect_name();
-    while (is_op(".")) { next(); name += "." + expect_name(); }
+    while (is_op(".")) { next(); name += '.'; name += expect_name(); }
     auto e = make(ExprKind::Test, pos);
     e->name = name;
     e->a = std::move(node);
