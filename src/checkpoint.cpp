@@ -53,18 +53,19 @@ Checkpoint Checkpoint::open(const fs::path& dir, const MapOptions& opt) {
   for (size_t s = 0; s < c.shards_.size(); ++s) {
     const auto& ts = c.shards_[s].tensors();
     for (size_t ti = 0; ti < ts.size(); ++ti) {
-      const TensorInfo& t = ts[ti];
-      auto [it, inserted] = c.where_.emplace(t.name, std::make_pair(s, ti));
+      auto [it, inserted] = c.where_.emplace(ts[ti].name, std::make_pair(s, ti));
       if (!inserted)
-        fail(ErrorCode::Checkpoint, "tensor '" + t.name + "' is stored in two shards: " + files[it->second.first] + " and " + files[s]);
-      if (c.sharded_) {
-        auto w = weight_map.find(t.name);
-        if (w == weight_map.end())
-          fail(ErrorCode::Checkpoint, "tensor '" + t.name + "' is in shard " + files[s] + " but not in model.safetensors.index.json");
-        if (w->second != files[s])
-          fail(ErrorCode::Checkpoint, "model.safetensors.index.json puts tensor '" + t.name + "' in " + w->second +
-                                          " but it is stored in " + files[s]);
-      }
+        fail(ErrorCode::Checkpoint, "tensor '" + ts[ti].name + "' is stored in two shards: " + files[it->second.first] + " and " + files[s]);
+    }
+  }
+  if (c.sharded_) {
+    for (const auto& [name, w] : c.where_) {
+      auto m = weight_map.find(name);
+      if (m == weight_map.end())
+        fail(ErrorCode::Checkpoint, "tensor '" + name + "' is in shard " + files[w.first] + " but not in model.safetensors.index.json");
+      if (m->second != files[w.first])
+        fail(ErrorCode::Checkpoint, "model.safetensors.index.json puts tensor '" + name + "' in " + m->second +
+                                        " but it is stored in " + files[w.first]);
     }
   }
   for (const auto& [name, file] : weight_map)

@@ -95,9 +95,6 @@ json inspect_model(const std::filesystem::path& dir, const InspectOptions& opt) 
     for (const auto& [f, kind] : tf.files) tj.push_back({{"file", f}, {"kind", kind}});
     r["tokenizer_files"] = tj;
     r["chat_template"] = tf.has_chat_template;
-    // The tensor contract (may throw: reported below, with the rest of the report kept).
-    validate_llama_checkpoint(ck);
-    r["tensors_ok"] = true;
     const int threads = opt.threads > 0 ? opt.threads : cpu_info().physical_cores;
     const int64_t ctx = opt.ctx > 0 ? opt.ctx : std::min<int64_t>(c.max_position_embeddings, 4096);
     MemoryEstimate m = estimate_memory(ck, ctx, std::min(opt.batch, ctx), threads);
@@ -106,6 +103,9 @@ json inspect_model(const std::filesystem::path& dir, const InspectOptions& opt) 
                    {"total_bytes", m.total()}, {"kv_dtype", "F32"},
                    {"available_bytes", cpu_info().mem_available_bytes},
                    {"fits", cpu_info().mem_available_bytes == 0 || m.total() <= cpu_info().mem_available_bytes}};
+    // The tensor contract (may throw: reported below, with the rest of the report kept).
+    validate_llama_checkpoint(ck);
+    r["tensors_ok"] = true;
     json verdicts = json::array();
     bool all_ok = true;
     for (const auto& v : check_kernels(llama_kernel_needs(ck))) {

@@ -88,6 +88,8 @@ void validate_llama_checkpoint(const Checkpoint& ck) {
     check_float_tensor(ck, w, shape);
     owned.insert(w);
   }
+  // Every tensor must be usable in place (zero-copy): creating the view checks alignment.
+  for (const auto& name : owned) (void)ck.tensor(name);
   for (const TensorInfo* t : ck.tensors()) {
     if (owned.count(t->name)) continue;
     if (t->name.size() > 22 && t->name.compare(t->name.size() - 22, 22, "rotary_emb.inv_freq") == 0) continue;
