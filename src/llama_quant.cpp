@@ -1,24 +1,113 @@
-// Quantized (compressed-tensors w8a8) linear modules: checkpoint validation.
+// compressed-tensors w8a8 inside the Llama engine: which Linear modules are quantized
+// (llrt/quant.h resolves the config), checkpoint validation of their tensors, binding
+// them to the LinearQ8 kernel, and running them (activation quantization once per
+// input, then the int8 kernel on row ranges per thread).
+#include <omp.h>
+
 #include <set>
 
 #include "llrt/error.h"
 #include "llrt/llama.h"
+#include "llrt/quant.h"
 #include "model_impl.h"
 
 namespace llrt {
-void validate_quantized_linear(const Checkpoint& ck, const ModuleSpec& m, std::set<std::string>& owned) {
-  (void)owned;
-  fail(ErrorCode::UnsupportedModel, ck.dir().string() + ": module '" + m.name +
-                                        "' is quantized; w8a8 support is not wired into this build yet");
-}
-}  // namespace llrt
 
-namespace llrt {
+namespace {
+
+struct QuantState {
+  QuantConfig qc;
+};
+
+// Parses (and plans) the quantization config once per call site; cheap for our sizes.
+QuantConfig quant_config_of(const Checkpoint& ck) {
+  const ModelConfig& c = ck.config();
+  QuantConfig qc = parse_quantization_config(*c.quantization_config);
+  // Rejects configs that would quantize non-Linear modules or a tied lm_head.
+  (void)plan_llama_quantization(qc, int(c.num_hidden_layers), c.tie_word_embeddings);
+  return qc;
+}
+
+std::optional<Tensor> opt_tensor(const Checkpoint& ck, const std::string& name) {
+  if (!ck.find(name)) return std::nullopt;
+  return ck.tensor(name);
+}
+
+Q8Linear make_q8(const Checkpoint& ck, const std::string& module, const QuantScheme& s, int64_t N, int64_t K) {
+  auto w = opt_tensor(ck, module + ".weight");
+  auto ws = opt_tensor(ck, module + ".weight_scale");
+  auto wz = opt_tensor(ck, module + ".weight_zero_point");
+  auto is = opt_tensor(ck, module + ".input_scale");
+  auto iz = opt_tensor(ck, module + ".input_zero_point");
+  auto p = [](const std::optional<Tensor>& t) { return t ? &*t : nullptr; };
+  return validate_q8_linear(module, s, N, K, p(w), p(ws), p(wz), p(is), p(iz));
+}
+
+}  // namespace
+
+// Returns false when the module is not quantized (the caller checks a float weight).
+bool validate_quantized_linear(const Checkpoint& ck, const ModuleSpec& m, std::set<std::string>& owned) {
+  if (!ck.config().quantization_config) {
+    const TensorInfo* t = ck.find(m.name + ".weight");
+    if (t && t->dtype == DType::I8)
+      fail(ErrorCode::UnsupportedDType, "tensor '" + m.name + ".weight' in " + ck.file_of(m.name + ".weight") +
+                                            " is I8 but config.json has no quantization_config: llrt will not guess its scales");
+    return false;
+  }
+  QuantConfig qc = quant_config_of(ck);
+  const QuantScheme* s = qc.resolve(m.name);
+  if (!s) return false;
+  for (const auto& n : q8_linear_tensor_names(*s)) {
+    std::string full = m.name + "." + n.suffix;
+    if (ck.find(full)) owned.insert(full);
+    else if (n.required)
+      fail(ErrorCode::Checkpoint, ck.dir().string() + ": missing tensor '" + full + "' (module '" + m.name + "' is quantized: " +
+                                      s->describe() + ")");
+  }
+  (void)make_q8(ck, m.name, *s, m.out, m.in);
+  return true;
+}
+
 void bind_quantized_linear(const Checkpoint& ck, LinearWeights& lw) {
-  fail(ErrorCode::UnsupportedModel, ck.dir().string() + ": module '" + lw.name + "' is quantized; w8a8 is not wired into this build yet");
+  std::string module = lw.name.rfind("lm_head", 0) == 0 ? "lm_head" : lw.name;
+  QuantConfig qc = quant_config_of(ck);
+  const QuantScheme* s = qc.resolve(module);
+  if (!s) fail(ErrorCode::Internal, "bind_quantized_linear on unquantized module " + module);
+  auto q = std::make_shared<Q8Linear>(make_q8(ck, module, *s, lw.out, lw.in));
+  lw.entry = &best_linear_q8_entry();
+  lw.q8 = q;
 }
-size_t q8_prep_bytes(const LinearWeights&, int64_t) { return 0; }
-void run_q8_linear(const LinearWeights& lw, const float*, int64_t, float*, void*, int) {
-  fail(ErrorCode::Internal, "quantized linear " + lw.name + " has no runner");
+
+namespace {
+const Q8Linear& q8_of(const LinearWeights& l) { return *static_cast<const Q8Linear*>(l.q8.get()); }
+const LinearQ8Kernel& q8_kernel_of(const LinearWeights& l) { return *static_cast<const LinearQ8Kernel*>(l.entry->fn); }
+}  // namespace
+
+size_t q8_prep_bytes(const LinearWeights& lw, int64_t M) { return q8_kernel_of(lw).prep_bytes(M, lw.in); }
+
+bool q8_can_share_prep(const LinearWeights& a, const LinearWeights& b) {
+  return a.entry == b.entry && a.in == b.in && q8_same_activation_quant(q8_of(a).act, q8_of(b).act);
 }
+
+// Quantizes x once (tokens split over threads) and runs every linear's rows in one region.
+void run_q8_linears(const LinearWeights* const* ls, float* const* ys, int count, const float* x, int64_t M,
+                    void* prep_buf, int threads) {
+  const LinearQ8Kernel& k = q8_kernel_of(*ls[0]);
+  const Q8Linear& q0 = q8_of(*ls[0]);
+  const int64_t K = ls[0]->in;
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int64_t m0 = M * t / nt, m1 = M * (t + 1) / nt;
+    if (m0 < m1) k.prep(x, K, M, K, m0, m1, q0.act, prep_buf);
+#pragma omp barrier
+    for (int i = 0; i < count; ++i) {
+      const LinearWeights& L = *ls[i];
+      const int64_t blocks = (L.out + 15) / 16;
+      const int64_t n0 = std::min(L.out, blocks * t / nt * 16), n1 = std::min(L.out, blocks * (t + 1) / nt * 16);
+      if (n0 < n1) k.run(q8_of(L).args(prep_buf, ys[i], L.out, M, n0, n1));
+    }
+  }
+}
+
 }  // namespace llrt

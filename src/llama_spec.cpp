@@ -63,26 +63,17 @@ void check_float_tensor(const Checkpoint& ck, const std::string& name, const std
     fail(ErrorCode::Checkpoint, where(ck, name) + " has shape " + shape_str(t->shape) + " but config.json implies " + shape_str(shape));
 }
 
-bool is_quantized_linear(const Checkpoint& ck, const ModuleSpec& m) {
-  if (m.role != WeightRole::Linear && m.role != WeightRole::LmHead) return false;
-  const TensorInfo* t = ck.find(m.name + ".weight");
-  return t && t->dtype == DType::I8;
-}
-
 }  // namespace
 
-// Declared in quant integration (src/llama_quant.cpp): validates one quantized linear
-// module's tensors and reports which tensor names it owns.
-void validate_quantized_linear(const Checkpoint& ck, const ModuleSpec& m, std::set<std::string>& owned);
+// src/llama_quant.cpp: validates a quantized Linear's tensors (adding their names to
+// `owned`); false when the module is not quantized.
+bool validate_quantized_linear(const Checkpoint& ck, const ModuleSpec& m, std::set<std::string>& owned);
 
 void validate_llama_checkpoint(const Checkpoint& ck) {
   const ModelConfig& c = ck.config();
   std::set<std::string> owned;
   for (const auto& m : llama_modules(c)) {
-    if (is_quantized_linear(ck, m) || (ck.config().quantization_config && (m.role == WeightRole::Linear || m.role == WeightRole::LmHead))) {
-      validate_quantized_linear(ck, m, owned);
-      continue;
-    }
+    if ((m.role == WeightRole::Linear || m.role == WeightRole::LmHead) && validate_quantized_linear(ck, m, owned)) continue;
     std::string w = m.name + ".weight";
     std::vector<int64_t> shape = m.role == WeightRole::Norm ? std::vector<int64_t>{m.out} : std::vector<int64_t>{m.out, m.in};
     check_float_tensor(ck, w, shape);

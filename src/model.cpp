@@ -171,19 +171,19 @@ double Model::load_seconds() const { return impl_->load_seconds; }
 
 void run_linears(const Model::Impl& m, const LinearWeights* const* ls, float* const* ys, int count,
                  const float* x, int64_t M, void* prep_buf) {
-  // Quantized linears have their own runner (activation quantization + int8 kernel).
-  if (ls[0]->dtype == DType::I8) {
-    for (int i = 0; i < count; ++i) run_q8_linear(*ls[i], x, M, ys[i], prep_buf, m.threads);
-    return;
-  }
   // Activation prep once if all linears share a kernel (q/k/v, gate/up usually do).
   const void* xp[8] = {};
   bool shared = true;
-  for (int i = 1; i < count; ++i) shared = shared && ls[i]->kernel == ls[0]->kernel;
+  const bool q8 = ls[0]->dtype == DType::I8;
+  for (int i = 1; i < count; ++i)
+    shared = shared && (ls[i]->dtype == DType::I8) == q8 &&
+             (q8 ? q8_can_share_prep(*ls[0], *ls[i]) : ls[i]->kernel == ls[0]->kernel);
   if (!shared) {
     for (int i = 0; i < count; ++i) run_linears(m, &ls[i], &ys[i], 1, x, M, prep_buf);
     return;
   }
+  // Quantized linears: activation quantization + int8 kernel (src/llama_quant.cpp).
+  if (q8) return run_q8_linears(ls, ys, count, x, M, prep_buf, m.threads);
   const LinearKernel* k = ls[0]->kernel;
   if (k->prep) {
     k->prep(x, ls[0]->in, M, ls[0]->in, prep_buf);

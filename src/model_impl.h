@@ -58,6 +58,8 @@ void run_linears(const Model::Impl& m, const LinearWeights* const* ls, float* co
 // Quantized-linear hooks (src/llama_quant.cpp).
 void bind_quantized_linear(const Checkpoint& ck, LinearWeights& lw);
 size_t q8_prep_bytes(const LinearWeights& lw, int64_t M);
-void run_q8_linear(const LinearWeights& lw, const float* x, int64_t M, float* y, void* prep_buf, int threads);
+bool q8_can_share_prep(const LinearWeights& a, const LinearWeights& b);
+void run_q8_linears(const LinearWeights* const* ls, float* const* ys, int count, const float* x, int64_t M,
+                    void* prep_buf, int threads);
 
 }  // namespace llrt

@@ -74,7 +74,7 @@ void check_model_parity(const std::string& name, Backend cap) {
 
 TEST_CASE("parity with HF float32 reference") {
   for (const char* name : {"llama-3.2-mini", "llama-3.1-mini-sharded", "tinyllama-mini-f16", "tinyllama-mini-f32",
-                           "deepseek-r1-distill-mini"}) {
+                           "deepseek-r1-distill-mini", "llama-3.1-mini-w8a8"}) {
     SUBCASE(name) {
       for (Backend b : {Backend::Amx, Backend::Avx2, Backend::Ref}) {
         if (!backend_hw_supported(b)) continue;
