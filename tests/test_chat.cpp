@@ -215,6 +215,20 @@ TEST_CASE("chat: errors name the construct and position") {
   e = err("{{ x }", {});  // lexer error
   has(e, "unexpected '}'");
 
+  // Hostile templates: deep nesting and unbounded macro recursion are errors, not stack overflows.
+  has(err("{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}"), "nests too deeply");
+  has(err("{{ " + std::string(3000, '[') + std::string(3000, ']') + " }}"), "nests too deeply");
+  std::string long_chain = "{{ 1";
+  for (int i = 0; i < 20000; ++i) long_chain += " + 1";
+  has(err(long_chain + " }}"), "nests too deeply");
+  std::string filter_chain = "{{ 'x'";
+  for (int i = 0; i < 20000; ++i) filter_chain += "|trim";
+  has(err(filter_chain + " }}"), "nests too deeply");
+  has(err("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}"), "maximum recursion depth");
+  std::string nested_ifs;
+  for (int i = 0; i < 2000; ++i) nested_ifs += "{% if true %}";
+  has(err(nested_ifs), "nests too deeply");
+
   // Bad input to the API is an Error, not a crash.
   ChatTemplate t = ChatTemplate::from_string("{{ messages[0].content }}", "", "");
   CHECK_THROWS_AS(t.render({}), llrt::Error);

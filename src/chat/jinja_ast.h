@@ -45,6 +45,7 @@ struct Expr {
   std::vector<std::pair<std::string, ExprPtr>> chain;   // Compare: (op, rhs)
   bool is_tuple = false;                        // List
   bool known = true;                            // Filter/Test: exists (false: error when evaluated)
+  int depth = 1;                                // height of this subtree (the parser bounds it)
 
   Expr(ExprKind k, size_t p) : kind(k), pos(p) {}
 };

@@ -296,7 +296,9 @@ void Evaluator::define_macro(const Stmt& s) {
       if (is_param) (*frame)[k] = v;
       else kwargs.set(Value(k), v);
     }
+    if (ev.call_depth_ >= 100) render_error("macro '" + macro->name + "': maximum recursion depth exceeded");
     Scope saved = std::move(ev.scope_);
+    ++ev.call_depth_;
     ev.scope_ = captured;
     ev.scope_.push_back(frame);
     std::string out;
@@ -309,9 +311,11 @@ void Evaluator::define_macro(const Stmt& s) {
       ev.exec(macro->body, out);
     } catch (...) {
       ev.scope_ = std::move(saved);
+      --ev.call_depth_;
       throw;
     }
     ev.scope_ = std::move(saved);
+    --ev.call_depth_;
     return Value(std::move(out));
   }));
 }

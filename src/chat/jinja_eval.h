@@ -53,6 +53,7 @@ class Evaluator {
 
   const Program& program_;
   EvalOptions opts_;
+  int call_depth_ = 0;  // macro recursion (Python would raise RecursionError)
   Scope scope_;  // scope_[0]: globals, scope_[1]: template variables and top-level sets
 };
 

@@ -1,6 +1,7 @@
 // llrt chat templates: Jinja parser (see jinja_parser.h).
 #include "src/chat/jinja_parser.h"
 
+#include <algorithm>
 #include <initializer_list>
 
 #include "src/chat/jinja_builtins.h"
@@ -105,6 +106,7 @@ class Parser {
   }
 
   StmtPtr parse_statement() {
+    DepthGuard guard(*this);
     if (cur().type != Tok::Name) fail("tag name expected");
     size_t pos = cur().pos;
     std::string tag = next().text;
@@ -304,10 +306,36 @@ class Parser {
     auto e = make(ExprKind::List, pos);
     e->items = std::move(items);
     e->is_tuple = true;
-    return e;
+    return finish(std::move(e));
   }
 
+  // Guards the recursive descent against stack exhaustion on hostile input (Python's parser has a limit too).
+  struct DepthGuard {
+    Parser& p;
+    explicit DepthGuard(Parser& parser) : p(parser) {
+      if (++p.depth_ > kMaxDepth) p.fail("template nests too deeply (more than " + std::to_string(kMaxDepth) + " levels)");
+    }
+    ~DepthGuard() { --p.depth_; }
+  };
+  static constexpr int kMaxDepth = 200;
+
+  // Sets e->depth from its children; left-associative chains (a+b+c..., x|f|g..., a.b.c...) are built in loops,
+  // so the tree height is checked here too (evaluation and destruction recurse over it).
+  ExprPtr finish(ExprPtr e) {
+    int d = 0;
+    for (const Expr* c : {e->a.get(), e->b.get(), e->c.get()}) if (c) d = std::max(d, c->depth);
+    for (const ExprPtr& c : e->items) d = std::max(d, c->depth);
+    for (const ExprPtr& c : e->values) d = std::max(d, c->depth);
+    for (const auto& kv : e->kwargs) d = std::max(d, kv.second->depth);
+    for (const auto& kv : e->chain) d = std::max(d, kv.second->depth);
+    e->depth = d + 1;
+    if (e->depth > kMaxAstDepth) fail("expression nests too deeply (more than " + std::to_string(kMaxAstDepth) + " levels)", e->pos);
+    return e;
+  }
+  static constexpr int kMaxAstDepth = 400;
+
   ExprPtr parse_expression() {
+    DepthGuard guard(*this);
     ExprPtr expr = parse_or();
     while (is_name("if")) {
       size_t pos = cur().pos;
@@ -319,7 +347,7 @@ class Parser {
       if (skip_name("else")) ce->c = parse_expression();
       soft_ = saved_soft;
       ce->a = std::move(expr);  // a: value if true, b: condition, c: else value
-      expr = std::move(ce);
+      expr = finish(std::move(ce));
     }
     return expr;
   }
@@ -329,7 +357,7 @@ class Parser {
     e->name = op;
     e->a = std::move(l);
     e->b = std::move(r);
-    return e;
+    return finish(std::move(e));
   }
 
   ExprPtr parse_or() {
@@ -343,11 +371,12 @@ class Parser {
     return l;
   }
   ExprPtr parse_not() {
+    DepthGuard guard(*this);
     if (is_name("not")) {
       auto e = make(ExprKind::Unary, next().pos);
       e->name = "not";
       e->a = parse_not();
-      return e;
+      return finish(std::move(e));
     }
     return parse_compare();
   }
@@ -375,7 +404,7 @@ class Parser {
     auto e = make(ExprKind::Compare, pos);
     e->a = std::move(l);
     e->chain = std::move(chain);
-    return e;
+    return finish(std::move(e));
   }
   ExprPtr parse_math1() {
     ExprPtr l = parse_concat();
@@ -406,13 +435,14 @@ class Parser {
     return l;
   }
   ExprPtr parse_unary(bool with_filter) {
+    DepthGuard guard(*this);
     ExprPtr node;
     if (is_op("-") || is_op("+")) {
       const Token& t = next();
       auto e = make(ExprKind::Unary, t.pos);
       e->name = t.text == "-" ? "-" : "+";
       e->a = parse_unary(false);
-      node = std::move(e);
+      node = finish(std::move(e));
     } else {
       node = parse_primary();
     }
@@ -462,7 +492,7 @@ class Parser {
         e->items.push_back(parse_expression());
       }
       next();
-      return e;
+      return finish(std::move(e));
     }
     if (is_op("{")) {
       next();
@@ -475,7 +505,7 @@ class Parser {
         e->values.push_back(parse_expression());
       }
       next();
-      return e;
+      return finish(std::move(e));
     }
     unexpected();
   }
@@ -488,23 +518,23 @@ class Parser {
           auto e = make(ExprKind::GetAttr, pos);
           e->a = std::move(node);
           e->name = next().text;
-          node = std::move(e);
+          node = finish(std::move(e));
         } else if (cur().type == Tok::Int) {
           auto e = make(ExprKind::GetItem, pos);
           e->a = std::move(node);
           e->b = make(ExprKind::Literal, cur().pos);
           e->b->value = Value(next().int_value);
-          node = std::move(e);
+          node = finish(std::move(e));
         } else {
           fail("expected name or number after '.'");
         }
       } else if (is_op("[")) {
-        node = parse_subscript(std::move(node));
+        node = finish(parse_subscript(std::move(node)));
       } else if (is_op("(")) {
         auto e = make(ExprKind::Call, cur().pos);
         e->a = std::move(node);
         parse_call_args(*e);
-        node = std::move(e);
+        node = finish(std::move(e));
       } else {
         return node;
       }
@@ -568,7 +598,7 @@ class Parser {
         auto e = make(ExprKind::Call, cur().pos);
         e->a = std::move(node);
         parse_call_args(*e);
-        node = std::move(e);
+        node = finish(std::move(e));
       } else return node;
     }
   }
@@ -588,7 +618,7 @@ class Parser {
       if (is_op("(")) parse_call_args(*e);
       e->known = find_filter(name) != nullptr;
       if (!e->known && !soft_) fail("No filter named '" + name + "'", pos);
-      node = std::move(e);
+      node = finish(std::move(e));
     }
     return node;
   }
@@ -611,15 +641,16 @@ class Parser {
     }
     e->known = find_test(name) != nullptr;
     if (!e->known && !soft_) fail("No test named '" + name + "'", pos);
-    if (!negated) return e;
+    if (!negated) return finish(std::move(e));
     auto n = make(ExprKind::Unary, pos);
     n->name = "not";
-    n->a = std::move(e);
-    return n;
+    n->a = finish(std::move(e));
+    return finish(std::move(n));
   }
 
   std::vector<Token> t_;
   size_t i_ = 0;
+  int depth_ = 0;
   bool soft_ = false;  // inside an if/condexpr: unknown filters/tests fail at run time only
   int loop_depth_ = 0;
 };
