@@ -8,6 +8,7 @@ void register_all_kernels(KernelRegistry& r) {
   kernels::register_linear_q8_avx2(r);
   kernels::register_linear_q8_avxvnni(r);
   kernels::register_linear_q8_avx512vnni(r);
+  kernels::register_linear_q8_amx(r);
   kernels::register_avx2(r);
   kernels::register_avx512(r);
   kernels::register_avx512bf16(r);

@@ -190,7 +190,7 @@ const char* mode_name(ActQuantMode m) {
 TEST_CASE("q8 kernels: every usable backend computes the documented arithmetic bit for bit") {
   const auto backends = q8_backends();
   REQUIRE(backends.size() >= 1);
-  const int64_t Ks[] = {1, 5, 31, 32, 33, 64, 100, 257, 4097};
+  const int64_t Ks[] = {1, 5, 31, 32, 33, 64, 100, 128, 257, 1024, 4097};  // 64/128/1024: AMX tiles
   const int64_t Ms[] = {1, 2, 17, 65};
   const ActQuantMode modes[] = {ActQuantMode::DynamicSymmetric, ActQuantMode::DynamicAsymmetric, ActQuantMode::Static};
   const DType sdt[] = {DType::BF16, DType::F16, DType::F32};
@@ -206,8 +206,8 @@ TEST_CASE("q8 kernels: every usable backend computes the documented arithmetic b
       for (int64_t M : Ms)
         for (ActQuantMode mode : modes) {
           ++seed;
-          if (K == 4097 && M == 65 && mode != ActQuantMode::DynamicSymmetric) continue;  // time
-          const int64_t N = (seed % 2) ? 13 : 6;
+          if (K >= 1024 && M == 65 && mode != ActQuantMode::DynamicSymmetric) continue;  // time
+          const int64_t N = (seed % 4 == 0) ? 6 : (seed % 4 == 1) ? 13 : (seed % 4 == 2) ? 37 : 53;  // AMX: 16/32-row tiles + rest
           const Problem p = make_problem(M, N, K, mode, sdt[seed % 3], seed % 4 != 0, seed);
           std::vector<double> yd;
           const auto want = expected(p, &yd);
@@ -284,13 +284,15 @@ TEST_CASE("q8 registry: LinearQ8 variants registered and chosen by ISA level") {
   CHECK(reg.find(Op::LinearQ8, DType::I8, DType::F32, Backend::Avx2));
   CHECK(reg.find(Op::LinearQ8, DType::I8, DType::F32, Backend::AvxVnni));
   CHECK(reg.find(Op::LinearQ8, DType::I8, DType::F32, Backend::Avx512Vnni));
+  CHECK(reg.find(Op::LinearQ8, DType::I8, DType::F32, Backend::Amx));
   CHECK(std::string(reg.find(Op::LinearQ8, DType::I8, DType::F32, Backend::Avx512Vnni)->name) ==
         "linear_q8_i8w_f32a__avx512_vnni");
 #endif
   struct Case { Backend cap; Backend want; };
   for (Case c : {Case{Backend::Ref, Backend::Ref}, Case{Backend::Avx2, Backend::Avx2},
                  Case{Backend::AvxVnni, Backend::AvxVnni}, Case{Backend::Avx512, Backend::AvxVnni},
-                 Case{Backend::Avx512Vnni, Backend::Avx512Vnni}, Case{Backend::Amx, Backend::Avx512Vnni}}) {
+                 Case{Backend::Avx512Vnni, Backend::Avx512Vnni}, Case{Backend::Avx512Bf16, Backend::Avx512Vnni},
+                 Case{Backend::Amx, Backend::Amx}}) {
     if (!backend_hw_supported(c.want)) continue;
     set_isa_cap_for_testing(c.cap);
     const KernelEntry& e = best_linear_q8_entry();

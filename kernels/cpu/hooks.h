@@ -11,6 +11,7 @@ void register_linear_q8_ref(KernelRegistry& r);  // w8a8 LinearQ8 (kernels/cpu/*
 void register_linear_q8_avx2(KernelRegistry& r);
 void register_linear_q8_avxvnni(KernelRegistry& r);
 void register_linear_q8_avx512vnni(KernelRegistry& r);
+void register_linear_q8_amx(KernelRegistry& r);
 void register_avx2(KernelRegistry& r);
 void register_avx512(KernelRegistry& r);
 void register_avx512bf16(KernelRegistry& r);
