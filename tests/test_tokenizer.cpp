@@ -12,21 +12,17 @@
 #include "llrt/error.h"
 #include "llrt/tokenizer.h"
 #include "tests/test_data.h"
+#include "tests/tokenizer_check.h"
 
 using namespace llrt;
 namespace fs = std::filesystem;
 
 namespace {
 
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  REQUIRE_MESSAGE(f.good(), "cannot open " << p.string());
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using test::show;
+using test::slurp;
 
-fs::path data_dir() { return test::repo_dir() / "tests" / "data" / "tokenizer"; }
+fs::path data_dir() { return test::tokenizer_data_dir(); }
 
 std::vector<std::string> split_on(const std::string& s, const std::string& sep) {
   std::vector<std::string> out;
@@ -37,26 +33,6 @@ std::vector<std::string> split_on(const std::string& s, const std::string& sep) 
     out.push_back(s.substr(pos, k - pos));
     pos = k + sep.size();
   }
-}
-
-std::string show(const std::vector<int32_t>& v) {
-  std::string s;
-  for (int32_t x : v) s += std::to_string(x) + " ";
-  return s;
-}
-
-bool valid_utf8(const std::string& s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const size_t n = s.size();
-  for (size_t i = 0; i < n;) {
-    const unsigned char b = p[i];
-    const int k = b < 0x80 ? 0 : (b & 0xE0) == 0xC0 ? 1 : (b & 0xF0) == 0xE0 ? 2 : (b & 0xF8) == 0xF0 ? 3 : -1;
-    if (k < 0 || i + static_cast<size_t>(k) >= n + (k == 0 ? 1 : 0)) return false;
-    for (int j = 1; j <= k; ++j)
-      if ((p[i + static_cast<size_t>(j)] & 0xC0) != 0x80) return false;
-    i += static_cast<size_t>(k) + 1;
-  }
-  return true;
 }
 
 // llama.cpp test-tokenizer-0 vectors: texts separated by "\n__ggml_vocab_test__\n", one line of
@@ -80,65 +56,13 @@ void check_llamacpp_vectors(const Tokenizer& tok, const std::string& vocab_name)
 }
 
 // Every corpus string: ids with/without special tokens, decode with/without skipping special
-// tokens, streaming decode, all against what HF recorded.
+// tokens, streaming decode; and random id sequences' decodes: all against what HF recorded.
 void check_corpus(const Tokenizer& tok, const std::string& expected_name) {
   const auto corpus = nlohmann::json::parse(slurp(data_dir() / "corpus.json"));
   const auto exp = nlohmann::json::parse(slurp(data_dir() / "expected" / (expected_name + ".json")));
-  const auto& cases = exp["cases"];
-  REQUIRE(corpus.size() == cases.size());
   REQUIRE(corpus.size() >= 300);
-  size_t ok_ids = 0, ok_dec = 0, ok_stream = 0;
-  for (size_t i = 0; i < corpus.size(); ++i) {
-    const std::string text = corpus[i].get<std::string>();
-    const auto want = cases[i]["ids"].get<std::vector<int32_t>>();
-    const auto want_plain = cases[i]["plain"].get<std::vector<int32_t>>();
-    const auto got = tok.encode(text, true);
-    const auto got_plain = tok.encode(text, false);
-    CHECK_MESSAGE(got == want, expected_name << " #" << i << " [" << text << "] want " << show(want) << " got " << show(got));
-    CHECK_MESSAGE(got_plain == want_plain, expected_name << " #" << i << " (no special) [" << text << "]");
-    ok_ids += got == want && got_plain == want_plain;
-    const std::string dec = tok.decode(want, false), dec_skip = tok.decode(want, true);
-    CHECK_MESSAGE(dec == cases[i]["decode"].get<std::string>(), expected_name << " #" << i << " decode [" << dec << "]");
-    CHECK_MESSAGE(dec_skip == cases[i]["decode_skip"].get<std::string>(), expected_name << " #" << i << " decode skip [" << dec_skip << "]");
-    ok_dec += dec == cases[i]["decode"].get<std::string>() && dec_skip == cases[i]["decode_skip"].get<std::string>();
-    // streaming: one id at a time, every chunk complete UTF-8, concatenation == decode(all)
-    auto stream = tok.decode_stream(true);
-    std::string acc;
-    bool chunks_ok = true;
-    for (int32_t id : want) {
-      const std::string c = stream.push(id);
-      chunks_ok = chunks_ok && valid_utf8(c);
-      acc += c;
-    }
-    acc += stream.finish();
-    CHECK_MESSAGE(chunks_ok, expected_name << " #" << i << " streamed a partial UTF-8 character");
-    CHECK_MESSAGE(acc == dec_skip, expected_name << " #" << i << " stream [" << acc << "] != decode [" << dec_skip << "]");
-    ok_stream += chunks_ok && acc == dec_skip;
-  }
-  // random id sequences (byte tokens, special tokens): decode and stream against HF
-  size_t ok_rand = 0;
-  for (const auto& c : exp["decode_cases"]) {
-    const auto ids = c["ids"].get<std::vector<int32_t>>();
-    for (bool skip : {false, true}) {
-      const std::string want = c[skip ? "decode_skip" : "decode"].get<std::string>();
-      CHECK_MESSAGE(tok.decode(ids, skip) == want, expected_name << " decode_case " << show(ids) << " skip=" << skip);
-      auto stream = tok.decode_stream(skip);
-      std::string acc;
-      bool chunks_ok = true;
-      for (int32_t id : ids) {
-        const std::string piece = stream.push(id);
-        chunks_ok = chunks_ok && valid_utf8(piece);
-        acc += piece;
-      }
-      acc += stream.finish();
-      CHECK(chunks_ok);
-      CHECK_MESSAGE(acc == want, expected_name << " stream of decode_case " << show(ids));
-      ok_rand += acc == want && chunks_ok;
-    }
-  }
-  MESSAGE(expected_name << " via " << tok.tokenizer_kind() << ": ids " << ok_ids << "/" << corpus.size() << ", decode "
-                        << ok_dec << ", stream " << ok_stream << ", random-id decode+stream " << ok_rand << "/"
-                        << 2 * exp["decode_cases"].size());
+  const auto st = test::check_cases(tok, corpus, exp["cases"], exp["decode_cases"], expected_name);
+  CHECK(st.n == corpus.size());
 }
 
 fs::path model(const char* name) { return test::model_dir(name); }

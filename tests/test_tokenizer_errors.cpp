@@ -10,6 +10,7 @@
 #include "llrt/tokenizer.h"
 #include "src/tokenizer/pattern.h"
 #include "tests/test_data.h"
+#include "tests/tokenizer_check.h"
 
 using namespace llrt;
 namespace fs = std::filesystem;
@@ -192,4 +193,20 @@ TEST_CASE("tokenizer: hand-written Llama 3 and GPT-2 regex matchers agree with P
     agree2 += same(a, b);
   }
   MESSAGE("hand matcher == PCRE2: llama3 " << agree3 << "/" << corpus.size() << ", gpt2 " << agree2 << "/" << corpus.size());
+}
+
+TEST_CASE("tokenizer: component variants (added-token options, Split behaviors, Metaspace schemes, decoders) match HF") {
+  const fs::path dir = test::tokenizer_data_dir() / "variants";
+  size_t files = 0;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().extension() != ".json") continue;
+    ++files;
+    const json v = json::parse(test::slurp(e.path()));
+    const std::string name = e.path().stem().string();
+    CAPTURE(name);
+    const Tokenizer tok = Tokenizer::from_json(v["tokenizer"].dump());
+    const auto st = test::check_cases(tok, v["texts"], v["cases"], v["decode_cases"], name);
+    CHECK(st.n > 200);
+  }
+  CHECK(files >= 10);
 }

@@ -2,6 +2,7 @@
 #include "src/tokenizer/bpe.h"
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 
 #include "src/tokenizer/unicode.h"
@@ -34,13 +35,21 @@ void StrIdMap::clear() {
   count_ = 0;
 }
 
+bool StrIdMap::key_eq(const Slot& s, std::string_view key) const {
+  if (s.len != key.size()) return false;
+  const char* p = s.len <= 16 ? s.k.inl : arena_.data() + s.k.off;
+  return std::memcmp(p, key.data(), key.size()) == 0;
+}
+
 void StrIdMap::reserve(size_t n) {
   size_t cap = 16;
   while (cap < n * 2) cap <<= 1;
   if (cap <= slots_.size()) return;
   std::vector<Slot> old;
   old.swap(slots_);
-  slots_.assign(cap, Slot{0, 0, 0, -1});
+  Slot empty{};
+  empty.value = -1;
+  slots_.assign(cap, empty);
   for (const Slot& s : old) {
     if (s.value < 0) continue;
     size_t i = s.hash & (cap - 1);
@@ -59,14 +68,18 @@ void StrIdMap::set(std::string_view key, int32_t value) {
     Slot& s = slots_[i];
     if (s.value < 0) {
       s.hash = h;
-      s.off = static_cast<uint32_t>(arena_.size());
       s.len = static_cast<uint32_t>(key.size());
       s.value = value;
-      arena_.append(key);
+      if (key.size() <= 16) {
+        std::memcpy(s.k.inl, key.data(), key.size());
+      } else {
+        s.k.off = static_cast<uint32_t>(arena_.size());
+        arena_.append(key);
+      }
       ++count_;
       return;
     }
-    if (s.hash == h && s.len == key.size() && std::memcmp(arena_.data() + s.off, key.data(), key.size()) == 0) {
+    if (s.hash == h && key_eq(s, key)) {
       s.value = value;
       return;
     }
@@ -81,8 +94,7 @@ int32_t StrIdMap::find(std::string_view key) const {
   for (;;) {
     const Slot& s = slots_[i];
     if (s.value < 0) return -1;
-    if (s.hash == h && s.len == key.size() && std::memcmp(arena_.data() + s.off, key.data(), key.size()) == 0)
-      return s.value;
+    if (s.hash == h && key_eq(s, key)) return s.value;
     i = (i + 1) & (slots_.size() - 1);
   }
 }
@@ -140,12 +152,38 @@ void BpeModel::prepare() {
   }
 }
 
+void BpeModel::check_metaspace_split(const std::vector<std::string>& tokens) {
+  static const std::string_view ms = "\xE2\x96\x81";
+  split_at_metaspace = false;
+  if (byte_level || vocab.find(ms) < 0) return;
+  for (const std::string& t : tokens) {
+    for (size_t p = t.find(ms, 1); p != std::string::npos; p = t.find(ms, p + 1))
+      if (p < ms.size() || t.compare(p - ms.size(), ms.size(), ms) != 0) return;
+  }
+  split_at_metaspace = true;
+}
+
 void BpeModel::tokenize(std::string_view piece, std::vector<int32_t>& out, BpeScratch& sc) const {
   if (piece.empty()) return;
   if (ignore_merges) {
     const int32_t id = vocab.find(piece);
     if (id >= 0) { out.push_back(id); return; }
   }
+  if (!split_at_metaspace) {
+    cached_merge(piece, out, sc);
+    return;
+  }
+  static const std::string_view ms = "\xE2\x96\x81";
+  size_t seg = 0;
+  for (size_t p = piece.find(ms, 1); p != std::string_view::npos; p = piece.find(ms, p + 1)) {
+    if (piece.compare(p - ms.size(), ms.size(), ms) == 0) continue;  // inside a run of ▁
+    cached_merge(piece.substr(seg, p - seg), out, sc);
+    seg = p;
+  }
+  cached_merge(piece.substr(seg), out, sc);
+}
+
+void BpeModel::cached_merge(std::string_view piece, std::vector<int32_t>& out, BpeScratch& sc) const {
   const int32_t hit = sc.cache.find(piece);
   if (hit >= 0) {
     const auto [off, len] = sc.cache_spans[static_cast<size_t>(hit)];
@@ -154,11 +192,53 @@ void BpeModel::tokenize(std::string_view piece, std::vector<int32_t>& out, BpeSc
   }
   const size_t before = out.size();
   merge_word(piece, out, sc);
-  if (piece.size() < 256 && sc.cache.size() < 1'000'000) {
+  if (piece.size() < 256 && sc.cache.size() < 32768) {
     sc.cache.set(piece, static_cast<int32_t>(sc.cache_spans.size()));
     sc.cache_spans.emplace_back(static_cast<uint32_t>(sc.cache_ids.size()), static_cast<uint32_t>(out.size() - before));
     sc.cache_ids.insert(sc.cache_ids.end(), out.begin() + static_cast<std::ptrdiff_t>(before), out.end());
   }
+}
+
+// Short words: the same order as the heap (lowest rank, then leftmost) found by a scan over
+// the pair ranks of a compact array; only the two pairs next to a merge are looked up again.
+void BpeModel::merge_short(std::vector<int32_t>& out, BpeScratch& sc) const {
+  auto& ids = sc.ids;
+  auto& ranks = sc.ranks;
+  auto& merged = sc.merged;
+  const size_t n = ids.size();
+  ranks.resize(n);
+  merged.resize(n);
+  int32_t r, m;
+  for (size_t k = 0; k + 1 < n; ++k) {
+    if (merges.find(ids[k], ids[k + 1], r, m)) { ranks[k] = r; merged[k] = m; }
+    else ranks[k] = INT32_MAX;
+  }
+  size_t len = n;
+  while (len > 1) {
+    size_t best = len;
+    int32_t best_rank = INT32_MAX;
+    for (size_t k = 0; k + 1 < len; ++k)
+      if (ranks[k] < best_rank) { best_rank = ranks[k]; best = k; }
+    if (best == len) break;
+    ids[best] = merged[best];
+    for (size_t k = best + 1; k + 1 < len; ++k) {
+      ids[k] = ids[k + 1];
+      ranks[k] = ranks[k + 1];
+      merged[k] = merged[k + 1];
+    }
+    --len;
+    if (best + 1 < len) {
+      if (merges.find(ids[best], ids[best + 1], r, m)) { ranks[best] = r; merged[best] = m; }
+      else ranks[best] = INT32_MAX;
+    } else {
+      ranks[best] = INT32_MAX;
+    }
+    if (best > 0) {
+      if (merges.find(ids[best - 1], ids[best], r, m)) { ranks[best - 1] = r; merged[best - 1] = m; }
+      else ranks[best - 1] = INT32_MAX;
+    }
+  }
+  out.insert(out.end(), ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(len));
 }
 
 void BpeModel::merge_word(std::string_view w, std::vector<int32_t>& out, BpeScratch& sc) const {
@@ -209,6 +289,12 @@ void BpeModel::merge_word(std::string_view w, std::vector<int32_t>& out, BpeScra
   }
   if (pending_unk >= 0) add(pending_unk);
   if (syms.empty()) return;
+  if (syms.size() <= 48) {
+    sc.ids.clear();
+    for (const auto& s : syms) sc.ids.push_back(s.id);
+    merge_short(out, sc);
+    return;
+  }
   syms.back().next = -1;
 
   // ---- merges: min (rank, position) first; stale entries are skipped as in HF's merge_all

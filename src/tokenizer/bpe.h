@@ -31,11 +31,18 @@ class StrIdMap {
   void clear();
 
  private:
+  // Keys up to 16 bytes live in the slot (one cache line access per probe); longer ones in the
+  // arena.
   struct Slot {
     uint64_t hash;
-    uint32_t off, len;
     int32_t value;  // -1: empty slot
+    uint32_t len;
+    union {
+      char inl[16];
+      uint32_t off;
+    } k;
   };
+  bool key_eq(const Slot& s, std::string_view key) const;
   void grow();
   std::vector<Slot> slots_;
   std::string arena_;
@@ -86,6 +93,7 @@ struct BpeScratch {
   };
   std::vector<Sym> syms;
   std::vector<Cand> heap;
+  std::vector<int32_t> ids, ranks, merged;  // short words: compact arrays
   StrIdMap cache;                           // piece -> index into cache_spans
   std::vector<std::pair<uint32_t, uint32_t>> cache_spans;
   std::vector<int32_t> cache_ids;
@@ -100,13 +108,20 @@ struct BpeModel {
   std::array<int32_t, 256> fallback_ids{};  // id of "<0xXX>" or -1
   std::array<int32_t, 256> byte_ids{};      // byte-level: id of the one-byte token or -1
   size_t model_vocab_entries = 0;           // HF Model::get_vocab_size()
+  // SentencePiece-style speed-up, exact by construction: when "▁" is a token and no token has
+  // "▁" right after another character, no merge can cross a "▁" that follows a non-"▁"
+  // character, so a long piece is merged as independent segments split there (each cached).
+  bool split_at_metaspace = false;
+  void check_metaspace_split(const std::vector<std::string>& tokens);
 
   // Call after vocab is filled.
   void prepare();
   void tokenize(std::string_view piece, std::vector<int32_t>& out, BpeScratch& sc) const;
 
  private:
+  void cached_merge(std::string_view piece, std::vector<int32_t>& out, BpeScratch& sc) const;
   void merge_word(std::string_view piece, std::vector<int32_t>& out, BpeScratch& sc) const;
+  void merge_short(std::vector<int32_t>& out, BpeScratch& sc) const;
 };
 
 }  // namespace llrt::tok

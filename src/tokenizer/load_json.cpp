@@ -277,6 +277,7 @@ void parse_model(const json& m, TokenizerImpl& t) {
     if (bpe.unk_id < 0) tok_fail("BPE: unk_token \"" + unk + "\" is not in the vocabulary");
   }
   bpe.prepare();
+  bpe.check_metaspace_split(t.id_to_token);
 }
 
 }  // namespace

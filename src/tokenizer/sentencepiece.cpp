@@ -227,6 +227,7 @@ std::shared_ptr<TokenizerImpl> load_sentencepiece(std::string_view proto, std::s
   bpe.unk_id = t->piece_ids.find(sp.unk_piece);
   if (bpe.unk_id < 0) tok_fail("tokenizer.model: unk piece \"" + sp.unk_piece + "\" is not in the vocabulary");
   bpe.prepare();
+  bpe.check_metaspace_split(t->id_to_token);
 
   // normalizer (legacy form)
   t->has_normalizer = true;
