@@ -5,6 +5,7 @@
 //  * streaming decode == decode(all), chunk by chunk valid UTF-8
 #include <doctest/doctest.h>
 
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -133,5 +134,78 @@ TEST_CASE("tokenizer: stories260K tok512 (SentencePiece BPE, 512 pieces) via .mo
     check_corpus(Tokenizer::load(converted), "stories260k");
   } else {
     MESSAGE("no converted checkpoint at " << converted.string() << ": skipped");
+  }
+}
+
+namespace {
+
+// Just enough GGUF (v2/v3) to read the tokenizer arrays of llama.cpp's vocab-only test files.
+struct GgufVocab {
+  std::vector<std::string> tokens, merges;
+  std::vector<int32_t> types;
+};
+
+GgufVocab read_gguf_vocab(const fs::path& path) {
+  const std::string b = slurp(path);
+  size_t p = 0;
+  auto need = [&](size_t n) {
+    if (p + n > b.size()) FAIL("truncated GGUF " << path.string());
+  };
+  auto u32 = [&] { need(4); uint32_t v; std::memcpy(&v, b.data() + p, 4); p += 4; return v; };
+  auto u64 = [&] { need(8); uint64_t v; std::memcpy(&v, b.data() + p, 8); p += 8; return v; };
+  auto str = [&] { const uint64_t n = u64(); need(n); std::string s = b.substr(p, n); p += n; return s; };
+  static const size_t scalar_size[] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
+  REQUIRE(b.compare(0, 4, "GGUF") == 0);
+  p = 4;
+  REQUIRE(u32() >= 2);
+  u64();  // tensors
+  const uint64_t nkv = u64();
+  GgufVocab v;
+  for (uint64_t k = 0; k < nkv; ++k) {
+    const std::string key = str();
+    const uint32_t type = u32();
+    if (type == 8) { str(); continue; }
+    if (type != 9) { REQUIRE(type < 13); need(scalar_size[type]); p += scalar_size[type]; continue; }
+    const uint32_t et = u32();
+    const uint64_t n = u64();
+    for (uint64_t i = 0; i < n; ++i) {
+      if (et == 8) {
+        std::string s = str();
+        if (key == "tokenizer.ggml.tokens") v.tokens.push_back(std::move(s));
+        else if (key == "tokenizer.ggml.merges") v.merges.push_back(std::move(s));
+      } else {
+        REQUIRE(et < 13);
+        need(scalar_size[et]);
+        if (key == "tokenizer.ggml.token_type") { int32_t t; std::memcpy(&t, b.data() + p, 4); v.types.push_back(t); }
+        p += scalar_size[et];
+      }
+    }
+  }
+  REQUIRE(v.tokens.size() == v.types.size());
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("tokenizer: DeepSeek LLM / Coder vocabularies (from llama.cpp's GGUF) match their vectors") {
+  // The GGUF holds vocabulary, merges and token types; the pre-tokenizer (PCRE2 regexes) is
+  // llama.cpp's description, checked against HF by scripts/tokenizer/make_deepseek_pretokenizers.py.
+  const auto pres = nlohmann::json::parse(slurp(data_dir() / "deepseek_pretokenizers.json"));
+  for (const std::string name : {"deepseek-llm", "deepseek-coder"}) {
+    const GgufVocab g = read_gguf_vocab(test::shared_dir() / "assets" / "tokenizer-tests" / ("ggml-vocab-" + name + ".gguf"));
+    nlohmann::json vocab = nlohmann::json::object(), added = nlohmann::json::array();
+    for (size_t i = 0; i < g.tokens.size(); ++i) {
+      vocab[g.tokens[i]] = i;
+      if (g.types[i] == 3 || g.types[i] == 4)
+        added.push_back({{"id", i}, {"content", g.tokens[i]}, {"single_word", false}, {"lstrip", false}, {"rstrip", false},
+                         {"normalized", g.types[i] != 3}, {"special", g.types[i] == 3}});
+    }
+    const nlohmann::json j = {
+        {"added_tokens", added}, {"normalizer", nullptr}, {"pre_tokenizer", pres[name]}, {"post_processor", nullptr},
+        {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}}},
+        {"model", {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr}, {"fuse_unk", false},
+                   {"byte_fallback", false}, {"ignore_merges", false}, {"vocab", vocab}, {"merges", g.merges}}}};
+    const Tokenizer tok = Tokenizer::from_json(j.dump());
+    check_llamacpp_vectors(tok, name);
   }
 }
