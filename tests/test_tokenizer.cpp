@@ -132,6 +132,10 @@ TEST_CASE("tokenizer: stories260K tok512 (SentencePiece BPE, 512 pieces) via .mo
   const fs::path converted = test::repo_dir() / "models" / "stories260K";
   if (fs::exists(converted / "tokenizer.json") || fs::exists(converted / "tokenizer.model")) {
     check_corpus(Tokenizer::load(converted), "stories260k");
+    if (fs::exists(converted / "tokenizer.model")) {
+      const std::string cfg = fs::exists(converted / "tokenizer_config.json") ? slurp(converted / "tokenizer_config.json") : "";
+      check_corpus(Tokenizer::from_sentencepiece(slurp(converted / "tokenizer.model"), cfg), "stories260k");
+    }
   } else {
     MESSAGE("no converted checkpoint at " << converted.string() << ": skipped");
   }

@@ -147,7 +147,15 @@ TEST_CASE("tokenizer: loading errors, bad tokenizer.model bytes, invalid UTF-8 i
       CHECK(e.code() == ErrorCode::Tokenizer);
     }
   }
-  // a Unigram SentencePiece model is named as unsupported: flip model_type in a real BPE model
+  // a Unigram SentencePiece model is named as unsupported: pieces {"a"}, trainer_spec {model_type: 1}
+  const std::string unigram("\x0a\x0a\x0a\x01" "a" "\x15\x00\x00\x00\x00\x18\x01" "\x12\x02\x18\x01", 16);
+  try {
+    (void)Tokenizer::from_sentencepiece(unigram);
+    FAIL("expected error");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::Tokenizer);
+    CHECK_MESSAGE(std::string(e.what()).find("Unigram") != std::string::npos, e.what());
+  }
   const Tokenizer tok = Tokenizer::from_json(tiny_tokenizer().dump());
   try {
     (void)tok.encode(std::string("ab\xC3(", 4));

@@ -60,7 +60,7 @@ inline std::string stream_decode(const Tokenizer& tok, const std::vector<int32_t
 }
 
 struct CaseStats {
-  size_t n = 0, ids = 0, decode = 0, stream = 0, random = 0, random_n = 0;
+  size_t n = 0, ids = 0, decode = 0, stream = 0, random = 0, random_n = 0, round_trip = 0;
 };
 
 // texts[i] against cases[i] = {ids, plain, decode, decode_skip} (or {hf_error}), and
@@ -86,6 +86,10 @@ inline CaseStats check_cases(const Tokenizer& tok, const nlohmann::json& texts, 
     CHECK_MESSAGE(dec == want_dec, name << " #" << i << " decode [" << dec << "] want [" << want_dec << "]");
     CHECK_MESSAGE(dec_skip == want_skip, name << " #" << i << " decode skip [" << dec_skip << "] want [" << want_skip << "]");
     st.decode += dec == want_dec && dec_skip == want_skip;
+    if (want_skip == text) {  // HF round-trips this text: so must we, from our own ids
+      CHECK_MESSAGE(tok.decode(got, true) == text, name << " #" << i << " round trip [" << text << "]");
+      st.round_trip += tok.decode(got, true) == text;
+    }
     bool ok = false;
     const std::string streamed = stream_decode(tok, want, true, ok);
     CHECK_MESSAGE(ok, name << " #" << i << " streamed a partial UTF-8 character");
@@ -107,7 +111,8 @@ inline CaseStats check_cases(const Tokenizer& tok, const nlohmann::json& texts, 
     }
   }
   MESSAGE(name << " via " << tok.tokenizer_kind() << ": ids " << st.ids << "/" << st.n << ", decode " << st.decode
-               << ", stream " << st.stream << ", random-id decode+stream " << st.random << "/" << st.random_n);
+               << ", stream " << st.stream << ", round trips " << st.round_trip << ", random-id decode+stream " << st.random
+               << "/" << st.random_n);
   return st;
 }
 

@@ -127,7 +127,7 @@ void feed(DecodeStreamState& s, size_t i, std::string_view text, std::string& ou
       const size_t after = m.empty() ? 0 : m.back().end;
       const std::string& lit = d.literal;
       size_t hold = 0;
-      for (size_t len = std::min(buf.size() - after, lit.size() - 1); len > 0; --len) {
+      for (size_t len = lit.empty() ? 0 : std::min(buf.size() - after, lit.size() - 1); len > 0; --len) {
         if (buf.compare(buf.size() - len, len, lit, 0, len) == 0) { hold = len; break; }
       }
       st.held = buf.substr(buf.size() - hold);

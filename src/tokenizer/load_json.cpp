@@ -321,7 +321,6 @@ std::shared_ptr<TokenizerImpl> load_tokenizer_json(std::string_view text) {
         tok_fail("decoder: a regex Replace after Fuse or ByteLevel is not supported by llrt");
       if (d.type == DecoderStep::Type::Fuse || d.type == DecoderStep::Type::ByteLevel) fused = true;
     }
-    t->has_decoder = true;
   }
   std::vector<AddedToken> added;
   if (j.contains("added_tokens") && !j["added_tokens"].is_null()) {

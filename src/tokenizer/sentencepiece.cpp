@@ -300,7 +300,6 @@ std::shared_ptr<TokenizerImpl> load_sentencepiece(std::string_view proto, std::s
     if (t->eos < 0) tok_fail("add_eos_token is true but eos_token \"" + eos + "\" is not in the vocabulary");
     t->post.suffix.push_back(t->eos);
   }
-  t->has_decoder = true;
   DecoderStep r{};
   r.type = DecoderStep::Type::Replace;
   r.pattern = Pattern::literal("\xE2\x96\x81");

@@ -2,6 +2,7 @@
 #include "llrt/tokenizer.h"
 
 #include <algorithm>
+#include <atomic>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -14,6 +15,22 @@ namespace llrt {
 namespace tok {
 
 void tok_fail(const std::string& msg) { fail(ErrorCode::Tokenizer, "tokenizer: " + msg); }
+
+namespace {
+std::atomic<uint64_t> g_next_instance{1};
+
+// Scratch reused across encode() calls on one thread, so the BPE word cache persists between
+// calls (as HF's per-model cache does) and small encodes allocate nothing. It belongs to one
+// tokenizer at a time (instance ids are never reused); switching tokenizers clears it.
+struct ThreadScratch {
+  uint64_t owner = 0;
+  PreTokenizeScratch sc;
+  BpeScratch bs;
+};
+thread_local ThreadScratch t_scratch;
+}  // namespace
+
+TokenizerImpl::TokenizerImpl() : instance_id(g_next_instance.fetch_add(1)) {}
 
 // HF AddedVocabulary::add_tokens + refresh_added_tokens.
 void TokenizerImpl::add_tokens(const std::vector<AddedToken>& tokens) {
@@ -101,8 +118,15 @@ std::vector<int32_t> TokenizerImpl::encode(std::string_view text, bool add_speci
   if (add_special) ids = post.prefix;
   ids.reserve(text.size() / 3 + 8);
   std::vector<Segment> segs, nsegs;
-  PreTokenizeScratch sc;
-  BpeScratch bs;
+  ThreadScratch& ts = t_scratch;
+  if (ts.owner != instance_id) {
+    ts.bs.cache.clear();
+    ts.bs.cache_spans.clear();
+    ts.bs.cache_ids.clear();
+    ts.owner = instance_id;
+  }
+  PreTokenizeScratch& sc = ts.sc;
+  BpeScratch& bs = ts.bs;
   auto run_piece = [&](std::string_view s, bool at_origin) {
     if (s.empty()) return;
     sc.a.clear();

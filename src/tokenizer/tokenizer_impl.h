@@ -139,6 +139,8 @@ void decode_finish(DecodeStreamState& st, std::string& out);
 
 // ---------------------------------------------------------------- the tokenizer
 struct TokenizerImpl {
+  TokenizerImpl();
+  const uint64_t instance_id;            // unique per load: keys the per-thread BPE cache
   std::string kind;
   std::vector<std::string> id_to_token;  // size vocab_size; "" for holes
   std::vector<uint8_t> id_flags;         // kPresent | kSpecial | kAdded
@@ -153,7 +155,6 @@ struct TokenizerImpl {
   PreTokenizer pre_tokenizer;
   BpeModel model;
   PostProcessor post;
-  bool has_decoder = false;
   std::vector<DecoderStep> decoder;
   int32_t bos = -1, eos = -1;
 
