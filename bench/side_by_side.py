@@ -12,7 +12,7 @@ A developer tool, not a test: it is not run by meson test or CI. What it expects
     (MADV_HUGEPAGE) and on 4 KiB pages). It runs before the engines and again after them,
     because this machine is shared and noisy; `llrt bench --json` also reports its own probe.
     The limit used for "tg % of limit" is the best of all probes of the run.
- 2. llama.cpp's llama-bench on the GGUF: -p P -n N -t T -r R -lm mmap,none -o json (older
+ 2. llama.cpp's llama-bench on the GGUF: -p P -n N -t T -r R -lm mmap,none -o jsonl (older
     llama-bench: --mmap 1,0); llama.cpp's best is taken per test (pp, tg) over the load modes.
  3. `llrt bench MODEL_DIR -p P -n N -r R -t T --json` once per --llrt-variant (default: `--mmap`
     and `--no-mmap`). Tolerant reader: a JSON object, or failing that a markdown table with
@@ -257,14 +257,29 @@ def llama_load_arg(exe, modes):
 
 
 def run_llama_bench(exe, gguf_path, p, n, t, reps, modes, extra, timeout):
+    """Runs llama-bench with `-o jsonl` (one JSON object per finished test), so that the tests that
+    finished before a timeout are kept."""
     cmd = [exe, "-m", gguf_path, "-p", str(p), "-n", str(n), "-t", str(t), "-r", str(reps)] + \
-        llama_load_arg(exe, modes) + extra + ["-o", "json"]
-    print("$ " + shlex.join(cmd), flush=True)
+        llama_load_arg(exe, modes) + extra + ["-o", "jsonl"]
+    print(f"$ {shlex.join(cmd)}   [loadavg {os.getloadavg()[0]:.2f}]", flush=True)
     t0 = time.time()
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    if r.returncode != 0:
-        raise SystemExit(f"llama-bench failed ({r.returncode}):\n{r.stderr[-3000:]}")
-    rows = json.loads(r.stdout)
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        out, err, rc = r.stdout, r.stderr, r.returncode
+    except subprocess.TimeoutExpired as e:
+        out = e.output.decode() if isinstance(e.output, bytes) else (e.output or "")
+        err, rc = f"timed out after {timeout} s", None
+        print(f"  llama-bench {err}; keeping the tests that finished", flush=True)
+    rows = []
+    for line in out.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            rows.append(json.loads(line))
+        elif line.startswith("["):  # -o json from an older llama-bench
+            rows.extend(json.loads(out))
+            break
+    if rc not in (0, None) or not rows:
+        raise SystemExit(f"llama-bench failed ({rc}):\n{err[-3000:]}")
     print(f"  ({time.time() - t0:.0f} s)", flush=True)
     return cmd, rows
 
@@ -361,9 +376,13 @@ def parse_llrt_output(text):
 
 def run_llrt(exe, model_dir, p, n, t, reps, extra, timeout):
     cmd = [exe, "bench", model_dir, "-p", str(p), "-n", str(n), "-r", str(reps), "-t", str(t), "--json"] + extra
-    print("$ " + shlex.join(cmd), flush=True)
+    print(f"$ {shlex.join(cmd)}   [loadavg {os.getloadavg()[0]:.2f}]", flush=True)
     t0 = time.time()
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        print(f"  llrt bench timed out after {timeout} s", flush=True)
+        return cmd, None
     if r.returncode != 0:
         print(f"  llrt bench failed ({r.returncode}):\n{r.stderr[-3000:]}{r.stdout[-2000:]}", flush=True)
         return cmd, None
@@ -444,6 +463,9 @@ def main():
     print(f"HF checkpoint: {hf_total / 1e9:.3f} GB of tensors ({', '.join(sorted(dtypes))}); "
           f"decode streams {hf_stream / 1e9:.3f} GB/token")
 
+    if report["loadavg_start"][0] > 0.75 * (os.cpu_count() or 1):
+        print(f"WARNING: load average {report['loadavg_start'][0]:.1f} on {os.cpu_count()} CPUs: other processes "
+              "compete for the cores and memory; these numbers understate both engines")
     probes = [("start", run_probe(args.t, args.probe_reps, args.probe_mb))]
     print("bandwidth probe (start): " + ", ".join(
         f"{k}: read {v['read_gbs']:.1f} GB/s, triad {v['triad_gbs']:.1f}" for k, v in probes[0][1].items()), flush=True)
