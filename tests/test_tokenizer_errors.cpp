@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
+#include <random>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -217,4 +218,95 @@ TEST_CASE("tokenizer: component variants (added-token options, Split behaviors, 
     CHECK(st.n > 200);
   }
   CHECK(files >= 10);
+}
+
+TEST_CASE("tokenizer: robustness - mutated files fail cleanly, random text round-trips through Llama 3") {
+  std::mt19937 rng(12345);
+  // (a) byte mutations of a real tokenizer.model: either loads (and encodes) or is an llrt::Error
+  const std::string model = test::slurp(test::shared_dir() / "assets" / "stories260K" / "tok512.model");
+  size_t loaded = 0, rejected = 0;
+  for (int k = 0; k < 300; ++k) {
+    std::string m = model;
+    const int edits = 1 + static_cast<int>(rng() % 8);
+    for (int e = 0; e < edits; ++e) m[rng() % m.size()] = static_cast<char>(rng() & 0xFF);
+    if (k % 10 == 0) m.resize(rng() % m.size());
+    try {
+      const Tokenizer t = Tokenizer::from_sentencepiece(m);
+      (void)t.decode(t.encode("Once upon a time, 12 cats ran! 😀"));
+      ++loaded;
+    } catch (const Error&) {
+      ++rejected;
+    }
+  }
+  MESSAGE("mutated tokenizer.model: " << loaded << " loaded, " << rejected << " rejected with llrt::Error");
+  // (b) mutations of a small tokenizer.json
+  const std::string js = json::parse(test::slurp(test::tokenizer_data_dir() / "variants" / "bl-llama3-added.json"))["tokenizer"].dump();
+  loaded = rejected = 0;
+  for (int k = 0; k < 300; ++k) {
+    std::string m = js;
+    const int edits = 1 + static_cast<int>(rng() % 4);
+    for (int e = 0; e < edits; ++e) m[rng() % m.size()] = "{}[]\",:0123456789 aZ\\\x01"[rng() % 22];
+    try {
+      const Tokenizer t = Tokenizer::from_json(m);
+      (void)t.decode(t.encode("x <L> y zqx 123 \xF0\x9F\x98\x80"));
+      ++loaded;
+    } catch (const Error&) {
+      ++rejected;
+    }
+  }
+  // type confusion in the fields of that tokenizer.json (all but vocab/merges)
+  json base = json::parse(js);
+  for (const char* path : {"/normalizer", "/pre_tokenizer", "/post_processor", "/decoder", "/added_tokens", "/model/dropout",
+                           "/model/unk_token", "/model/fuse_unk", "/model/byte_fallback", "/model/ignore_merges",
+                           "/added_tokens/0/content", "/added_tokens/0/special", "/pre_tokenizer/pretokenizers/0/pattern",
+                           "/pre_tokenizer/pretokenizers/0/behavior", "/post_processor/processors/1/single",
+                           "/post_processor/processors/1/special_tokens", "/decoder/type"}) {
+    for (const json& bad : {json(42), json("str"), json::array({1, "x"}), json::object({{"type", 3}}), json(true), json(-1.5)}) {
+      json m = base;
+      const json::json_pointer ptr(path);
+      if (!m.contains(ptr)) continue;
+      m[ptr] = bad;
+      try {
+        const Tokenizer t = Tokenizer::from_json(m.dump());
+        (void)t.decode(t.encode("x <L> y"));
+        ++loaded;
+      } catch (const Error& e) {
+        CHECK(e.code() == ErrorCode::Tokenizer);
+        ++rejected;
+      }
+    }
+  }
+  MESSAGE("mutated tokenizer.json: " << loaded << " loaded, " << rejected << " rejected with llrt::Error");
+  // (c) ByteLevel BPE is lossless: decode(encode(s)) == s for any valid UTF-8, special tokens included
+  const Tokenizer l3 = Tokenizer::load(test::model_dir("llama-3.2-mini"));
+  const char32_t ranges[][2] = {{0x20, 0x7E}, {0x0, 0x20}, {0xA0, 0x2FF}, {0x370, 0x52F}, {0x600, 0x6FF}, {0x900, 0x97F},
+                                {0x3040, 0x30FF}, {0x4E00, 0x9FFF}, {0xAC00, 0xD7A3}, {0xE000, 0xFFFF}, {0x1F300, 0x1FAFF},
+                                {0x10000, 0x10FFFF}};
+  for (int k = 0; k < 300; ++k) {
+    std::string s;
+    const int n = static_cast<int>(rng() % 60);
+    for (int c = 0; c < n; ++c) {
+      if (rng() % 20 == 0) { s += "<|eot_id|>"; continue; }
+      const auto& r = ranges[rng() % 12];
+      char32_t cp = r[0] + static_cast<char32_t>(rng() % (r[1] - r[0] + 1));
+      if (cp >= 0xD800 && cp <= 0xDFFF) cp = 'x';
+      if (cp < 0x80) s.push_back(static_cast<char>(cp));
+      else if (cp < 0x800) { s.push_back(static_cast<char>(0xC0 | (cp >> 6))); s.push_back(static_cast<char>(0x80 | (cp & 0x3F))); }
+      else if (cp < 0x10000) {
+        s.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+        s.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+        s.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+      } else {
+        s.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+        s.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+        s.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+        s.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+      }
+    }
+    const auto ids = l3.encode(s, false);
+    CHECK_MESSAGE(l3.decode(ids) == s, "round trip failed for random text #" << k);
+    bool ok = false;
+    CHECK(test::stream_decode(l3, ids, false, ok) == s);
+    CHECK(ok);
+  }
 }

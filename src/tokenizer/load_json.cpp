@@ -233,6 +233,9 @@ void parse_model(const json& m, TokenizerImpl& t) {
       tok_fail("BPE: vocab entry \"" + it.key() + "\" has no valid id");
     max_id = std::max(max_id, it.value().get<int32_t>());
   }
+  if (max_id >= (1 << 24) && static_cast<size_t>(max_id) > 4 * vocab.size())
+    tok_fail("BPE: vocab ids are implausibly sparse (largest id " + std::to_string(max_id) + " for " +
+             std::to_string(vocab.size()) + " entries)");
   t.id_to_token.assign(static_cast<size_t>(max_id + 1), std::string());
   t.id_flags.assign(static_cast<size_t>(max_id + 1), 0);
   t.piece_ids.reserve(vocab.size());
@@ -338,6 +341,10 @@ std::shared_ptr<TokenizerImpl> load_tokenizer_json(std::string_view text) {
     }
   }
   t->add_tokens(added);
+  for (const std::vector<int32_t>* v : {&t->post.prefix, &t->post.suffix})
+    for (int32_t id : *v)
+      if (id < 0 || static_cast<size_t>(id) >= t->id_to_token.size() || !(t->id_flags[static_cast<size_t>(id)] & TokenizerImpl::kPresent))
+        tok_fail("post_processor TemplateProcessing: special token id " + std::to_string(id) + " is not in the vocabulary");
   t->kind = t->model.byte_level ? "tokenizer.json BPE (byte-level)" : "tokenizer.json BPE (SentencePiece-style)";
   if (!t->post.prefix.empty()) t->bos = t->post.prefix.front();
   return t;

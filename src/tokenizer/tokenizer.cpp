@@ -205,14 +205,24 @@ Tokenizer Tokenizer::load(const std::filesystem::path& dir) {
   fail(ErrorCode::Io, "no tokenizer in " + dir.string() + ": neither tokenizer.json nor tokenizer.model exists");
 }
 
+// JSON values of an unexpected type surface as nlohmann exceptions deep in the loaders: report
+// them as the malformed-file errors they are.
 Tokenizer Tokenizer::from_json(std::string_view tokenizer_json, std::string_view config) {
-  auto impl = tok::load_tokenizer_json(tokenizer_json);
-  impl->apply_config(config);
-  return Tokenizer(std::move(impl));
+  try {
+    auto impl = tok::load_tokenizer_json(tokenizer_json);
+    impl->apply_config(config);
+    return Tokenizer(std::move(impl));
+  } catch (const nlohmann::json::exception& e) {
+    tok::tok_fail(std::string("malformed tokenizer.json / tokenizer_config.json: ") + e.what());
+  }
 }
 
 Tokenizer Tokenizer::from_sentencepiece(std::string_view proto, std::string_view config) {
-  return Tokenizer(tok::load_sentencepiece(proto, config));
+  try {
+    return Tokenizer(tok::load_sentencepiece(proto, config));
+  } catch (const nlohmann::json::exception& e) {
+    tok::tok_fail(std::string("malformed tokenizer_config.json: ") + e.what());
+  }
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
