@@ -5,16 +5,16 @@
 // Math:     y[m, n] = sum_k bf16_rne(x[m, k]) * W[n, k]   for m < M, n in [n0, n1)
 //           computed as C^T[n, m] = W[n, :] . X^T[:, m] so W is the A operand.
 // Layout:   W row-major [N, K] BF16, used in place (zero-copy from the file): an A tile
-//           (16 rows x 32 k) is loaded straight from W with a row stride of 2K bytes.
-//           Only when K % 32 != 0 is the last partial 16 x (K % 32) piece of a 16-row
+//           (16 rows x 32 k) is loaded straight from W with a row stride of 2K bytes;
+//           the last n1 - n0 mod 16 rows use A/C tiles configured with that many rows.
+//           Only when K % 32 != 0 is the last partial rows x (K % 32) piece of a 16-row
 //           group copied into a zero-padded 1 KiB stack tile (per call, never stored).
-//           prep (M >= kAmxMinM), two regions, Kp = round_up(K, 32), Mp = round_up(M, 16):
-//             1. B tiles, VNNI pair layout: tile (mb, kb) = 1 KiB at ((mb*Kp/32)+kb)*1024,
-//                dword [r][c] = {xb[16mb+c][32kb+2r], xb[16mb+c][32kb+2r+1]}
-//                (tokens >= M are zero);
-//             2. xb = BF16 rows [M, Kp] (as in dot_bf16.h), for the rows of [n0, n1)
-//                beyond the last whole 16-row group.
-//           prep (M < kAmxMinM): region 2 only. y [M, ldy] F32.
+//           prep (M >= kAmxMinM): B tiles in the VNNI pair layout, Kp = round_up(K, 32):
+//             tile (mb, kb) = 1 KiB at ((mb*Kp/32)+kb)*1024 bytes, dword [r][c] =
+//             {xb[16mb+c][32kb+2r], xb[16mb+c][32kb+2r+1]}, xb = bf16_rne(x), zero for
+//             k >= K and tokens >= M; prep_bytes = round_up(M, 16) * Kp * 2. One pass
+//             over x (F32 -> BF16 -> 16x16 dword transpose per tile).
+//           prep (M < kAmxMinM): BF16 rows [M, Kp] as in dot_bf16.h. y [M, ldy] F32.
 // Rounding: activations rounded once to BF16 (RNE, denormals to zero, |err| <= 2^-8|x|);
 //           exact BF16 products accumulated in F32 inside the tile (per k pair, RNE,
 //           denormals flushed); for K > 2048 the F32 tile is carried across K chunks in
@@ -37,7 +37,8 @@
 namespace llrt::kernels {
 namespace {
 
-constexpr int64_t kAmxMinM = 16;           // tokens below which vdpbf16ps rows win
+constexpr int64_t kAmxMinM = 2;  // M = 1: vdpbf16ps rows (bandwidth bound either way; AMX is
+                                  // bandwidth bound from M = 2 on, measured in bench_kernels)
 constexpr int64_t kAmxKChunkBlocks = 64;   // 64 x 32 = 2048 k per C pass
 constexpr int64_t kAmxMChunkBlocks = 16;   // 16 x 16 = 256 tokens per chunk
 constexpr int kNR = 4, kMR = 6, kNRD = 4;  // vdpbf16ps path (same as avx512bf16)
@@ -80,36 +81,39 @@ inline void transpose16x16(__m512i r[16]) {
 }
 
 size_t prep_bytes_amx(int64_t M, int64_t K) {
-  const int64_t rows = M * bf16_row_stride(K);
-  return size_t(M < kAmxMinM ? rows : tiles_elems(M, K) + rows) * 2;
+  return size_t(M < kAmxMinM ? M * bf16_row_stride(K) : tiles_elems(M, K)) * 2;
+}
+
+// B tiles of token block mb, straight from the F32 rows (RNE to BF16, then a 16 x 16
+// dword transpose into the VNNI pair layout).
+void prep_tiles_block(const float* x, int64_t ldx, int64_t M, int64_t K, int64_t mb, uint16_t* out) {
+  const int64_t nkb = bf16_row_stride(K) / 32;
+  for (int64_t kb = 0; kb < nkb; ++kb) {
+    __m512i r[16];
+    for (int c = 0; c < 16; ++c) {
+      const int64_t m = mb * 16 + c;
+      r[c] = m < M ? bf16_pack32(x + m * ldx + kb * 32, K - kb * 32) : _mm512_setzero_si512();
+    }
+    transpose16x16(r);
+    uint16_t* tile = out + (mb * nkb + kb) * 512;
+    for (int i = 0; i < 16; ++i) _mm512_storeu_si512(tile + i * 32, r[i]);
+  }
 }
 
 void prep_amx(const float* x, int64_t ldx, int64_t M, int64_t K, void* xp) {
   uint16_t* out = static_cast<uint16_t*>(xp);
   if (M < kAmxMinM) return prep_bf16_rows(x, ldx, M, K, out);
-  const int64_t Kp = bf16_row_stride(K), nkb = Kp / 32;
-  uint16_t* rows = out + tiles_elems(M, K);
-  prep_bf16_rows(x, ldx, M, K, rows);
-  for (int64_t mb = 0; mb < (M + 15) / 16; ++mb)
-    for (int64_t kb = 0; kb < nkb; ++kb) {
-      __m512i r[16];
-      for (int c = 0; c < 16; ++c) {
-        const int64_t m = mb * 16 + c;
-        r[c] = m < M ? _mm512_loadu_si512(rows + m * Kp + kb * 32) : _mm512_setzero_si512();
-      }
-      transpose16x16(r);
-      uint16_t* tile = out + (mb * nkb + kb) * 512;
-      for (int i = 0; i < 16; ++i) _mm512_storeu_si512(tile + i * 32, r[i]);
-    }
+  for (int64_t mb = 0; mb < (M + 15) / 16; ++mb) prep_tiles_block(x, ldx, M, K, mb, out);
 }
 
-void tile_config() {
+// C tiles 0-3 and A tiles 4-5 get `rows` rows (16, or the row tail), B tiles 6-7 16.
+void tile_config(int rows) {
   TileConfig c;
   std::memset(&c, 0, sizeof c);
   c.palette_id = 1;
   for (int i = 0; i < 8; ++i) {
     c.colsb[i] = 64;
-    c.rows[i] = 16;
+    c.rows[i] = uint8_t(i < 6 ? rows : 16);
   }
   _tile_loadconfig(&c);
 }
@@ -162,34 +166,36 @@ void amx_block(const uint16_t* const wi[2], int64_t K, const uint16_t* const wpa
   if constexpr (NA == 2 && NB == 2) _tile_stored(3, cs + 3 * 256, kCs);
 }
 
-// C^T tile (16 rows n x 16 tokens) -> y[m0 + c, n0 .. n0+16) for tokens m0 + c < M.
-inline void store_transposed(const float* ct, float* y, int64_t ldy, int64_t m0, int64_t M,
-                             int64_t n0) {
+// C^T tile (nr <= 16 rows n x 16 tokens) -> y[m0 + c, n0 .. n0+nr) for tokens m0 + c < M.
+inline void store_transposed(const float* ct, int nr, float* y, int64_t ldy, int64_t m0,
+                             int64_t M, int64_t n0) {
   __m512i r[16];
-  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_si512(ct + i * 16);
+  for (int i = 0; i < 16; ++i) r[i] = i < nr ? _mm512_loadu_si512(ct + i * 16) : _mm512_setzero_si512();
   transpose16x16(r);
   const int64_t mc = std::min<int64_t>(16, M - m0);
-  for (int64_t c = 0; c < mc; ++c) _mm512_storeu_si512(y + (m0 + c) * ldy + n0, r[c]);
+  const __mmask16 keep = __mmask16((1u << nr) - 1u);
+  for (int64_t c = 0; c < mc; ++c) _mm512_mask_storeu_epi32(y + (m0 + c) * ldy + n0, keep, r[c]);
 }
 
-void run_tiles(const LinearArgs& a, int64_t n_end) {
+// Rows [nb0, nb1) of y, in blocks of 32 rows (2 A tiles), the last block possibly 16 or,
+// with `rows` < 16, one partial A tile of `rows` rows (the caller configured the tiles).
+void run_tiles(const LinearArgs& a, int64_t nb0, int64_t nb1, int rows) {
   const int64_t K = a.K, M = a.M, Kp = bf16_row_stride(K), nkb = Kp / 32, kb_full = K / 32;
   const int64_t nmb = (M + 15) / 16;
   const uint16_t* W = static_cast<const uint16_t*>(a.w);
   const uint16_t* tiles = static_cast<const uint16_t*>(a.xp);
   alignas(64) float cs[kAmxMChunkBlocks * 2 * 256];
   alignas(64) uint16_t wpad[2][16 * 32];
-  tile_config();
   for (int64_t mc0 = 0; mc0 < nmb; mc0 += kAmxMChunkBlocks) {
     const int64_t mc1 = std::min(nmb, mc0 + kAmxMChunkBlocks);
-    for (int64_t nb = a.n0; nb < n_end; nb += 32) {
-      const int na = n_end - nb >= 32 ? 2 : 1;
+    for (int64_t nb = nb0; nb < nb1; nb += 32) {
+      const int na = nb1 - nb >= 32 ? 2 : 1;
       const uint16_t* wi[2] = {W + nb * K, W + (nb + 16) * K};
       const uint16_t* wp[2] = {wpad[0], wpad[1]};
-      if (kb_full < nkb) {
+      if (kb_full < nkb) {  // zero-padded copy of the partial last k block (K % 32 != 0)
         std::memset(wpad, 0, sizeof wpad);
         for (int i = 0; i < na; ++i)
-          for (int r = 0; r < 16; ++r)
+          for (int r = 0; r < rows; ++r)
             std::memcpy(wpad[i] + r * 32, wi[i] + r * K + kb_full * 32, size_t(K - kb_full * 32) * 2);
       }
       for (int64_t kb0 = 0; kb0 < nkb; kb0 += kAmxKChunkBlocks) {
@@ -206,28 +212,31 @@ void run_tiles(const LinearArgs& a, int64_t n_end) {
           if (kb1 == nkb)
             for (int j = 0; j < nbt; ++j)
               for (int i = 0; i < na; ++i)
-                store_transposed(c + (j * 2 + i) * 256, a.y, a.ldy, (mb + j) * 16, M, nb + 16 * i);
+                store_transposed(c + (j * 2 + i) * 256, rows, a.y, a.ldy, (mb + j) * 16, M, nb + 16 * i);
         }
       }
     }
   }
-  _tile_release();
 }
 
 void run_amx(const LinearArgs& a) {
-  const uint16_t* W = static_cast<const uint16_t*>(a.w);
-  const int64_t Kp = bf16_row_stride(a.K);
   if (a.M < kAmxMinM || a.K <= 0) {
-    linear_blocked<Bf16DotPolicy, kNR, kMR, kNRD>(W, a.K, static_cast<const uint16_t*>(a.xp), Kp,
-                                                  a.M, a.n0, a.n1, a.y, a.ldy);
+    linear_blocked<Bf16DotPolicy, kNR, kMR, kNRD>(static_cast<const uint16_t*>(a.w), a.K,
+                                                  static_cast<const uint16_t*>(a.xp),
+                                                  bf16_row_stride(a.K), a.M, a.n0, a.n1, a.y, a.ldy);
     return;
   }
   const int64_t n_end = a.n0 + (a.n1 - a.n0) / 16 * 16;
-  if (n_end > a.n0) run_tiles(a, n_end);
-  if (n_end < a.n1) {
-    const uint16_t* rows = static_cast<const uint16_t*>(a.xp) + tiles_elems(a.M, a.K);
-    linear_blocked<Bf16DotPolicy, kNR, kMR, kNRD>(W, a.K, rows, Kp, a.M, n_end, a.n1, a.y, a.ldy);
+  if (n_end > a.n0) {
+    tile_config(16);
+    run_tiles(a, a.n0, n_end, 16);
   }
+  if (n_end < a.n1) {  // the last n1 - n_end < 16 rows: A and C tiles of that many rows
+    const int rows = int(a.n1 - n_end);
+    tile_config(rows);
+    run_tiles(a, n_end, a.n1, rows);
+  }
+  _tile_release();
 }
 
 const LinearKernel linear_bf16w_f32a__amx{&prep_bytes_amx, &prep_amx, &run_amx};

@@ -5,7 +5,7 @@
 //           y [M, ldy] F32. No prep.
 // Rounding: weights widened exactly to F32 (vcvtph2ps / bf16 << 16); products fused
 //           into F32 accumulators (8 lanes, lane = k mod 8); lanes summed in F32; K
-//           blocks of ~1024 summed into y in F32 (kernels/cpu/common/linear_blocked.h).
+//           blocks (an MR-token x-panel in 24 KiB of L1) summed into y in F32 (common/linear_blocked.h).
 // Blocking: decode (M == 1) 4 rows x 2 accumulators; prefill micro-tile 3 rows x 4 tokens
 //           (12 accumulators + 3 weight vectors + 1 activation vector = 16 ymm).
 #include "isa_avx2.h"

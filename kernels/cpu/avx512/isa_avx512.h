@@ -7,6 +7,7 @@
 
 #include <cstdint>
 
+#include "kernels/cpu/avx512/reduce_avx512.h"
 #include "kernels/cpu/common/wtypes.h"
 #include "xsimd/xsimd.hpp"
 
@@ -38,25 +39,15 @@ struct IsaAvx512 {
   }
   static vf load_tail(const bf16_t* p, int n) { return bf16_widen(_mm256_maskz_loadu_epi16(mask(n), p)); }
   static void store(float* p, vf v) { _mm512_storeu_ps(p, v); }
-  // out[i] = sum of the lanes of rows[i], i < 16. (xsimd 8.1's avx512 haddp permutes
-  // its result, so this is ours: pairwise unpack/shuffle folds, 15 adds.)
-  static vf sum_rows(const vf* rows) {
-    __m512 u[4];
-    for (int k = 0; k < 4; ++k) {
-      __m512 t[2];
-      for (int h = 0; h < 2; ++h) {
-        const __m512 a = rows[4 * k + 2 * h], b = rows[4 * k + 2 * h + 1];
-        t[h] = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
-      }
-      const __m512d t0 = _mm512_castps_pd(t[0]), t1 = _mm512_castps_pd(t[1]);
-      u[k] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(t0, t1)),
-                           _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t1)));
-    }
-    const __m512 v0 = _mm512_add_ps(_mm512_shuffle_f32x4(u[0], u[1], 0x88), _mm512_shuffle_f32x4(u[0], u[1], 0xdd));
-    const __m512 v1 = _mm512_add_ps(_mm512_shuffle_f32x4(u[2], u[3], 0x88), _mm512_shuffle_f32x4(u[2], u[3], 0xdd));
-    return _mm512_add_ps(_mm512_shuffle_f32x4(v0, v1, 0x88), _mm512_shuffle_f32x4(v0, v1, 0xdd));
-  }
   static void store_tail(float* p, vf v, int n) { _mm512_mask_storeu_ps(p, mask(n), v); }
+  // out[i] = sum of the lanes of rows[i], i < 16. (xsimd 8.1's avx512 haddp permutes
+  // its result, so this is ours.)
+  static vf sum_rows(const vf* rows) {
+    __m512 r[16];
+    for (int i = 0; i < 16; ++i) r[i] = rows[i];
+    return reduce16_zmm(r);
+  }
+  static void reduce4(vf a, vf b, vf c, vf d, float* out) { reduce4_zmm(a, b, c, d, out); }
 };
 
 }  // namespace

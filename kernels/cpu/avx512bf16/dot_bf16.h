@@ -16,6 +16,8 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "kernels/cpu/avx512/reduce_avx512.h"
+
 namespace llrt::kernels {
 namespace {
 
@@ -56,6 +58,7 @@ struct Bf16DotPolicy {
   static acc madd(acc a, wvec w, xvec x) { return _mm512_dpbf16_ps(a, (__m512bh)w, (__m512bh)x); }
   static acc sum(acc a, acc b) { return _mm512_add_ps(a, b); }
   static float reduce(acc a) { return _mm512_reduce_add_ps(a); }
+  static void reduce4(acc a, acc b, acc c, acc d, float* out) { reduce4_zmm(a, b, c, d, out); }
 };
 
 }  // namespace

@@ -7,7 +7,7 @@
 // Rounding: activations rounded once to BF16 (RNE, denormals to zero: |err| <= 2^-8|x|),
 //           then exact BF16 x BF16 products summed pairwise into F32 accumulators
 //           (vdpbf16ps, lane l holds k = 2l, 2l+1 mod 32); lanes summed in F32; K
-//           blocks of ~1024 summed into y in F32 (kernels/cpu/common/linear_blocked.h).
+//           blocks (an MR-token x-panel in 24 KiB of L1) summed into y in F32 (common/linear_blocked.h).
 //           Error vs. exact: <= 2^-8 sum|x w| from the activation rounding plus F32
 //           accumulation error.
 // Blocking: decode (M == 1) 4 rows x 2 accumulators; prefill micro-tile 4 rows x 6 tokens

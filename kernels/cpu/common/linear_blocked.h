@@ -13,14 +13,16 @@
 //          added into y in F32.
 //
 // Blocking: M == 1 (decode) streams NRD weight rows at once with 2 accumulators each
-// (memory bound: enough independent loads in flight). M > 1 (prefill) is the GEMM loop
+// (memory bound: enough independent loads in flight); 1 < M < MR (a few tokens, still
+// memory bound) streams whole rows once, NR rows x M tokens. Larger M (prefill) is the GEMM loop
 // nest: K blocks of kc (an MR x kc x-panel stays in L1), N panels of nc rows (an nc x kc
 // W-panel stays in L2 and is read from memory once), micro-tile NR rows x MR tokens in
 // registers. Each W vector is loaded/widened once per MR tokens.
 //
 // A policy P provides: WT, XT (element types), wvec/xvec/acc vector types, KS (k per
 // step), zero(), load_w(p), load_w_tail(p, n), load_x(p), load_x_tail(p, n),
-// madd(acc, w, x), sum(acc, acc), reduce(acc) -> float.
+// madd(acc, w, x), sum(acc, acc), reduce(acc) -> float, and optionally
+// reduce4(a, b, c, d, float out[4]) (four lane sums at once, used when NR == 4).
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -30,8 +32,9 @@
 namespace llrt::kernels {
 namespace {
 
-constexpr int64_t kLinearKc = 1024;             // target K block (elements)
+constexpr int64_t kLinearXPanel = 24 << 10;     // bytes of the MR x kc x-panel (L1)
 constexpr int64_t kLinearL2Panel = 1 << 20;     // bytes of W panel kept in L2
+constexpr int64_t kLinearSmallX = 256 << 10;     // x bytes below which M < MR skips K blocks
 
 template <class P, int NR, int MR, int KU>
 inline void dot_tile(const typename P::WT* w, int64_t ldw, const typename P::XT* x,
@@ -52,7 +55,12 @@ inline void dot_tile(const typename P::WT* w, int64_t ldw, const typename P::XT*
     for (int u = 0; u < KU; ++u) {
       typename P::wvec wv[NR];
 #pragma GCC unroll 16
-      for (int r = 0; r < NR; ++r) wv[r] = P::load_w(w + r * ldw + k + u * KS);
+      for (int r = 0; r < NR; ++r) {
+        wv[r] = P::load_w(w + r * ldw + k + u * KS);
+        // The next NR rows (the next tile) at the same k: overlaps its memory latency
+        // with this tile's arithmetic. Never faults, even past the end.
+        __builtin_prefetch(w + (NR + r) * ldw + k + u * KS);
+      }
 #pragma GCC unroll 16
       for (int m = 0; m < MR; ++m) {
         typename P::xvec xv = P::load_x(x + m * ldx + k + u * KS);
@@ -87,16 +95,29 @@ inline void dot_tile(const typename P::WT* w, int64_t ldw, const typename P::XT*
     }
   }
 #pragma GCC unroll 16
-  for (int r = 0; r < NR; ++r)
+  for (int u = 1; u < KU; ++u)
+#pragma GCC unroll 16
+    for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 16
+      for (int m = 0; m < MR; ++m) acc[0][r][m] = P::sum(acc[0][r][m], acc[u][r][m]);
+  if constexpr (NR == 4 && requires(acc_t v, float* o) { P::reduce4(v, v, v, v, o); }) {
 #pragma GCC unroll 16
     for (int m = 0; m < MR; ++m) {
-      acc_t s = acc[0][r][m];
-#pragma GCC unroll 16
-      for (int u = 1; u < KU; ++u) s = P::sum(s, acc[u][r][m]);
-      const float v = P::reduce(s);
-      float* out = y + m * ldy + r;
-      *out = add ? *out + v : v;
+      float v[4];
+      P::reduce4(acc[0][0][m], acc[0][1][m], acc[0][2][m], acc[0][3][m], v);
+      float* out = y + m * ldy;
+      for (int r = 0; r < 4; ++r) out[r] = add ? out[r] + v[r] : v[r];
     }
+  } else {
+#pragma GCC unroll 16
+    for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 16
+      for (int m = 0; m < MR; ++m) {
+        const float v = P::reduce(acc[0][r][m]);
+        float* out = y + m * ldy + r;
+        *out = add ? *out + v : v;
+      }
+  }
 }
 
 // Runs dot_tile<P, nr, mr> for a run-time edge tile (nr <= NR, mr <= MR).
@@ -125,7 +146,15 @@ void linear_blocked(const typename P::WT* w, int64_t K, const typename P::XT* x,
     for (; n < n1; ++n) dot_tile<P, 1, 1, 2>(w + n * K, K, x, ldx, K, y + n, ldy, false);
     return;
   }
-  const int64_t nkb = (K + kLinearKc - 1) / kLinearKc;
+  if (M < MR && M * K * int64_t(sizeof(typename P::XT)) <= kLinearSmallX) {
+    // A few tokens (memory bound): one pass over W, whole rows, x stays in L1/L2.
+    int64_t n = n0;
+    for (; n + NR <= n1; n += NR) dot_tile_edge<P, NR, MR - 1>(NR, int(M), w + n * K, K, x, ldx, K, y + n, ldy, false);
+    for (; n < n1; ++n) dot_tile_edge<P, 1, MR - 1>(1, int(M), w + n * K, K, x, ldx, K, y + n, ldy, false);
+    return;
+  }
+  const int64_t kc_max = std::max<int64_t>(P::KS, kLinearXPanel / (MR * int64_t(sizeof(typename P::XT))));
+  const int64_t nkb = (K + kc_max - 1) / kc_max;
   const int64_t kc = ((K + nkb - 1) / nkb + P::KS - 1) / P::KS * P::KS;
   const int64_t nc = std::max<int64_t>(
       NR, kLinearL2Panel / (kc * int64_t(sizeof(typename P::WT))) / NR * NR);
@@ -169,6 +198,11 @@ struct FmaPolicy {
   static acc madd(acc a, wvec w, xvec x) { return xsimd::fma(w, x, a); }
   static acc sum(acc a, acc b) { return a + b; }
   static float reduce(acc a) { return xsimd::hadd(a); }
+  static void reduce4(acc a, acc b, acc c, acc d, float* out)
+    requires requires { Isa::reduce4(a, b, c, d, out); }
+  {
+    Isa::reduce4(a, b, c, d, out);
+  }
 };
 
 }  // namespace
