@@ -14,6 +14,7 @@
 #include <benchmark/benchmark.h>
 #include <omp.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <random>
@@ -177,14 +178,74 @@ const int64_t kShapes[4][2] = {{2048, 2048}, {512, 2048}, {8192, 2048}, {2048, 8
 void q8_args(benchmark::internal::Benchmark* b) {
   for (auto& s : kShapes)
     for (Backend be : {Backend::Avx2, Backend::AvxVnni, Backend::Avx512Vnni}) b->Args({s[0], s[1], int64_t(be), 1});
-  for (Backend be : {Backend::Avx2, Backend::AvxVnni, Backend::Avx512Vnni}) b->Args({8192, 2048, int64_t(be), 64});
+  for (Backend be : {Backend::Avx2, Backend::AvxVnni, Backend::Avx512Vnni, Backend::Amx})
+    for (int64_t M : {16, 128}) b->Args({8192, 2048, int64_t(be), M});
 }
 void bf16_args(benchmark::internal::Benchmark* b) {
   for (auto& s : kShapes) b->Args({s[0], s[1], 1});
-  b->Args({8192, 2048, 64});
+  b->Args({8192, 2048, 16});
+  b->Args({8192, 2048, 128});
 }
 BENCHMARK(BM_matvec_q8)->Apply(q8_args)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_matvec_bf16)->Apply(bf16_args)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+// Compute speed with the weights hot in L2 (512 KiB int8 / 1 MiB BF16), one thread,
+// rates per CPU second: what the kernel's instruction stream can do per core when
+// memory is not the limit (and a number that stays meaningful on a loaded machine).
+void BM_hot_q8(benchmark::State& st) {
+  const Backend b = Backend(st.range(0));
+  if (!backend_hw_supported(b)) return st.SkipWithError("backend not supported by this CPU");
+  const LinearQ8Kernel& k = linear_q8_kernel(b);
+  const Q8Weights W(256, 2048, 1);
+  const auto x = activations(1, 2048);
+  AlignedBuffer xq = aligned_alloc_bytes(k.prep_bytes(1, 2048));
+  std::vector<float> y(256);
+  for (auto _ : st) {
+    run_q8(k, W, x.data(), 1, xq.get(), y.data(), 1);
+    benchmark::DoNotOptimize(y.data());
+  }
+  st.counters["GB/s"] = benchmark::Counter(double(256 * 2048), benchmark::Counter::kIsIterationInvariantRate,
+                                           benchmark::Counter::kIs1000);
+  st.SetLabel(backend_name(b));
+}
+void BM_hot_bf16(benchmark::State& st) {
+  const LinearKernel* k = best_bf16();
+  if (!k) return st.SkipWithError("no usable BF16 Linear kernel in this build");
+  const Bf16Weights W(256, 2048, 1);
+  const auto x = activations(1, 2048);
+  AlignedBuffer xp = aligned_alloc_bytes(k->prep_bytes ? k->prep_bytes(1, 2048) : 64);
+  std::vector<float> y(256);
+  for (auto _ : st) {
+    run_bf16(*k, W, x.data(), 1, xp.get(), y.data(), 1);
+    benchmark::DoNotOptimize(y.data());
+  }
+  st.counters["GB/s"] = benchmark::Counter(double(2 * 256 * 2048), benchmark::Counter::kIsIterationInvariantRate,
+                                           benchmark::Counter::kIs1000);
+  st.SetLabel(KernelRegistry::global().find_best(Op::Linear, DType::BF16, DType::F32)->name);
+}
+// Activation quantization alone (the per-call prep), one token.
+void BM_prep_q8(benchmark::State& st) {
+  const Backend b = Backend(st.range(0));
+  const int64_t K = st.range(1);
+  if (!backend_hw_supported(b)) return st.SkipWithError("backend not supported by this CPU");
+  const LinearQ8Kernel& k = linear_q8_kernel(b);
+  const auto x = activations(1, K);
+  AlignedBuffer xq = aligned_alloc_bytes(k.prep_bytes(1, K));
+  ActQuantParams act;
+  act.mode = ActQuantMode(st.range(2));
+  act.scale = 0.05f;
+  for (auto _ : st) {
+    k.prep(x.data(), K, 1, K, 0, 1, act, xq.get());
+    benchmark::DoNotOptimize(xq.get());
+  }
+  st.SetLabel(std::string(backend_name(b)) + (act.mode == ActQuantMode::DynamicSymmetric ? " dynamic-sym" : act.mode == ActQuantMode::DynamicAsymmetric ? " dynamic-asym" : " static"));
+}
+BENCHMARK(BM_prep_q8)->ArgsProduct({{int64_t(Backend::Avx2), int64_t(Backend::Avx512Vnni)}, {2048, 8192}, {0, 1, 2}})
+    ->Unit(benchmark::kMicrosecond);
+
+BENCHMARK(BM_hot_q8)->Arg(int64_t(Backend::Avx2))->Arg(int64_t(Backend::AvxVnni))->Arg(int64_t(Backend::Avx512Vnni))
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_hot_bf16)->Unit(benchmark::kMicrosecond);
 
 // ---------------------------------------------------------------- all 16 layers
 constexpr int kLayers = 16;
@@ -226,7 +287,45 @@ void BM_layers_bf16(benchmark::State& st) {
   st.SetLabel(std::string(KernelRegistry::global().find_best(Op::Linear, DType::BF16, DType::F32)->name) +
               " threads=" + std::to_string(threads));
 }
-BENCHMARK(BM_layers_q8)->Arg(int64_t(Backend::Avx2))->Arg(int64_t(Backend::AvxVnni))->Arg(int64_t(Backend::Avx512Vnni))
+// Both in one loop, alternating, so that load from other processes hits both alike:
+// counter "speedup" = BF16 time / int8 time for the 16 layers' projections.
+void BM_layers_speedup(benchmark::State& st) {
+  const LinearKernel* kb = best_bf16();
+  if (!kb) return st.SkipWithError("no usable BF16 Linear kernel in this build");
+  const KernelEntry& eq = best_linear_q8_entry();
+  const LinearQ8Kernel& kq = *static_cast<const LinearQ8Kernel*>(eq.fn);
+  std::vector<Q8Weights> Wq;
+  std::vector<Bf16Weights> Wb;
+  for (int l = 0; l < kLayers; ++l)
+    for (auto& s : kLayerShapes) {
+      Wq.emplace_back(s[0], s[1], uint32_t(Wq.size()));
+      Wb.emplace_back(s[0], s[1], uint32_t(Wb.size()));
+    }
+  const auto x = activations(1, 8192);
+  AlignedBuffer xq = aligned_alloc_bytes(kq.prep_bytes(1, 8192));
+  AlignedBuffer xp = aligned_alloc_bytes(kb->prep_bytes ? kb->prep_bytes(1, 8192) : 64);
+  std::vector<float> y(8192);
+  const int threads = bench_threads();
+  double tq = 0, tb = 0;
+  for (auto _ : st) {
+    auto t0 = std::chrono::steady_clock::now();
+    for (const auto& w : Wq) run_q8(kq, w, x.data(), 1, xq.get(), y.data(), threads);
+    auto t1 = std::chrono::steady_clock::now();
+    for (const auto& w : Wb) run_bf16(*kb, w, x.data(), 1, xp.get(), y.data(), threads);
+    auto t2 = std::chrono::steady_clock::now();
+    tq += std::chrono::duration<double>(t1 - t0).count();
+    tb += std::chrono::duration<double>(t2 - t1).count();
+  }
+  st.counters["int8_ms"] = 1e3 * tq / double(st.iterations());
+  st.counters["bf16_ms"] = 1e3 * tb / double(st.iterations());
+  st.counters["speedup"] = tb / tq;
+  st.SetLabel(std::string(eq.name) + " vs " +
+              KernelRegistry::global().find_best(Op::Linear, DType::BF16, DType::F32)->name +
+              " threads=" + std::to_string(threads));
+}
+BENCHMARK(BM_layers_speedup)->Unit(benchmark::kMillisecond)->MinTime(3.0);
+
+BENCHMARK(BM_layers_q8)->Arg(int64_t(Backend::Avx2))->Arg(int64_t(Backend::AvxVnni))->Arg(int64_t(Backend::Avx512Vnni))->Arg(int64_t(Backend::Amx))
     ->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
 BENCHMARK(BM_layers_bf16)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
 

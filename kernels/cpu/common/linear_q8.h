@@ -24,6 +24,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 
 #include "llrt/dtype.h"
@@ -63,40 +64,58 @@ struct Q8Prep {
 
 inline float q8_clamp_code(float v) { return std::min(std::max(v, -128.0f), 127.0f); }
 
-// Quantizes one token row. Returns false when x holds Inf/NaN (codes are then 0).
+inline uint32_t q8_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+inline float q8_float(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+// Order-preserving signed key of a float's bits (self-inverse): integer min/max of keys
+// is float min/max, and integer reductions vectorize exactly in any order.
+inline int32_t q8_key(uint32_t u) { return int32_t(u ^ (uint32_t(int32_t(u) >> 31) & 0x7fffffffu)); }
+
+// Quantizes one token row (codes past K up to lda are zeroed).
+// The reductions (max |x|, min/max) run on the float bit patterns as integers: exact,
+// vectorizable, and they double as the Inf/NaN check (|bits| >= 0x7f800000).
 template <class Code>
 inline void q8_quantize_row(const float* x, int64_t K, const ActQuantParams& p, float* scale_out,
                             int32_t* zp_out, int32_t* qsum_out, Code* codes, int64_t lda) {
-  // Finite check: x * 0 is 0 for finite x and NaN for Inf/NaN.
-  float probe = 0.0f;
-  for (int64_t k = 0; k < K; ++k) probe += x[k] * 0.0f;
   float s = 0.0f, mul = 0.0f;
   int32_t zp = 0;
   bool divide = false;  // q = rint(x / s) + zp   vs   q = rint(x * mul)
-  if (probe != 0.0f) {  // NaN: poison the token
-    s = std::numeric_limits<float>::quiet_NaN();
-  } else if (p.mode == ActQuantMode::DynamicSymmetric) {
-    float a = 0.0f;
-    for (int64_t k = 0; k < K; ++k) a = std::max(a, std::fabs(x[k]));
-    s = a / 127.0f;
-    // (capped: 127 / a overflows for subnormal a; |x * mul| <= 127 either way)
-    mul = a > 0.0f ? std::min(127.0f / a, std::numeric_limits<float>::max()) : 0.0f;
-  } else if (p.mode == ActQuantMode::DynamicAsymmetric) {
-    float lo = 0.0f, hi = 0.0f;
+  uint32_t amax = 0;    // max |x| as bits
+  if (p.mode == ActQuantMode::DynamicAsymmetric) {
+    int32_t kmin = 0, kmax = 0;  // keys of +0.0: the range always contains 0
     for (int64_t k = 0; k < K; ++k) {
-      lo = std::min(lo, x[k]);
-      hi = std::max(hi, x[k]);
+      const uint32_t u = q8_bits(x[k]);
+      amax = std::max(amax, u & 0x7fffffffu);
+      kmin = std::min(kmin, q8_key(u));
+      kmax = std::max(kmax, q8_key(u));
     }
+    const float lo = q8_float(uint32_t(q8_key(uint32_t(kmin)))), hi = q8_float(uint32_t(q8_key(uint32_t(kmax))));
     s = (hi - lo) / 255.0f;
     if (s > 0.0f) {
       zp = int32_t(q8_clamp_code(std::nearbyint(-128.0f - lo / s)));
       divide = true;
     }
   } else {
-    s = p.scale;
-    zp = p.zero_point;
-    divide = true;
+    for (int64_t k = 0; k < K; ++k) amax = std::max(amax, q8_bits(x[k]) & 0x7fffffffu);
+    if (p.mode == ActQuantMode::DynamicSymmetric) {
+      const float a = q8_float(amax);
+      s = a / 127.0f;
+      // (capped: 127 / a overflows for subnormal a; |x * mul| <= 127 either way)
+      mul = a > 0.0f ? std::min(127.0f / a, std::numeric_limits<float>::max()) : 0.0f;
+    } else {
+      s = p.scale;
+      zp = p.zero_point;
+      divide = true;
+    }
   }
+  if (amax >= 0x7f800000u) s = std::numeric_limits<float>::quiet_NaN();  // Inf/NaN: poison the token
   int32_t sum = 0;
   if (!(s > 0.0f)) {  // zero token or poisoned: all codes 0
     for (int64_t k = 0; k < lda; ++k) codes[k] = 0;
@@ -133,11 +152,20 @@ void q8_prep(const float* x, int64_t ldx, int64_t M, int64_t K, int64_t m0, int6
 template <class Code>
 size_t q8_prep_bytes(int64_t M, int64_t K) { return Q8Prep<Code>::bytes(M, K); }
 
+// Exact IEEE half -> float, inline (the library's f16_to_f32 is out of line).
+inline float q8_f16_to_f32(uint16_t h) {
+  const uint32_t sign = uint32_t(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
+  if (exp == 0x1f) return q8_float(sign | 0x7f800000u | (man << 13));
+  if (exp != 0) return q8_float(sign | ((exp + 112) << 23) | (man << 13));
+  const float sub = float(man) * 5.9604644775390625e-8f;  // man * 2^-24, exact
+  return q8_float(sign | q8_bits(sub));
+}
+
 inline float q8_w_scale(const LinearQ8Args& a, int64_t n) {
   const int64_t i = a.w_scale_per_channel ? n : 0;
   switch (a.w_scale_dtype) {
     case DType::F32: return static_cast<const float*>(a.w_scale)[i];
-    case DType::F16: return f16_to_f32(static_cast<const uint16_t*>(a.w_scale)[i]);
+    case DType::F16: return q8_f16_to_f32(static_cast<const uint16_t*>(a.w_scale)[i]);
     default: return bf16_to_f32(static_cast<const uint16_t*>(a.w_scale)[i]);
   }
 }
