@@ -40,8 +40,8 @@ constexpr double kUb = 1.0 / 256.0;      // 2^-8: |bf16_rne(x) - x| <= kUb |x|
 std::vector<const KernelEntry*> runnable(Op op, DType w) {
   std::vector<const KernelEntry*> out;
   for (const auto& e : KernelRegistry::global().all())
-    if (e.op == op && e.wtype == w && e.atype == DType::F32 && backend_hw_supported(e.backend))
-      out.push_back(&e);
+    if (e.op == op && e.wtype == w && e.atype == DType::F32 && backend_is_cpu(e.backend) && backend_hw_supported(e.backend))
+      out.push_back(&e);  // (Backend::Cuda entries: tests/test_cuda.cpp)
   std::stable_sort(out.begin(), out.end(), [](auto* a, auto* b) { return a->backend == Backend::Ref && b->backend != Backend::Ref; });
   return out;
 }
@@ -55,7 +55,7 @@ const KernelEntry& ref_entry(Op op, DType w) {
 // Reports the compiled-in entries of an op this CPU cannot run (status, not failure).
 void note_skipped(Op op) {
   for (const auto& e : KernelRegistry::global().all())
-    if (e.op == op && !backend_hw_supported(e.backend)) MESSAGE("skipped (CPU lacks it): " << std::string(e.name));
+    if (e.op == op && backend_is_cpu(e.backend) && !backend_hw_supported(e.backend)) MESSAGE("skipped (CPU lacks it): " << std::string(e.name));
 }
 
 struct Rng {
@@ -161,18 +161,27 @@ struct Compare {
 
 // ---------------------------------------------------------------- Linear
 
+// The activation-rounding part of each kernel's contract, as a bound relative to
+// S = sum |x w|: BF16 activations (vdpbf16ps, AMX BF16): 2^-8; F16 weights on AMX
+// (x split into two BF16, the wl*xl product left out): 2^-15; exact F32 activations: 0.
+double activation_bound(const KernelEntry* e) {
+  if (e->backend == Backend::Avx512Bf16 || e->backend == Backend::Amx)
+    return e->wtype == DType::BF16 ? kUb : e->wtype == DType::F16 ? std::ldexp(1.0, -15) : 0.0;
+  return 0.0;
+}
 bool rounds_activations_to_bf16(const KernelEntry* e) {
-  return e->wtype == DType::BF16 && (e->backend == Backend::Avx512Bf16 || e->backend == Backend::Amx);
+  return e->wtype == DType::BF16 && activation_bound(e) > 0;
 }
 // Sequential F32 roundings per output: K / (k values per accumulator lane) + the lane
 // and K-block reductions. Avx2 lanes hold k mod 8, Avx512 k mod 16, vdpbf16ps lanes two
-// of every 32 (two roundings each), AMX accumulates all of K in one tile element.
+// of every 32 (two roundings each), AMX accumulates all of K in one tile element (three
+// times over for split F16).
 double linear_roundings(const KernelEntry* e, int64_t K) {
   switch (e->backend) {
     case Backend::Ref: return 0;
     case Backend::Avx2: return double(K) / 8 + 16;
     case Backend::Avx512: case Backend::Avx512Bf16: return double(K) / 16 + 16;
-    default: return double(K) + 16;
+    default: return double(K) * (e->wtype == DType::F16 ? 3 : 1) + 16;
   }
 }
 
@@ -253,9 +262,11 @@ int linear_case(DType wt, int64_t N, int64_t K, int64_t M, int64_t n0, int64_t n
     if (e->backend == Backend::Ref) t += kU * std::fabs(c.ys[0][i]);  // its final rounding
     return t;
   };
-  // |sum xr w - sum x w| <= sum |xr - x| |w| <= 2^-8 S (rigorous).
+  // Activation rounding, rigorous: |sum xr w - sum x w| <= sum |xr - x| |w| <= bound * S.
+  // Kernels with the same contract are compared without it.
   auto extra = [&](const KernelEntry* a, const KernelEntry* b, size_t i) {
-    return rounds_activations_to_bf16(a) != rounds_activations_to_bf16(b) ? kUb * S[i] : 0.0;
+    const double ba = activation_bound(a), bb = activation_bound(b);
+    return ba == bb ? 0.0 : (ba + bb) * S[i];
   };
   c.check(tol, extra);
   return c.failures;
@@ -537,11 +548,13 @@ bool has_weights(Op op) { return op == Op::Linear || op == Op::Embedding || op =
 // The backend this file's kernel set should give for (op, w) under a cap, on this CPU.
 Backend expected_backend(Op op, DType w, Backend cap) {
   const bool bf16_linear = op == Op::Linear && w == DType::BF16;
+  const bool f16_linear = op == Op::Linear && w == DType::F16;
   for (int b = int(cap); b > int(Backend::Ref); --b) {
     const Backend be = Backend(b);
     if (!backend_hw_supported(be)) continue;
     if (be == Backend::Avx2 || be == Backend::Avx512) return be;
     if (bf16_linear && (be == Backend::Avx512Bf16 || be == Backend::Amx)) return be;
+    if (f16_linear && be == Backend::Amx) return be;
   }
   return Backend::Ref;
 }

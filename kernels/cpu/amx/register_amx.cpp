@@ -4,6 +4,10 @@
 
 namespace llrt::kernels {
 void register_linear_bf16_amx(KernelRegistry& r);
+void register_linear_f16_amx(KernelRegistry& r);
 
-void register_amx(KernelRegistry& r) { register_linear_bf16_amx(r); }
+void register_amx(KernelRegistry& r) {
+  register_linear_bf16_amx(r);
+  register_linear_f16_amx(r);
+}
 }  // namespace llrt::kernels

@@ -1,0 +1,75 @@
+// AMX tile helpers shared by the AMX Linear kernels (compiled with the amx flags):
+// the tile configuration, a 16 x 16 dword transpose in zmm registers (VNNI packing of
+// activations, and C^T tiles back to row-major y), and the transposed C store.
+// Convention of both kernels: tiles 0-5 hold C and A (rows = rows of W), 6-7 hold B.
+#pragma once
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+namespace llrt::kernels {
+namespace {
+
+struct alignas(64) TileConfig {
+  uint8_t palette_id;
+  uint8_t start_row;
+  uint8_t reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+};
+
+// In-register transpose of a 16 x 16 matrix of 32-bit elements.
+inline void transpose16x16(__m512i r[16]) {
+  __m512i t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+    r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+    r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+    r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  // r[4q + c], lane l = column 4l + c, rows 4q .. 4q+3
+  for (int c = 0; c < 4; ++c) {
+    const __m512i ab02 = _mm512_shuffle_i32x4(r[c], r[4 + c], 0x88);
+    const __m512i ab13 = _mm512_shuffle_i32x4(r[c], r[4 + c], 0xdd);
+    const __m512i cd02 = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], 0x88);
+    const __m512i cd13 = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], 0xdd);
+    t[c] = _mm512_shuffle_i32x4(ab02, cd02, 0x88);
+    t[8 + c] = _mm512_shuffle_i32x4(ab02, cd02, 0xdd);
+    t[4 + c] = _mm512_shuffle_i32x4(ab13, cd13, 0x88);
+    t[12 + c] = _mm512_shuffle_i32x4(ab13, cd13, 0xdd);
+  }
+  for (int i = 0; i < 16; ++i) r[i] = t[i];
+}
+
+// Tiles 0-5 (C and A: their rows are W rows) get `rows` rows (16, or a row tail),
+// tiles 6-7 (B: 16 k pairs) 16 rows; every row 64 bytes.
+void tile_config(int rows) {
+  TileConfig c;
+  std::memset(&c, 0, sizeof c);
+  c.palette_id = 1;
+  for (int i = 0; i < 8; ++i) {
+    c.colsb[i] = 64;
+    c.rows[i] = uint8_t(i < 6 ? rows : 16);
+  }
+  _tile_loadconfig(&c);
+}
+
+// C^T tile (nr <= 16 rows n x 16 tokens) -> y[m0 + c, n0 .. n0+nr) for tokens m0 + c < M.
+inline void store_transposed(const float* ct, int nr, float* y, int64_t ldy, int64_t m0,
+                             int64_t M, int64_t n0) {
+  __m512i r[16];
+  for (int i = 0; i < 16; ++i) r[i] = i < nr ? _mm512_loadu_si512(ct + i * 16) : _mm512_setzero_si512();
+  transpose16x16(r);
+  const int64_t mc = std::min<int64_t>(16, M - m0);
+  const __mmask16 keep = __mmask16((1u << nr) - 1u);
+  for (int64_t c = 0; c < mc; ++c) _mm512_mask_storeu_epi32(y + (m0 + c) * ldy + n0, keep, r[c]);
+}
+
+}  // namespace
+}  // namespace llrt::kernels
