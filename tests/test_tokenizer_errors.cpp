@@ -202,6 +202,28 @@ TEST_CASE("tokenizer: hand-written Llama 3 and GPT-2 regex matchers agree with P
     agree2 += same(a, b);
   }
   MESSAGE("hand matcher == PCRE2: llama3 " << agree3 << "/" << corpus.size() << ", gpt2 " << agree2 << "/" << corpus.size());
+  // random strings over the characters each alternative turns on
+  static const char* pool[] = {" ", " ", "  ", "\t", "\n", "\r", "\r\n", "\xC2\xA0", "\xE3\x80\x80", "\x0B", "'", "'", "s", "S",
+                               "\xC5\xBF", "t", "re", "RE", "ve", "m", "ll", "lL", "d", "e", "a", "Z", "\xC3\xA9", "1", "22",
+                               "\xD9\xA1", "\xC2\xBD", ".", "!", ",", "-", "_", "\xF0\x9F\x98\x80", "\xCC\x81", "\xE4\xB8\xAD",
+                               "\xE2\x80\x8B", "\xEF\xBB\xBF", "x"};
+  std::mt19937 rng(7);
+  size_t same3 = 0, same2 = 0;
+  const int n = 3000;
+  for (int k = 0; k < n; ++k) {
+    std::string t;
+    const int len = 1 + static_cast<int>(rng() % 14);
+    for (int c = 0; c < len; ++c) t += pool[rng() % (sizeof(pool) / sizeof(pool[0]))];
+    hand3.find_all(t, a);
+    pcre3.find_all(t, b);
+    CHECK_MESSAGE(same(a, b), "llama3 regex differs on [" << t << "]");
+    same3 += same(a, b);
+    hand2.find_all(t, a);
+    pcre2.find_all(t, b);
+    CHECK_MESSAGE(same(a, b), "gpt2 regex differs on [" << t << "]");
+    same2 += same(a, b);
+  }
+  MESSAGE("hand matcher == PCRE2 on " << n << " random strings: llama3 " << same3 << ", gpt2 " << same2);
 }
 
 TEST_CASE("tokenizer: component variants (added-token options, Split behaviors, Metaspace schemes, decoders) match HF") {
