@@ -49,7 +49,9 @@ class Tokenizer {
   // post-processor (e.g. BOS) exactly as HF `Tokenizer.encode(text, add_special_tokens)`.
   std::vector<int32_t> encode(std::string_view text, bool add_special_tokens = true) const;
   // Ids -> text as HF `Tokenizer.decode(ids, skip_special_tokens)`. Ids outside
-  // [0, vocab_size()) are Error(InvalidArgument).
+  // [0, vocab_size()) are Error(InvalidArgument). This is the `tokenizers` library's decode:
+  // transformers' extra clean_up_tokenization_spaces pass (" ." -> "." etc., which Llama 3's
+  // tokenizer_config.json enables) is not applied.
   std::string decode(std::span<const int32_t> ids, bool skip_special_tokens = false) const;
   // Incremental decoder: push ids one at a time; the concatenation of everything it returns
   // (including finish()) equals decode(all ids). Never returns part of a UTF-8 character.
