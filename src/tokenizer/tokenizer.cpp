@@ -157,6 +157,10 @@ std::vector<int32_t> TokenizerImpl::encode(std::string_view text, bool add_speci
     }
   }
   if (add_special) ids.insert(ids.end(), post.suffix.begin(), post.suffix.end());
+  // A very long input leaves big work arrays behind; don't keep them alive in the thread.
+  constexpr size_t kKeep = 1 << 16;
+  if (sc.a.capacity() > kKeep || sc.b.capacity() > kKeep) sc.a = {}, sc.b = {}, sc.matches = {};
+  if (bs.syms.capacity() > kKeep || bs.heap.capacity() > kKeep) bs.syms = {}, bs.heap = {}, bs.ids = {}, bs.ranks = {}, bs.merged = {};
   return ids;
 }
 
