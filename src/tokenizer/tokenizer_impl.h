@@ -67,7 +67,10 @@ struct Normalizer {
 enum class SplitBehavior { Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous };
 
 // A pre-tokenized piece: a view into the input or into the arena; `at_origin` is HF's
-// "offsets_original().0 == 0" (Metaspace prepend_scheme "first").
+// "offsets_original().0 == 0" (Metaspace prepend_scheme "first"), taken as "the piece starts at
+// byte 0 of a segment that starts at byte 0 of the input". That is HF's value except where a
+// normalizer inserted text and a split then starts a piece inside the inserted text (HF maps
+// such a piece to original offset 0 too); no known tokenizer.json combines those.
 struct Piece {
   std::string_view text;
   bool at_origin;
