@@ -261,6 +261,29 @@ def make_variant(name, spec, cfg, t, calib, out_dir):
           f"min margin {min(prompts[0]['greedy_top1_margins']):.3f}")
 
 
+def write_convention_reference(shared, out_dir):
+    """The shared w8a8 model under compressed-tensors' fake-quant convention
+    (activation scale absmax / 127.5 instead of vLLM's / 127): last-position logits of
+    the shared reference prompts, so a test can show its tolerance covers both."""
+    name = "llama-3.1-mini-w8a8"
+    cfg = json.load(open(f"{shared}/models/{name}/config.json"))
+    t = st_io.read_model(f"{shared}/models/{name}")
+    ref = json.load(open(f"{shared}/references/{name}.json"))
+    m = llama_np.Llama(cfg, llama_np.params_from_checkpoint(cfg, t, lambda mod: dict(DYN_SYM, qmax=127.5)))
+    out, prompts = {}, []
+    for i, pr in enumerate(ref["float32"]["prompts"]):
+        lg = m.logits(pr["prompt"])
+        out[f"ct127_5.p{i}.last_logits"] = ("F32", lg[-1])
+        greedy, margins = m.greedy(pr["prompt"], 8)
+        prompts.append({"prompt": pr["prompt"], "greedy": greedy, "greedy_top1_margins": margins})
+    rdir = os.path.join(out_dir, "references")
+    os.makedirs(rdir, exist_ok=True)
+    st_io.write_file(os.path.join(rdir, name + "-ct127.5.safetensors"), out)
+    json.dump({"model": name, "note": "float64 emulation with activation scale absmax/127.5 (compressed-tensors "
+               "fake-quant) instead of /127 (vLLM, the shared reference); everything else identical",
+               "prompts": prompts}, open(os.path.join(rdir, name + "-ct127.5.json"), "w"))
+
+
 def check_against_shared(shared):
     """llama_np vs the shared HF references (float32 model and w8a8 model)."""
     try:
@@ -294,6 +317,7 @@ def main():
     a = ap.parse_args()
     if not a.no_check:
         check_against_shared(a.shared)
+    write_convention_reference(a.shared, a.out)
     cfg0 = json.load(open(os.path.join(a.shared, "models", "llama-3.1-mini-sharded", "config.json")))
     t0 = st_io.read_model(os.path.join(a.shared, "models", "llama-3.1-mini-sharded"))
     cfg, t = shrink(cfg0, t0)
