@@ -2,12 +2,20 @@
 // the tile configuration, a 16 x 16 dword transpose in zmm registers (VNNI packing of
 // activations, and C^T tiles back to row-major y), and the transposed C store.
 // Convention of both kernels: tiles 0-5 hold C and A (rows = rows of W), 6-7 hold B.
+//
+// Split B tiles (prep of both AMX Linears, M >= 2): activations split as in
+// kernels/cpu/avx512bf16/dot_bf16.h (x ~ xh + xl), in the VNNI pair layout. For token
+// block mb and k block kb (32 k), Kp = round_up(K, 32): a 2 KiB pair at
+// ((mb * Kp/32) + kb) * 2048 bytes, the xh tile then the xl tile; dword [r][c] of a tile
+// = {v[16mb+c][32kb+2r], v[16mb+c][32kb+2r+1]}; zero for k >= K and tokens >= M.
 #pragma once
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+
+#include "kernels/cpu/avx512bf16/dot_bf16.h"
 
 namespace llrt::kernels {
 namespace {
@@ -69,6 +77,30 @@ inline void store_transposed(const float* ct, int nr, float* y, int64_t ldy, int
   const int64_t mc = std::min<int64_t>(16, M - m0);
   const __mmask16 keep = __mmask16((1u << nr) - 1u);
   for (int64_t c = 0; c < mc; ++c) _mm512_mask_storeu_epi32(y + (m0 + c) * ldy + n0, keep, r[c]);
+}
+
+inline size_t split_tiles_bytes(int64_t M, int64_t K) {
+  return size_t((M + 15) / 16 * 16 * bf16_row_stride(K)) * 4;
+}
+
+inline void prep_split_tiles(const float* x, int64_t ldx, int64_t M, int64_t K, uint16_t* out) {
+  const int64_t nkb = bf16_row_stride(K) / 32;
+  for (int64_t mb = 0; mb < (M + 15) / 16; ++mb)
+    for (int64_t kb = 0; kb < nkb; ++kb) {
+      __m512i hi[16], lo[16];
+      for (int c = 0; c < 16; ++c) {
+        const int64_t m = mb * 16 + c;
+        if (m < M) bf16_split32(x + m * ldx + kb * 32, K - kb * 32, &hi[c], &lo[c]);
+        else hi[c] = lo[c] = _mm512_setzero_si512();
+      }
+      transpose16x16(hi);
+      transpose16x16(lo);
+      uint16_t* tile = out + (mb * nkb + kb) * 1024;
+      for (int i = 0; i < 16; ++i) {
+        _mm512_storeu_si512(tile + i * 32, hi[i]);
+        _mm512_storeu_si512(tile + 512 + i * 32, lo[i]);
+      }
+    }
 }
 
 }  // namespace

@@ -5,7 +5,7 @@
 // Math:     every F16 weight is the exact sum of two BF16 numbers, w = wh + wl
 //           (wh = bf16_rne(w); w has 11 significant bits, so w - wh has at most 3 and is
 //           a BF16 exactly); every activation is approximated by two, x ~ xh + xl
-//           (xh = bf16_rne(x), xl = bf16_rne(x - xh): about 16 significant bits). Then
+//           (xh = bf16_rne(x), xl = bf16_rne(x - xh): dot_bf16.h). Then
 //             y[m, n] = sum_k wh*xh + wh*xl + wl*xh      (three TDPBF16PS per tile step)
 //           leaving out wl*xl (|wl| <= 2^-8|w|, |xl| <= 2^-8|x|).
 //           Computed as C^T[n, m] = W[n, :] . X^T[:, m] (W is the A operand).
@@ -13,11 +13,9 @@
 //           32-row block and 256-wide K chunk, the rows are split into wh / wl A tiles
 //           (16 rows x 32 k BF16, row-major like W) in a 32 KiB stack buffer, reused by
 //           the 128 tokens of the chunk: per-call arithmetic, not a repacked copy of W.
-//           prep (M >= kF16AmxMinM), Kp = round_up(K, 32): B tile pairs in the VNNI pair
-//           layout; pair (mb, kb) at ((mb*Kp/32)+kb)*2048 bytes: xh tile, then xl tile,
-//           dword [r][c] = {v[16mb+c][32kb+2r], v[16mb+c][32kb+2r+1]}; zero for k >= K
-//           and tokens >= M. prep_bytes = round_up(M, 16) * Kp * 4. For M < kF16AmxMinM
-//           there is nothing to prepare (prep_bytes 0) and run reads x.
+//           prep (M >= kF16AmxMinM): split B tile pairs (amx_tiles.h), prep_bytes =
+//           round_up(M, 16) * round_up(K, 32) * 4. For M < kF16AmxMinM there is nothing
+//           to prepare (prep_bytes 0) and run reads x.
 //           The last (n1 - n0) mod 16 rows run on A/C tiles configured with that many rows.
 // Rounding: |(xh + xl) - x| <= 2^-16 |x| (RNE twice; denormals flushed to zero) and the
 //           dropped wl*xl <= 2^-16 |w x|: error <= 2^-15 sum_k |x w| before accumulation.
@@ -46,42 +44,10 @@ constexpr int64_t kMChunkBlocks = 8;      // 8 x 16 = 128 tokens per chunk
 constexpr int64_t kSuperRows = 256;       // rows whose C tiles are carried across K chunks
 constexpr int kNR = 4, kMR = 6, kNRD = 4;  // FMA path (as linear_f16w_f32a__avx512)
 
-size_t prep_bytes_f16amx(int64_t M, int64_t K) {
-  return M < kF16AmxMinM ? 0 : size_t((M + 15) / 16 * 16 * bf16_row_stride(K)) * 4;
-}
+size_t prep_bytes_f16amx(int64_t M, int64_t K) { return M < kF16AmxMinM ? 0 : split_tiles_bytes(M, K); }
 
 void prep_f16amx(const float* x, int64_t ldx, int64_t M, int64_t K, void* xp) {
-  if (M < kF16AmxMinM) return;
-  uint16_t* out = static_cast<uint16_t*>(xp);
-  const int64_t nkb = bf16_row_stride(K) / 32;
-  for (int64_t mb = 0; mb < (M + 15) / 16; ++mb)
-    for (int64_t kb = 0; kb < nkb; ++kb) {
-      __m512i hi[16], lo[16];
-      const int64_t kv = K - kb * 32;  // valid k in this block (may exceed 32)
-      for (int c = 0; c < 16; ++c) {
-        const int64_t m = mb * 16 + c;
-        if (m >= M) {
-          hi[c] = lo[c] = _mm512_setzero_si512();
-          continue;
-        }
-        const float* p = x + m * ldx + kb * 32;
-        const __m512 x0 = _mm512_maskz_loadu_ps(bf16_mask16(kv), p);
-        const __m512 x1 = _mm512_maskz_loadu_ps(bf16_mask16(kv - 16), p + 16);
-        const __m512i h = (__m512i)_mm512_cvtne2ps_pbh(x1, x0);
-        // widen xh back to F32 (exact) and round the remainder
-        const __m512 h0 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(h)), 16));
-        const __m512 h1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(h, 1)), 16));
-        hi[c] = h;
-        lo[c] = (__m512i)_mm512_cvtne2ps_pbh(_mm512_sub_ps(x1, h1), _mm512_sub_ps(x0, h0));
-      }
-      transpose16x16(hi);
-      transpose16x16(lo);
-      uint16_t* tile = out + (mb * nkb + kb) * 1024;
-      for (int i = 0; i < 16; ++i) {
-        _mm512_storeu_si512(tile + i * 32, hi[i]);
-        _mm512_storeu_si512(tile + 512 + i * 32, lo[i]);
-      }
-    }
+  if (M >= kF16AmxMinM) prep_split_tiles(x, ldx, M, K, static_cast<uint16_t*>(xp));
 }
 
 // Splits rows [0, rows) x k blocks [kb0, kb1) of W (row stride K) into wh / wl tiles:

@@ -1,15 +1,23 @@
-// The vdpbf16ps building blocks shared by the avx512bf16 Linear and the AMX Linear
-// (whose small-M path and row tail use them). Include only from files compiled with the
-// avx512bf16 flags; anonymous namespace on purpose (one copy per ISA TU).
+// The BF16 building blocks shared by the avx512bf16 Linear and the AMX Linears (whose
+// small-M paths use them). Include only from files compiled with the avx512bf16 flags;
+// anonymous namespace on purpose (one copy per ISA TU).
 //
-// BF16 activation rows (the "prep" form):
-//   xb[m * Kp + k] = bf16_rne(x[m * ldx + k]) for k < K, 0 for K <= k < Kp = round_up(K, 32).
-//   bf16_rne is vcvtne2ps2bf16: round to nearest even; denormal inputs become signed
-//   zero; NaN stays NaN. |bf16_rne(v) - v| <= 2^-8 |v|.
-// Bf16DotPolicy (for kernels/cpu/common/linear_blocked.h): 32 k per step,
-//   acc[l] += W[2l]*xb[2l] + W[2l+1]*xb[2l+1] (vdpbf16ps: each BF16 product exact in
-//   F32, sums rounded to F32 nearest-even, denormals flushed). The W tail (K % 32) is
-//   a masked load so nothing past a row end is read.
+// Split activations. An F32 activation is carried as two BF16 numbers:
+//   xh = bf16_rne(x),  xl = bf16_rne(x - xh)   so   |x - (xh + xl)| <= 2^-16 |x|
+//   (x - xh is exact in F32; bf16_rne is vcvtne2ps2bf16: round to nearest even, denormal
+//   inputs become signed zero, NaN stays NaN). With BF16 weights, which are exact, a
+//   product w*x is then w*xh + w*xl: two exact BF16 products instead of one F32 one.
+//   This keeps BF16 models within about 2^-16 of the exact F32 computation (the float32
+//   references) at twice the vdpbf16ps / TDPBF16PS work, which decode (memory bound)
+//   does not notice.
+//
+// Split rows (the avx512bf16 prep form, and the AMX kernels' for M = 1):
+//   token m, k block b (32 k): xh[32] then xl[32] at xs[m * 2Kp + 64b], Kp = round_up(K, 32),
+//   zero for k >= K. Row stride 2Kp.
+// Bf16SplitDotPolicy (for kernels/cpu/common/linear_blocked.h): 32 k per step,
+//   acc[l] = vdpbf16ps(vdpbf16ps(acc[l], w, xh), w, xl) (lane l: k = 2l, 2l+1 mod 32; each
+//   BF16 product exact in F32, sums rounded to F32 nearest-even, denormals flushed).
+//   The W tail (K % 32) is a masked load so nothing past a row end is read.
 #pragma once
 #include <immintrin.h>
 
@@ -28,34 +36,55 @@ inline __mmask16 bf16_mask16(int64_t n) {
   return __mmask16((1u << n) - 1u);
 }
 
-// 32 floats (masked by n_valid, zero beyond) -> 32 bf16 (RNE) in one zmm.
-inline __m512i bf16_pack32(const float* p, int64_t n_valid) {
-  const __m512 lo = _mm512_maskz_loadu_ps(bf16_mask16(n_valid), p);
-  const __m512 hi = _mm512_maskz_loadu_ps(bf16_mask16(n_valid - 16), p + 16);
-  return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+inline __m512 bf16_widen_lo(__m512i v) {
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(v)), 16));
+}
+inline __m512 bf16_widen_hi(__m512i v) {
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(v, 1)), 16));
 }
 
-inline void prep_bf16_rows(const float* x, int64_t ldx, int64_t M, int64_t K, uint16_t* xb) {
+// 32 floats at p (the first n_valid of them; zero beyond) -> xh, xl (32 BF16 each).
+inline void bf16_split32(const float* p, int64_t n_valid, __m512i* xh, __m512i* xl) {
+  const __m512 x0 = _mm512_maskz_loadu_ps(bf16_mask16(n_valid), p);
+  const __m512 x1 = _mm512_maskz_loadu_ps(bf16_mask16(n_valid - 16), p + 16);
+  const __m512i h = (__m512i)_mm512_cvtne2ps_pbh(x1, x0);
+  *xh = h;
+  *xl = (__m512i)_mm512_cvtne2ps_pbh(_mm512_sub_ps(x1, bf16_widen_hi(h)), _mm512_sub_ps(x0, bf16_widen_lo(h)));
+}
+
+inline void prep_bf16_split_rows(const float* x, int64_t ldx, int64_t M, int64_t K, uint16_t* xs) {
   const int64_t Kp = bf16_row_stride(K);
   for (int64_t m = 0; m < M; ++m)
-    for (int64_t k = 0; k < Kp; k += 32)
-      _mm512_storeu_si512(xb + m * Kp + k, bf16_pack32(x + m * ldx + k, K - k));
+    for (int64_t k = 0; k < Kp; k += 32) {
+      __m512i h, l;
+      bf16_split32(x + m * ldx + k, K - k, &h, &l);
+      uint16_t* o = xs + m * 2 * Kp + 2 * k;
+      _mm512_storeu_si512(o, h);
+      _mm512_storeu_si512(o + 32, l);
+    }
 }
 
-struct Bf16DotPolicy {
+struct Bf16SplitDotPolicy {
   using WT = uint16_t;
   using XT = uint16_t;
+  struct xvec {
+    __m512i h, l;
+  };
   using wvec = __m512i;
-  using xvec = __m512i;
   using acc = __m512;
   static constexpr int KS = 32;
+  static constexpr int64_t xk(int64_t k) { return 2 * k; }  // x offset of k (xh, xl blocks)
   static __mmask32 mask(int n) { return __mmask32((1ull << n) - 1ull); }
   static acc zero() { return _mm512_setzero_ps(); }
   static wvec load_w(const uint16_t* p) { return _mm512_loadu_si512(p); }
   static wvec load_w_tail(const uint16_t* p, int n) { return _mm512_maskz_loadu_epi16(mask(n), p); }
-  static xvec load_x(const uint16_t* p) { return _mm512_loadu_si512(p); }
-  static xvec load_x_tail(const uint16_t* p, int n) { return _mm512_maskz_loadu_epi16(mask(n), p); }
-  static acc madd(acc a, wvec w, xvec x) { return _mm512_dpbf16_ps(a, (__m512bh)w, (__m512bh)x); }
+  static xvec load_x(const uint16_t* p) { return {_mm512_loadu_si512(p), _mm512_loadu_si512(p + 32)}; }
+  static xvec load_x_tail(const uint16_t* p, int n) {
+    return {_mm512_maskz_loadu_epi16(mask(n), p), _mm512_maskz_loadu_epi16(mask(n), p + 32)};
+  }
+  static acc madd(acc a, wvec w, xvec x) {
+    return _mm512_dpbf16_ps(_mm512_dpbf16_ps(a, (__m512bh)w, (__m512bh)x.h), (__m512bh)w, (__m512bh)x.l);
+  }
   static acc sum(acc a, acc b) { return _mm512_add_ps(a, b); }
   static float reduce(acc a) { return _mm512_reduce_add_ps(a); }
   static void reduce4(acc a, acc b, acc c, acc d, float* out) { reduce4_zmm(a, b, c, d, out); }

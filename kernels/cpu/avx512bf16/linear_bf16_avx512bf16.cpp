@@ -1,18 +1,24 @@
-// Linear with BF16 weights and F32 activations for AVX512_BF16 (vdpbf16ps).
-//
-// Math:     y[m, n] = sum_k bf16_rne(x[m, k]) * W[n, k]   for m < M, n in [n0, n1)
+// Linear with BF16 weights and F32 activations for AVX512_BF16. One kernel, two inner
+// loops chosen by shape:
+//   M == 1 (decode, memory bound): vdpbf16ps on split activations,
+//     y[0, n] = sum_k W[n, k] * xh[k] + W[n, k] * xl[k],  x ~ xh + xl in two BF16
+//     (kernels/cpu/avx512bf16/dot_bf16.h);
+//   M >= 2 (prefill, compute bound): W widened exactly to F32 and FMA with the F32
+//     activations (as linear_bf16w_f32a__avx512): measured, vdpbf16ps issues one per cycle
+//     here, so with split activations it runs at half the speed of widening + FMA.
 // Layout:   W row-major [N, K] BF16, used in place (zero-copy from the file).
-//           prep: x [M, ldx] F32 -> xb [M, Kp] BF16, Kp = round_up(K, 32), zero padded
-//           (prep_bytes = M * Kp * 2); run reads xb and writes y [M, ldy] F32.
-// Rounding: activations rounded once to BF16 (RNE, denormals to zero: |err| <= 2^-8|x|),
-//           then exact BF16 x BF16 products summed pairwise into F32 accumulators
-//           (vdpbf16ps, lane l holds k = 2l, 2l+1 mod 32); lanes summed in F32; K
-//           blocks (an MR-token x-panel in 24 KiB of L1) summed into y in F32 (common/linear_blocked.h).
-//           Error vs. exact: <= 2^-8 sum|x w| from the activation rounding plus F32
-//           accumulation error.
-// Blocking: decode (M == 1) 4 rows x 2 accumulators; prefill micro-tile 4 rows x 6 tokens
-//           (24 zmm accumulators), no weight conversion at all in the inner loop.
+//           prep (M == 1): x F32 -> split row [2*Kp] BF16, Kp = round_up(K, 32): per 32-k
+//           block xh[32] then xl[32], zero padded (prep_bytes = Kp * 4). M >= 2: no prep
+//           (prep_bytes 0), run reads x [M, ldx]. y [M, ldy] F32.
+// Rounding: M == 1: |x - (xh + xl)| <= 2^-16 |x| (denormals to zero); the BF16 products
+//           are exact and summed pairwise into F32 accumulators (vdpbf16ps, lane l holds
+//           k = 2l, 2l+1 mod 32, the xh and xl halves one after the other), error vs. exact
+//           <= 2^-16 sum|x w| plus F32 accumulation. M >= 2: exact F32 products, fused
+//           into F32 accumulators (lane = k mod 16). Lanes summed in F32; K blocks (an
+//           MR-token x-panel in 24 KiB of L1) summed into y in F32.
+// Blocking: decode 4 rows x 2 accumulators; prefill micro-tile 4 rows x 6 tokens (24 zmm).
 #include "dot_bf16.h"
+#include "kernels/cpu/avx512/isa_avx512.h"
 #include "kernels/cpu/common/linear_blocked.h"
 #include "kernels/cpu/hooks.h"
 
@@ -20,14 +26,18 @@ namespace llrt::kernels {
 namespace {
 constexpr int kNR = 4, kMR = 6, kNRD = 4;
 
-size_t prep_bytes_bf16(int64_t M, int64_t K) { return size_t(M * bf16_row_stride(K)) * 2; }
+size_t prep_bytes_bf16(int64_t M, int64_t K) { return M == 1 ? size_t(bf16_row_stride(K)) * 4 : 0; }
 void prep_bf16(const float* x, int64_t ldx, int64_t M, int64_t K, void* xp) {
-  prep_bf16_rows(x, ldx, M, K, static_cast<uint16_t*>(xp));
+  if (M == 1) prep_bf16_split_rows(x, ldx, M, K, static_cast<uint16_t*>(xp));
 }
 void run_bf16(const LinearArgs& a) {
-  linear_blocked<Bf16DotPolicy, kNR, kMR, kNRD>(static_cast<const uint16_t*>(a.w), a.K,
-                                                static_cast<const uint16_t*>(a.xp),
-                                                bf16_row_stride(a.K), a.M, a.n0, a.n1, a.y, a.ldy);
+  if (a.M == 1)
+    linear_blocked<Bf16SplitDotPolicy, kNR, kMR, kNRD>(static_cast<const uint16_t*>(a.w), a.K,
+                                                       static_cast<const uint16_t*>(a.xp),
+                                                       2 * bf16_row_stride(a.K), a.M, a.n0, a.n1, a.y, a.ldy);
+  else
+    linear_blocked<FmaPolicy<IsaAvx512, bf16_t>, kNR, kMR, kNRD>(static_cast<const bf16_t*>(a.w), a.K, a.x,
+                                                                 a.ldx, a.M, a.n0, a.n1, a.y, a.ldy);
 }
 const LinearKernel linear_bf16w_f32a__avx512bf16{&prep_bytes_bf16, &prep_bf16, &run_bf16};
 }  // namespace

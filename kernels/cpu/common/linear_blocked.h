@@ -20,7 +20,8 @@
 // registers. Each W vector is loaded/widened once per MR tokens.
 //
 // A policy P provides: WT, XT (element types), wvec/xvec/acc vector types, KS (k per
-// step), zero(), load_w(p), load_w_tail(p, n), load_x(p), load_x_tail(p, n),
+// step), optionally xk(k) (where activation k sits in a row of x, default k), zero(),
+// load_w(p), load_w_tail(p, n), load_x(p), load_x_tail(p, n),
 // madd(acc, w, x), sum(acc, acc), reduce(acc) -> float, and optionally
 // reduce4(a, b, c, d, float out[4]) (four lane sums at once, used when NR == 4).
 #pragma once
@@ -35,6 +36,14 @@ namespace {
 constexpr int64_t kLinearXPanel = 24 << 10;     // bytes of the MR x kc x-panel (L1)
 constexpr int64_t kLinearL2Panel = 1 << 20;     // bytes of W panel kept in L2
 constexpr int64_t kLinearSmallX = 256 << 10;     // x bytes below which M < MR skips K blocks
+
+// Offset of activation k in a row of x: k, unless the policy stores x in another
+// layout (P::xk, e.g. split BF16 blocks).
+template <class P>
+constexpr int64_t x_off(int64_t k) {
+  if constexpr (requires { P::xk(k); }) return P::xk(k);
+  else return k;
+}
 
 template <class P, int NR, int MR, int KU>
 inline void dot_tile(const typename P::WT* w, int64_t ldw, const typename P::XT* x,
@@ -63,7 +72,7 @@ inline void dot_tile(const typename P::WT* w, int64_t ldw, const typename P::XT*
       }
 #pragma GCC unroll 16
       for (int m = 0; m < MR; ++m) {
-        typename P::xvec xv = P::load_x(x + m * ldx + k + u * KS);
+        typename P::xvec xv = P::load_x(x + m * ldx + x_off<P>(k + u * KS));
 #pragma GCC unroll 16
         for (int r = 0; r < NR; ++r) acc[u][r][m] = P::madd(acc[u][r][m], wv[r], xv);
       }
@@ -76,7 +85,7 @@ inline void dot_tile(const typename P::WT* w, int64_t ldw, const typename P::XT*
       for (int r = 0; r < NR; ++r) wv[r] = P::load_w(w + r * ldw + k);
 #pragma GCC unroll 16
       for (int m = 0; m < MR; ++m) {
-        typename P::xvec xv = P::load_x(x + m * ldx + k);
+        typename P::xvec xv = P::load_x(x + m * ldx + x_off<P>(k));
 #pragma GCC unroll 16
         for (int r = 0; r < NR; ++r) acc[0][r][m] = P::madd(acc[0][r][m], wv[r], xv);
       }
@@ -89,7 +98,7 @@ inline void dot_tile(const typename P::WT* w, int64_t ldw, const typename P::XT*
     for (int r = 0; r < NR; ++r) wv[r] = P::load_w_tail(w + r * ldw + k, t);
 #pragma GCC unroll 16
     for (int m = 0; m < MR; ++m) {
-      typename P::xvec xv = P::load_x_tail(x + m * ldx + k, t);
+      typename P::xvec xv = P::load_x_tail(x + m * ldx + x_off<P>(k), t);
 #pragma GCC unroll 16
       for (int r = 0; r < NR; ++r) acc[0][r][m] = P::madd(acc[0][r][m], wv[r], xv);
     }
@@ -164,7 +173,7 @@ void linear_blocked(const typename P::WT* w, int64_t K, const typename P::XT* x,
       const int64_t ne = std::min(nb + nc, n1);
       for (int64_t m = 0; m < M; m += MR) {
         const int mr = int(std::min<int64_t>(MR, M - m));
-        const typename P::XT* xm = x + m * ldx + k0;
+        const typename P::XT* xm = x + m * ldx + x_off<P>(k0);
         float* ym = y + m * ldy;
         int64_t n = nb;
         if (mr == MR)
