@@ -15,7 +15,7 @@
 //           over x. prep (M = 1): split rows as in dot_bf16.h. y [M, ldy] F32.
 // Rounding: |x - (xh + xl)| <= 2^-16 |x| (denormals to zero); the BF16 products are exact
 //           and accumulated in F32 inside the tile (per k pair, RNE, denormals flushed);
-//           for K > 1024 the F32 tile is carried across K chunks in F32 memory without
+//           for K > 2048 the F32 tile is carried across K chunks in F32 memory without
 //           extra rounding. Error vs. exact: <= 2^-16 sum|x w| plus F32 accumulation, the
 //           contract of linear_bf16w_f32a__avx512bf16 (different summation order).
 // Blocking: tiles 0-3 = C (2 x 2 blocks of 16 rows x 16 tokens), 4-5 = A (W), 6-7 = the
@@ -37,7 +37,7 @@ namespace {
 
 constexpr int64_t kAmxMinM = 2;  // M = 1: vdpbf16ps rows (bandwidth bound either way; AMX is
                                   // bandwidth bound from M = 2 on, measured in bench_kernels)
-constexpr int64_t kAmxKChunkBlocks = 32;   // 32 x 32 = 1024 k per C pass
+constexpr int64_t kAmxKChunkBlocks = 64;   // 64 x 32 = 2048 k per C pass
 constexpr int64_t kAmxMChunkBlocks = 8;    // 8 x 16 = 128 tokens per chunk
 constexpr int64_t kAmxSuperRows = 256;     // rows whose C tiles are carried across K chunks
 constexpr int kNR = 4, kMR = 6, kNRD = 4;  // vdpbf16ps path (as avx512bf16)
@@ -109,9 +109,9 @@ void amx_block(const uint16_t* const wi[2], int64_t K, const uint16_t* const wpa
 
 // Rows [nb0, nb1) of y in blocks of 32 rows (2 A tiles; the last block possibly 16, or
 // with `rows` < 16 one partial A tile of `rows` rows: the caller configured the tiles).
-// Loop nest: 128-token chunk > 256-row super block > 1024-wide K chunk > 32-row block >
-// token-block pair. The B chunk (128 tokens x 1024 k x 2 parts, 512 KiB) stays in L2 while all
-// 32-row blocks of the super block pass over it; a 32-row block's W chunk (64 KiB) stays
+// Loop nest: 128-token chunk > 256-row super block > 2048-wide K chunk > 32-row block >
+// token-block pair. The B chunk (128 tokens x 2048 k x 2 parts, 1 MiB) stays in L2 while all
+// 32-row blocks of the super block pass over it; a 32-row block's W chunk (128 KiB) stays
 // in L2 across the token pairs; the C tiles of the super block (128 KiB) carry the sums
 // across K chunks. W is read from memory once per 128 tokens.
 void run_tiles(const LinearArgs& a, int64_t nb0, int64_t nb1, int rows) {
