@@ -7,15 +7,16 @@
 // Layout:  W row-major [N, K] in its stored dtype, read in place (never repacked);
 //          x row-major [M, ldx] in the policy's activation form; y row-major [M, ldy] F32.
 // Rounding: the policy's `madd` defines the products (exact F32 FMA for the F32-
-//          activation policies; BF16 pair dot for vdpbf16ps). Each (row, token) keeps
+//          activation policies; BF16 pair dots of split activations for vdpbf16ps,
+//          kernels/cpu/avx512bf16/dot_bf16.h). Each (row, token) keeps
 //          one accumulator vector (two for M == 1) whose lanes hold k mod KS; lanes are
 //          summed in F32 at the end of each K block; for K > kc the block sums are
 //          added into y in F32.
 //
 // Blocking: M == 1 (decode) streams NRD weight rows at once with 2 accumulators each
 // (memory bound: enough independent loads in flight); 1 < M < MR (a few tokens, still
-// memory bound) streams whole rows once, NR rows x M tokens. Larger M (prefill) is the GEMM loop
-// nest: K blocks of kc (an MR x kc x-panel stays in L1), N panels of nc rows (an nc x kc
+// memory bound) streams whole rows once, NR rows x M tokens. Larger M (prefill) is the
+// GEMM loop nest: K blocks of kc (an MR x kc x-panel stays in L1), N panels of nc rows (an nc x kc
 // W-panel stays in L2 and is read from memory once), micro-tile NR rows x MR tokens in
 // registers. Each W vector is loaded/widened once per MR tokens.
 //
@@ -155,14 +156,15 @@ void linear_blocked(const typename P::WT* w, int64_t K, const typename P::XT* x,
     for (; n < n1; ++n) dot_tile<P, 1, 1, 2>(w + n * K, K, x, ldx, K, y + n, ldy, false);
     return;
   }
-  if (M < MR && M * K * int64_t(sizeof(typename P::XT)) <= kLinearSmallX) {
+  const int64_t x_bytes_per_k = int64_t(sizeof(typename P::XT)) * x_off<P>(1);
+  if (M < MR && M * K * x_bytes_per_k <= kLinearSmallX) {
     // A few tokens (memory bound): one pass over W, whole rows, x stays in L1/L2.
     int64_t n = n0;
     for (; n + NR <= n1; n += NR) dot_tile_edge<P, NR, MR - 1>(NR, int(M), w + n * K, K, x, ldx, K, y + n, ldy, false);
     for (; n < n1; ++n) dot_tile_edge<P, 1, MR - 1>(1, int(M), w + n * K, K, x, ldx, K, y + n, ldy, false);
     return;
   }
-  const int64_t kc_max = std::max<int64_t>(P::KS, kLinearXPanel / (MR * int64_t(sizeof(typename P::XT))));
+  const int64_t kc_max = std::max<int64_t>(P::KS, kLinearXPanel / (MR * x_bytes_per_k));
   const int64_t nkb = (K + kc_max - 1) / kc_max;
   const int64_t kc = ((K + nkb - 1) / nkb + P::KS - 1) / P::KS * P::KS;
   const int64_t nc = std::max<int64_t>(
