@@ -40,9 +40,12 @@ enum class Backend : uint8_t {
 };
 constexpr int kNumBackends = 9;
 
+// Every backend but Cuda runs on the CPU (CPU code may call its entries' functions).
+constexpr bool backend_is_cpu(Backend b) { return b != Backend::Cuda; }
+
 const char* backend_name(Backend b);
 bool parse_backend(const std::string& s, Backend* out);
-bool backend_hw_supported(Backend b);  // hardware + OS only
+bool backend_hw_supported(Backend b);  // hardware + OS only (Cuda: a usable GPU is present)
 bool backend_usable(Backend b);        // hw supported and within the LLRT_ISA cap
 // Highest CPU backend allowed by LLRT_ISA (read once per process; tests may override).
 // LLRT_ISA=none allows no SIMD backend at all (what a CPU without AVX2 gets): models
