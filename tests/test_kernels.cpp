@@ -310,6 +310,24 @@ TEST_CASE("kernels: Linear, every backend against the reference and each other")
   }
 }
 
+TEST_CASE("kernels: Linear prep_bytes never shrinks as M grows") {
+  // The engine sizes one prep buffer with prep_bytes(largest M, K) and reuses it for
+  // every smaller M (decode), so a kernel must never need more for fewer tokens.
+  for (const auto& e : KernelRegistry::global().all()) {
+    if (e.op != Op::Linear) continue;
+    const LinearKernel& lk = *static_cast<const LinearKernel*>(e.fn);
+    if (!lk.prep_bytes) continue;
+    for (int64_t K : {1, 31, 2048, 4097, 8192}) {
+      size_t prev = 0;
+      for (int64_t M = 1; M <= 600; ++M) {
+        const size_t b = lk.prep_bytes(M, K);
+        CHECK_MESSAGE(b >= prev, std::string(e.name) << " K=" << K << " M=" << M);
+        prev = b;
+      }
+    }
+  }
+}
+
 TEST_CASE("kernels: Linear outputs do not depend on how rows are split across threads") {
   // The engine runs [n0, n1) blocks per thread; a row's result must be the same bits
   // whatever block it falls in (no split-dependent tails).

@@ -8,8 +8,8 @@
 //     here, so with split activations it runs at half the speed of widening + FMA.
 // Layout:   W row-major [N, K] BF16, used in place (zero-copy from the file).
 //           prep (M == 1): x F32 -> split row [2*Kp] BF16, Kp = round_up(K, 32): per 32-k
-//           block xh[32] then xl[32], zero padded (prep_bytes = Kp * 4). M >= 2: no prep
-//           (prep_bytes 0), run reads x [M, ldx]. y [M, ldy] F32.
+//           block xh[32] then xl[32], zero padded (prep_bytes = Kp * 4). M >= 2: prep
+//           writes nothing and run reads x [M, ldx]. y [M, ldy] F32.
 // Rounding: M == 1: |x - (xh + xl)| <= 2^-16 |x| (denormals to zero); the BF16 products
 //           are exact and summed pairwise into F32 accumulators (vdpbf16ps, lane l holds
 //           k = 2l, 2l+1 mod 32, the xh and xl halves one after the other), error vs. exact
@@ -26,7 +26,9 @@ namespace llrt::kernels {
 namespace {
 constexpr int kNR = 4, kMR = 6, kNRD = 4;
 
-size_t prep_bytes_bf16(int64_t M, int64_t K) { return M == 1 ? size_t(bf16_row_stride(K)) * 4 : 0; }
+// Non-decreasing in M (callers size one buffer for their largest M): M >= 2 needs none
+// but is still given the M == 1 size.
+size_t prep_bytes_bf16(int64_t M, int64_t K) { return M >= 1 ? size_t(bf16_row_stride(K)) * 4 : 0; }
 void prep_bf16(const float* x, int64_t ldx, int64_t M, int64_t K, void* xp) {
   if (M == 1) prep_bf16_split_rows(x, ldx, M, K, static_cast<uint16_t*>(xp));
 }
