@@ -1,5 +1,11 @@
 #include "cpu/hooks.h"
 
+#if LLRT_HAVE_CUDA
+namespace llrt::kernels {
+void register_cuda(KernelRegistry& r);  // kernels/cuda/register_cuda.cpp
+}
+#endif
+
 namespace llrt {
 void register_all_kernels(KernelRegistry& r) {
   kernels::register_ref(r);
@@ -13,6 +19,9 @@ void register_all_kernels(KernelRegistry& r) {
   kernels::register_avx512(r);
   kernels::register_avx512bf16(r);
   kernels::register_amx(r);
+#endif
+#if LLRT_HAVE_CUDA
+  kernels::register_cuda(r);
 #endif
 }
 }  // namespace llrt

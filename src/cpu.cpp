@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "llrt/cuda.h"
 #include "llrt/error.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -199,7 +200,7 @@ bool backend_hw_supported(Backend b) {
       return avx512 && c.avx512_vnni && c.avx512_bf16 && c.amx_tile && c.amx_bf16 && c.amx_int8 &&
              amx_permission();
     case Backend::Neon: return false;
-    case Backend::Cuda: return false;  // CUDA kernels have their own device check
+    case Backend::Cuda: return cuda_available();  // a GPU this build runs on (llrt/cuda.h)
   }
   return false;
 }

@@ -130,7 +130,7 @@ size_t held_suffix(const std::string& text, const std::vector<std::string>& stop
 }
 }  // namespace
 
-GenerateStats generate(Context& ctx, const Tokenizer* tok, std::span<const int32_t> prompt,
+GenerateStats generate(Session& ctx, const Tokenizer* tok, std::span<const int32_t> prompt,
                        const GenerateOptions& opt, const TokenCallback& on_token) {
   using Clock = std::chrono::steady_clock;
   if (!opt.stop_strings.empty() && !tok) fail(ErrorCode::InvalidArgument, "stop strings need a tokenizer");
@@ -140,12 +140,20 @@ GenerateStats generate(Context& ctx, const Tokenizer* tok, std::span<const int32
   Sampler sampler(opt.sampling);
   std::vector<int32_t> history(prompt.begin(), prompt.end());
   const std::set<int32_t> eos(opt.eos_ids.begin(), opt.eos_ids.end());
-  const int64_t V = ctx.model().config().vocab_size;
+  const int64_t V = ctx.config().vocab_size;
   std::vector<float> logits(static_cast<size_t>(V));
+  // Greedy with no penalty needs only the argmax: the session computes it where it runs.
+  const bool argmax_only = opt.sampling.greedy() && opt.sampling.repetition_penalty == 1.0f;
+  std::span<const float> lg;
+  int32_t greedy_id = -1;
+  auto step = [&](std::span<const int32_t> toks) {
+    if (argmax_only) greedy_id = ctx.eval_greedy(toks);
+    else lg = ctx.eval(toks);
+  };
 
   auto t0 = Clock::now();
   if (prompt.empty()) fail(ErrorCode::InvalidArgument, "the prompt is empty (no tokens)");
-  auto lg = ctx.eval(prompt);
+  step(prompt);
   st.prompt_tokens = int64_t(prompt.size());
   st.prompt_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
 
@@ -155,8 +163,11 @@ GenerateStats generate(Context& ctx, const Tokenizer* tok, std::span<const int32
   auto t1 = Clock::now();
   while (true) {
     if (st.generated_tokens >= opt.max_new_tokens) { st.reason = StopReason::MaxTokens; break; }
-    std::copy(lg.begin(), lg.end(), logits.begin());
-    int32_t id = sampler.sample(logits, history);
+    int32_t id = greedy_id;
+    if (!argmax_only) {
+      std::copy(lg.begin(), lg.end(), logits.begin());
+      id = sampler.sample(logits, history);
+    }
     if (eos.count(id)) { st.reason = StopReason::Eos; break; }
     history.push_back(id);
     st.tokens.push_back(id);
@@ -185,7 +196,7 @@ GenerateStats generate(Context& ctx, const Tokenizer* tok, std::span<const int32
     if (on_token && !on_token(id, text)) { st.reason = StopReason::Callback; break; }
     if (st.generated_tokens >= opt.max_new_tokens) { st.reason = StopReason::MaxTokens; break; }
     if (ctx.n_past() >= ctx.n_ctx()) { st.reason = StopReason::ContextFull; break; }
-    lg = ctx.eval({&id, 1});
+    step({&id, 1});
   }
   if (stream && st.reason != StopReason::StopString) {
     pending += stream->finish();

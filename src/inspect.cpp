@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "llrt/cuda.h"
 #include "llrt/error.h"
 #include "llrt/kernels.h"
 #include "llrt/llama.h"
@@ -38,9 +39,43 @@ json capability_report() {
   json ks = json::array();
   for (const auto& e : KernelRegistry::global().all())
     ks.push_back({{"name", e.name}, {"op", op_name(e.op)}, {"weight", dtype_name(e.wtype)}, {"activation", dtype_name(e.atype)},
-                  {"backend", backend_name(e.backend)}, {"usable", backend_usable(e.backend)}});
+                  {"backend", backend_name(e.backend)},
+                  {"usable", backend_usable(e.backend) && (e.backend != Backend::Cuda || e.min_cc <= cuda_device_cc())}});
+  {
+    size_t i = 0;  // CUDA entries: the compute capability each needs
+    for (const auto& e : KernelRegistry::global().all()) {
+      if (e.backend == Backend::Cuda) ks[i]["min_compute_capability"] = std::to_string(e.min_cc / 10) + "." + std::to_string(e.min_cc % 10);
+      ++i;
+    }
+  }
   j["kernels"] = ks;
-  j["cuda_devices"] = json::array();  // filled by the CUDA backend when built with it
+  // CUDA: every device, and for the one the engine uses, which dtypes it can run
+  // (a dtype is listed when every op a Llama model needs has a usable Backend::Cuda entry).
+  j["cuda_built"] = cuda_built();
+  j["cuda_status"] = cuda_status();
+  json devs = json::array();
+  for (const auto& d : cuda_devices()) {
+    json dj = {{"index", d.index}, {"name", d.name}, {"compute_capability", std::to_string(d.cc_major) + "." + std::to_string(d.cc_minor)},
+               {"total_bytes", d.total_bytes}, {"free_bytes", d.free_bytes}, {"multiprocessors", d.sm_count},
+               {"selected", d.index == cuda_selected_device()}};
+    if (d.index == cuda_selected_device()) {
+      json dts = json::array();
+      const auto& reg = KernelRegistry::global();
+      for (DType w : {DType::F32, DType::F16, DType::BF16, DType::I8}) {
+        const Op lin = w == DType::I8 ? Op::LinearQ8 : Op::Linear;
+        const DType other = w == DType::I8 ? DType::BF16 : w;  // w8a8: norms/embeddings stay BF16
+        bool ok = reg.find_best(lin, w, DType::F32, DeviceKind::Cuda) &&
+                  reg.find_best(Op::Embedding, other, DType::F32, DeviceKind::Cuda) &&
+                  reg.find_best(Op::RmsNorm, other, DType::F32, DeviceKind::Cuda);
+        for (Op op : {Op::Rope, Op::Attention, Op::SiluMul, Op::Add})
+          ok = ok && reg.find_best(op, DType::F32, DType::F32, DeviceKind::Cuda);
+        if (ok) dts.push_back(dtype_name(w));
+      }
+      dj["dtypes"] = dts;
+    }
+    devs.push_back(dj);
+  }
+  j["cuda_devices"] = devs;
   return j;
 }
 
@@ -58,7 +93,17 @@ std::string format_capabilities(const json& j) {
   os << "\nKernels (" << j["kernels"].size() << " registered):\n";
   for (const auto& k : j["kernels"])
     os << "  " << k["name"].get<std::string>() << (k["usable"].get<bool>() ? "" : "  (not usable here)") << "\n";
-  if (j["cuda_devices"].empty()) os << "CUDA devices: none\n";
+  if (j["cuda_devices"].empty()) os << "CUDA devices: none (" << j.value("cuda_status", std::string()) << ")\n";
+  for (const auto& d : j["cuda_devices"]) {
+    os << "CUDA device " << d["index"] << ": " << d["name"].get<std::string>() << ", compute capability "
+       << d["compute_capability"].get<std::string>() << ", " << human_bytes(d["total_bytes"].get<uint64_t>()) << " ("
+       << human_bytes(d["free_bytes"].get<uint64_t>()) << " free), " << d["multiprocessors"] << " SMs";
+    if (d.contains("dtypes")) {
+      os << "; runs:";
+      for (const auto& t : d["dtypes"]) os << " " << t.get<std::string>();
+    }
+    os << (d["selected"].get<bool>() ? " [selected]" : "") << "\n";
+  }
   return os.str();
 }
 

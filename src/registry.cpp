@@ -1,6 +1,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "llrt/cuda.h"
 #include "llrt/error.h"
 #include "llrt/kernels.h"
 
@@ -39,12 +40,20 @@ const KernelEntry* KernelRegistry::find(Op op, DType w, DType a, Backend b) cons
   return nullptr;
 }
 
-const KernelEntry* KernelRegistry::find_best(Op op, DType w, DType a) const {
+const KernelEntry* KernelRegistry::find_best(Op op, DType w, DType a, DeviceKind d) const {
   const KernelEntry* best = nullptr;
+  if (d == DeviceKind::Cuda) {
+    const int cc = cuda_device_cc();  // 0: no usable GPU
+    for (const auto& e : entries_)
+      if (e.op == op && e.wtype == w && e.atype == a && e.backend == Backend::Cuda && cc > 0 && e.min_cc <= cc &&
+          (!best || e.min_cc > best->min_cc))
+        best = &e;
+    return best;
+  }
   bool ref_allowed = ref_kernels_allowed();
   for (const auto& e : entries_) {
     if (e.op != op || e.wtype != w || e.atype != a) continue;
-    if (!backend_usable(e.backend)) continue;
+    if (!backend_is_cpu(e.backend) || !backend_usable(e.backend)) continue;
     // The scalar reference is an oracle, never chosen silently: only with LLRT_ISA=ref.
     if (e.backend == Backend::Ref && !ref_allowed) continue;
     if (!best || int(e.backend) > int(best->backend)) best = &e;
@@ -52,21 +61,47 @@ const KernelEntry* KernelRegistry::find_best(Op op, DType w, DType a) const {
   return best;
 }
 
-std::vector<KernelVerdict> check_kernels(const std::vector<KernelNeed>& needs) {
+std::vector<KernelVerdict> check_kernels(const std::vector<KernelNeed>& needs, DeviceKind d) {
   const auto& reg = KernelRegistry::global();
   std::vector<KernelVerdict> out;
   for (const auto& n : needs) {
     KernelVerdict v;
     v.need = n;
-    v.chosen = reg.find_best(n.op, n.wtype, n.atype);
+    v.device = d;
+    v.chosen = reg.find_best(n.op, n.wtype, n.atype, d);
     for (const auto& e : reg.all())
-      if (e.op == n.op && e.wtype == n.wtype && e.atype == n.atype) v.compiled.push_back(&e);
+      if (e.op == n.op && e.wtype == n.wtype && e.atype == n.atype && backend_is_cpu(e.backend) == (d == DeviceKind::Cpu))
+        v.compiled.push_back(&e);
     out.push_back(std::move(v));
   }
   return out;
 }
 
+namespace {
+std::string unsupported_cuda_message(const KernelVerdict& v) {
+  std::ostringstream os;
+  os << "no usable CUDA kernel for op '" << op_name(v.need.op) << "' with weights " << dtype_name(v.need.wtype)
+     << " and activations " << dtype_name(v.need.atype);
+  if (!v.need.what.empty()) os << " (needed by " << v.need.what << ")";
+  os << " [" << cuda_status() << "]. ";
+  if (!cuda_built()) {
+    os << "This llrt was built without the CUDA backend. What to do: run with --device cpu, or rebuild with nvcc (meson setup -Dcuda=enabled)";
+  } else if (v.compiled.empty()) {
+    os << "The CUDA backend has no kernel for this dtype. What to do: run with --device cpu";
+  } else if (cuda_device_cc() == 0) {
+    os << "There is no usable CUDA device. What to do: run with --device cpu";
+  } else {
+    os << "Compiled-in CUDA variants need compute capability:";
+    for (auto* e : v.compiled) os << " " << e->min_cc / 10 << "." << e->min_cc % 10 << " (" << e->name << ")";
+    os << "; this GPU has " << cuda_device_cc() / 10 << "." << cuda_device_cc() % 10 << ". What to do: use a newer GPU or --device cpu";
+  }
+  os << ". llrt never falls back to a slower path silently.";
+  return os.str();
+}
+}  // namespace
+
 std::string unsupported_kernel_message(const KernelVerdict& v) {
+  if (v.device == DeviceKind::Cuda) return unsupported_cuda_message(v);
   std::ostringstream os;
   os << "no usable kernel for op '" << op_name(v.need.op) << "' with weights "
      << dtype_name(v.need.wtype) << " and activations " << dtype_name(v.need.atype);
@@ -92,13 +127,14 @@ std::string unsupported_kernel_message(const KernelVerdict& v) {
   return os.str();
 }
 
-void require_kernels(const std::vector<KernelNeed>& needs) {
-  for (const auto& v : check_kernels(needs))
+void require_kernels(const std::vector<KernelNeed>& needs, DeviceKind d) {
+  for (const auto& v : check_kernels(needs, d))
     if (!v.chosen) fail(ErrorCode::UnsupportedKernel, unsupported_kernel_message(v));
 }
 
 const LinearKernel& linear_kernel(DType w, Backend b) {
-  const auto* e = KernelRegistry::global().find(Op::Linear, w, DType::F32, b);
+  // Only CPU entries are LinearKernels (Backend::Cuda points at kernels/cuda/cuda_ops.h).
+  const auto* e = backend_is_cpu(b) ? KernelRegistry::global().find(Op::Linear, w, DType::F32, b) : nullptr;
   if (!e) {
     KernelVerdict v;
     v.need = {Op::Linear, w, DType::F32, ""};

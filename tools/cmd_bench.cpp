@@ -29,12 +29,11 @@ Stat stats(const std::vector<double>& v) {
 }
 // Bytes a decode step streams: every linear weight (lm_head or the tied table) and norm;
 // of an untied embedding table only one row.
-uint64_t streamed_bytes_per_token(const Model& m) {
-  const auto& ck = m.checkpoint();
+uint64_t streamed_bytes_per_token(const Checkpoint& ck) {
   uint64_t b = ck.weight_bytes();
-  if (!m.config().tie_word_embeddings) {
+  if (!ck.config().tie_word_embeddings) {
     const TensorInfo* e = ck.find("model.embed_tokens.weight");
-    if (e) b -= e->nbytes() - e->nbytes() / uint64_t(m.config().vocab_size);
+    if (e) b -= e->nbytes() - e->nbytes() / uint64_t(ck.config().vocab_size);
   }
   return b;
 }
@@ -53,17 +52,27 @@ int cmd_bench(Args& a) {
   if (pos.size() != 1) fail(ErrorCode::InvalidArgument, "bench: give exactly one MODEL_DIR");
   if (pp < 0 || tg < 0 || reps < 1) fail(ErrorCode::InvalidArgument, "bench: -p, -n >= 0 and -r >= 1");
   auto t_start = std::chrono::steady_clock::now();
-  auto model = load_model(pos[0], setup);
-  const int64_t V = model->config().vocab_size;
+  const int64_t ctx_len = std::max<int64_t>(setup.ctx, pp + tg + 1);
+  setup.ctx = ctx_len;  // the device check and the load size for this context
+  Engine model = load_engine(pos[0], setup);
+  const bool gpu = bool(model.cuda);
+  const int64_t V = model.config().vocab_size;
   std::mt19937 rng(42);
   std::vector<int32_t> prompt(size_t(std::max<int64_t>(pp, 1)));
   for (auto& t : prompt) t = int32_t(rng() % uint32_t(V));
-  ContextOptions co{std::max<int64_t>(setup.ctx, pp + tg + 1), setup.batch};
-  Context ctx(model, co);
+  auto session = model.session(ctx_len, setup.batch);
+  Session& ctx = *session;
   // Warm-up: touches every weight once (page faults for mmap are not part of the numbers,
-  // like llama-bench's warm-up run).
+  // like llama-bench's warm-up run); on a GPU it also captures the decode graph. The time
+  // from the start of the load to this first token is reported.
   ctx.reset();
-  ctx.eval({prompt.data(), 1});
+  ctx.eval_greedy({prompt.data(), 1});
+  ctx.eval_greedy({prompt.data(), 1});
+  const double first_token_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  if (pp > 0) {  // warm-up of the prefill path too (cuBLAS handles and heuristics, first-use setup)
+    ctx.reset();
+    ctx.eval(prompt);
+  }
   std::vector<double> pp_tps, tg_tps;
   for (int r = 0; r < reps && pp > 0; ++r) {
     ctx.reset();
@@ -75,40 +84,46 @@ int cmd_bench(Args& a) {
     ctx.reset();
     int32_t tok = prompt[0];
     auto t0 = std::chrono::steady_clock::now();
-    for (int64_t i = 0; i < tg; ++i) {
-      auto lg = ctx.eval({&tok, 1});
-      tok = int32_t(std::max_element(lg.begin(), lg.end()) - lg.begin());
-    }
+    for (int64_t i = 0; i < tg; ++i) tok = ctx.eval_greedy({&tok, 1});  // greedy, argmax where the session runs
     tg_tps.push_back(double(tg) / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
-  double bw = no_bw ? 0 : measure_read_bandwidth(1ull << 30, model->threads(), 5);
-  uint64_t bytes_tok = streamed_bytes_per_token(*model);
+  const int threads = gpu ? 0 : model.cpu->threads();
+  double bw = no_bw ? 0 : gpu ? cuda_measure_copy_bandwidth() : measure_read_bandwidth(1ull << 30, threads, 5);
+  uint64_t bytes_tok = streamed_bytes_per_token(model.checkpoint());
   double limit = bw > 0 ? bw * 1e9 / double(bytes_tok) : 0;
   Stat sp = pp_tps.empty() ? Stat{} : stats(pp_tps), sg = tg_tps.empty() ? Stat{} : stats(tg_tps);
   std::string dts;
-  for (auto& [dt, b] : model->checkpoint().bytes_by_dtype()) dts += std::string(dts.empty() ? "" : "+") + dtype_name(dt);
+  for (auto& [dt, b] : model.checkpoint().bytes_by_dtype()) dts += std::string(dts.empty() ? "" : "+") + dtype_name(dt);
   if (as_json) {
-    nlohmann::json j = {{"model", pos[0]}, {"dtypes", dts}, {"weight_bytes", model->checkpoint().weight_bytes()},
-                        {"streamed_bytes_per_token", bytes_tok}, {"threads", model->threads()},
-                        {"load", load_mode_name(setup.map.mode)}, {"load_seconds", model->load_seconds()},
-                        {"bandwidth_gbs", bw}, {"tg_limit_tps", limit}, {"cpu", cpu_summary()}};
+    nlohmann::json j = {{"model", pos[0]}, {"dtypes", dts}, {"weight_bytes", model.checkpoint().weight_bytes()},
+                        {"streamed_bytes_per_token", bytes_tok}, {"threads", threads},
+                        {"device", model.device_name()}, {"load_to_first_token_seconds", first_token_s},
+                        {"load", gpu ? "cuda upload" : load_mode_name(setup.map.mode)}, {"load_seconds", model.load_seconds()},
+                        {"bandwidth_gbs", bw}, {"bandwidth_kind", gpu ? "device copy (read+write)" : "host read"},
+                        {"tg_limit_tps", limit}, {"cpu", cpu_summary()}};
+    if (gpu) j["upload_seconds"] = model.cuda->upload_seconds();
     if (pp > 0) j["pp"] = {{"n", pp}, {"mean_tps", sp.mean}, {"sd", sp.sd}, {"runs", pp_tps}};
     if (tg > 0) j["tg"] = {{"n", tg}, {"mean_tps", sg.mean}, {"sd", sg.sd}, {"runs", tg_tps},
                            {"pct_of_limit", limit > 0 ? 100.0 * sg.mean / limit : 0}};
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
   }
-  std::printf("| model | dtype | size | threads | load | test | t/s |\n|---|---|---|---|---|---|---|\n");
+  std::printf("| model | dtype | size | device | load | test | t/s |\n|---|---|---|---|---|---|---|\n");
+  const std::string dev = gpu ? model.cuda->device().name : std::to_string(threads) + " threads";
   auto row = [&](const char* test, int64_t n, Stat s) {
-    std::printf("| %s | %s | %.2f GiB | %d | %s | %s%lld | %.2f ± %.2f |\n", pos[0].c_str(), dts.c_str(),
-                double(model->checkpoint().weight_bytes()) / double(1ull << 30), model->threads(),
-                setup.map.mode == LoadMode::Mmap ? "mmap" : "copy", test, (long long)n, s.mean, s.sd);
+    std::printf("| %s | %s | %.2f GiB | %s | %s | %s%lld | %.2f ± %.2f |\n", pos[0].c_str(), dts.c_str(),
+                double(model.checkpoint().weight_bytes()) / double(1ull << 30), dev.c_str(),
+                gpu ? "cuda" : setup.map.mode == LoadMode::Mmap ? "mmap" : "copy", test, (long long)n, s.mean, s.sd);
   };
   if (pp > 0) row("pp", pp, sp);
   if (tg > 0) row("tg", tg, sg);
-  if (bw > 0)
+  if (bw > 0 && gpu)
+    std::printf("\ndevice copy bandwidth (read+write): %.1f GB/s; decode streams %.3f GB/token -> limit %.2f t/s; tg reached %.1f%%\n",
+                bw, double(bytes_tok) / 1e9, limit, limit > 0 ? 100.0 * sg.mean / limit : 0);
+  else if (bw > 0)
     std::printf("\nmemory read bandwidth (%d threads): %.1f GB/s; decode streams %.3f GB/token -> limit %.2f t/s; tg reached %.1f%%\n",
-                model->threads(), bw, double(bytes_tok) / 1e9, limit, limit > 0 ? 100.0 * sg.mean / limit : 0);
+                threads, bw, double(bytes_tok) / 1e9, limit, limit > 0 ? 100.0 * sg.mean / limit : 0);
+  std::printf("load to first token %.2f s (load %.2f s) on %s\n", first_token_s, model.load_seconds(), model.device_name().c_str());
   std::printf("total bench time %.1f s on %s\n",
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count(), cpu_summary().c_str());
   return 0;

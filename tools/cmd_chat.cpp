@@ -48,10 +48,11 @@ int cmd_chat(Args& a) {
   if (pos.size() != 1) fail(ErrorCode::InvalidArgument, "chat: give exactly one MODEL_DIR");
   ChatTemplate tmpl = load_template(pos[0]);
   Tokenizer tok = Tokenizer::load(pos[0]);
-  auto model = load_model(pos[0], setup);
-  GenerateOptions g = generate_options(sf, *model);
+  Engine model = load_engine(pos[0], setup);
+  GenerateOptions g = generate_options(sf, model.checkpoint());
   if (!sf.max_new_tokens) g.max_new_tokens = 1024;
-  Context ctx(model, ContextOptions{setup.ctx, setup.batch});
+  auto session = model.session(setup.ctx, setup.batch);
+  Session& ctx = *session;
   std::vector<ChatMessage> msgs;
   if (!system.empty()) msgs.push_back({"system", system});
   std::vector<int32_t> cached;  // tokens whose K/V the context holds

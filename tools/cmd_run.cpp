@@ -49,6 +49,8 @@ RunSetup parse_run_setup(Args& a) {
   if (a.flag({"--no-mmap"})) s.map.mode = LoadMode::Copy;
   if (a.flag({"--mmap"})) s.map.mode = LoadMode::Mmap;
   s.verbose = a.flag({"--verbose", "-v"});
+  if (a.value({"--device"}, &s.device) && s.device != "cpu" && s.device != "cuda")
+    fail(ErrorCode::InvalidArgument, "--device: '" + s.device + "' is not a device (use cpu or cuda; LLRT_CUDA_DEVICE picks the GPU)");
   return s;
 }
 
@@ -68,10 +70,10 @@ SamplingFlags parse_sampling_flags(Args& a) {
   return f;
 }
 
-GenerateOptions generate_options(const SamplingFlags& f, const Model& m) {
+GenerateOptions generate_options(const SamplingFlags& f, const Checkpoint& ck) {
   GenerateOptions g;
-  g.sampling = sampling_from_generation_config(m.checkpoint().generation_config());
-  g.eos_ids = eos_ids_for(m.config(), m.checkpoint().generation_config());
+  g.sampling = sampling_from_generation_config(ck.generation_config());
+  g.eos_ids = eos_ids_for(ck.config(), ck.generation_config());
   if (f.temperature) g.sampling.temperature = *f.temperature;
   if (f.top_k) g.sampling.top_k = *f.top_k;
   if (f.top_p) g.sampling.top_p = *f.top_p;
@@ -85,25 +87,54 @@ GenerateOptions generate_options(const SamplingFlags& f, const Model& m) {
   return g;
 }
 
-std::shared_ptr<Model> load_model(const std::string& dir, const RunSetup& s) {
-  ModelOptions mo;
-  mo.map = s.map;
-  mo.threads = s.threads;
-  const bool tty = isatty(2);
-  mo.progress = [tty](const std::string& msg) { std::fprintf(stderr, "llrt: %s%s", msg.c_str(), tty ? "...\n" : "\n"); };
-  std::fprintf(stderr, "llrt: loading %s (%s)\n", dir.c_str(), load_mode_name(s.map.mode));
-  auto m = Model::load(dir, mo);
-  if (s.verbose)
-    for (const auto& v : m->kernel_plan())
-      std::fprintf(stderr, "llrt: %-10s %-5s -> %s\n", op_name(v.need.op), dtype_name(v.need.wtype), v.chosen ? v.chosen->name : "-");
-  return m;
+std::unique_ptr<Session> Engine::session(int64_t ctx, int64_t batch) const {
+  if (cuda) return std::make_unique<CudaContext>(cuda, CudaContextOptions{ctx, batch});
+  return std::make_unique<Context>(cpu, ContextOptions{ctx, batch});
 }
 
-void print_stats(const Model& m, const GenerateStats& st) {
+Engine load_engine(const std::string& dir, const RunSetup& s) {
+  const bool tty = isatty(2);
+  auto progress = [tty](const std::string& msg) { std::fprintf(stderr, "llrt: %s%s", msg.c_str(), tty ? "...\n" : "\n"); };
+  // Device: as asked, else CUDA when a GPU is present and runs this model (kernels + memory).
+  bool use_cuda = s.device == "cuda";
+  if (s.device.empty()) {
+    std::string why;
+    if (!cuda_available()) {
+      why = cuda_status();
+    } else {
+      const CudaFit fit = cuda_check_model(Checkpoint::open(dir), s.ctx, s.batch);
+      use_cuda = fit.ok;
+      why = fit.ok ? "a GPU is present and runs this model" : fit.reason;
+    }
+    std::fprintf(stderr, "llrt: device %s (default: %s; --device cpu|cuda to choose)\n", use_cuda ? "cuda" : "cpu", why.c_str());
+  }
+  Engine e;
+  if (use_cuda) {
+    CudaModelOptions mo;
+    mo.ctx = s.ctx;
+    mo.batch = s.batch;
+    mo.progress = progress;
+    std::fprintf(stderr, "llrt: loading %s (cuda: %s)\n", dir.c_str(), cuda_status().c_str());
+    e.cuda = CudaModel::load(dir, mo);
+  } else {
+    ModelOptions mo;
+    mo.map = s.map;
+    mo.threads = s.threads;
+    mo.progress = progress;
+    std::fprintf(stderr, "llrt: loading %s (%s)\n", dir.c_str(), load_mode_name(s.map.mode));
+    e.cpu = Model::load(dir, mo);
+  }
+  if (s.verbose)
+    for (const auto& v : e.kernel_plan())
+      std::fprintf(stderr, "llrt: %-10s %-5s -> %s\n", op_name(v.need.op), dtype_name(v.need.wtype), v.chosen ? v.chosen->name : "-");
+  return e;
+}
+
+void print_stats(const Engine& e, const GenerateStats& st) {
   std::fprintf(stderr,
-               "\nllrt: load %.2f s | prompt %lld tokens, %.2f tokens/s | generation %lld tokens, %.2f tokens/s | stop: %s | %d threads\n",
-               m.load_seconds(), (long long)st.prompt_tokens, st.prompt_tps(), (long long)st.generated_tokens, st.generation_tps(),
-               stop_reason_name(st.reason), m.threads());
+               "\nllrt: load %.2f s | prompt %lld tokens, %.2f tokens/s | generation %lld tokens, %.2f tokens/s | stop: %s | %s\n",
+               e.load_seconds(), (long long)st.prompt_tokens, st.prompt_tps(), (long long)st.generated_tokens, st.generation_tps(),
+               stop_reason_name(st.reason), e.device_name().c_str());
 }
 
 int cmd_run(Args& a) {
@@ -125,8 +156,8 @@ int cmd_run(Args& a) {
   if (have_prompt == have_ids) fail(ErrorCode::InvalidArgument, "run: give exactly one of -p PROMPT, --file F or --ids \"1 2 3\"");
   if (chat && have_ids) fail(ErrorCode::InvalidArgument, "run: --chat needs a text prompt, not --ids");
   if (pos.size() > 1) fail(ErrorCode::InvalidArgument, "run: unexpected argument '" + pos[1] + "'");
-  auto model = load_model(pos.at(0), setup);
-  GenerateOptions g = generate_options(sf, *model);
+  Engine model = load_engine(pos.at(0), setup);
+  GenerateOptions g = generate_options(sf, model.checkpoint());
   std::optional<Tokenizer> tok;
   std::vector<int32_t> ids;
   if (have_ids) {
@@ -136,9 +167,9 @@ int cmd_run(Args& a) {
     tok = Tokenizer::load(pos[0]);
     ids = chat ? chat_prompt_ids(pos[0], *tok, system, prompt) : tok->encode(prompt, !no_bos);
   }
-  Context ctx(model, ContextOptions{setup.ctx, setup.batch});
+  auto ctx = model.session(setup.ctx, setup.batch);
   std::vector<int32_t> out;
-  auto st = generate(ctx, tok ? &*tok : nullptr, ids, g, [&](int32_t id, std::string_view text) {
+  auto st = generate(*ctx, tok ? &*tok : nullptr, ids, g, [&](int32_t id, std::string_view text) {
     if (print_ids) {
       if (id >= 0) out.push_back(id);
     } else {
@@ -154,7 +185,7 @@ int cmd_run(Args& a) {
     std::printf("\n");
   }
   std::fflush(stdout);
-  print_stats(*model, st);
+  print_stats(model, st);
   return 0;
 }
 

@@ -25,13 +25,15 @@ commands:
                      --min-p P, --repeat-penalty R, --seed S, --stop STR (repeatable),
                      -t THREADS, --ctx N, --batch N, --print-ids, --no-bos,
                      --chat [--system TEXT] (apply the model's chat template),
-                     --mmap | --no-mmap, --verbose
+                     --mmap | --no-mmap, --verbose,
+                     --device cpu|cuda (default: cuda when a GPU is present and runs the model)
   chat MODEL_DIR     interactive chat with the model's template (same sampling options)
   tokenize MODEL_DIR TEXT   print token ids (--pieces, --no-bos, --file F, --stdin)
   inspect MODEL_DIR  diagnostics: family, shapes, dtypes, memory, kernels (--json, --ctx N)
-  bench MODEL_DIR    throughput: -p 512 -n 128 -r 3 -t THREADS (--json, --mmap|--no-mmap)
+  bench MODEL_DIR    throughput: -p 512 -n 128 -r 3 -t THREADS (--json, --mmap|--no-mmap, --device)
   caps               CPU features, backends and registered kernels (--json)
 environment: LLRT_ISA=avx2|avx512|avx512_bf16|amx caps the instruction sets used
+             LLRT_CUDA_DEVICE=N picks the GPU; LLRT_CUDA_GRAPHS=0 disables the decode graph
 )";
 
 int main(int argc, char** argv) {

@@ -5,8 +5,10 @@
 #include <vector>
 
 #include "cli_args.h"
+#include "llrt/cuda.h"
 #include "llrt/generate.h"
 #include "llrt/model.h"
+#include "llrt/session.h"
 #include "llrt/tokenizer.h"
 
 namespace llrt::cli {
@@ -16,8 +18,22 @@ struct RunSetup {
   int64_t batch = 512;
   MapOptions map;
   bool verbose = false;
+  std::string device;  // --device cpu|cuda; empty: cuda when a GPU runs the model, else cpu
 };
 RunSetup parse_run_setup(Args& a);
+// A model loaded on its device (exactly one of cpu / cuda is set).
+struct Engine {
+  std::shared_ptr<Model> cpu;
+  std::shared_ptr<CudaModel> cuda;
+  const Checkpoint& checkpoint() const { return cuda ? cuda->checkpoint() : cpu->checkpoint(); }
+  const ModelConfig& config() const { return checkpoint().config(); }
+  double load_seconds() const { return cuda ? cuda->load_seconds() : cpu->load_seconds(); }
+  const std::vector<KernelVerdict>& kernel_plan() const { return cuda ? cuda->kernel_plan() : cpu->kernel_plan(); }
+  std::string device_name() const { return cuda ? cuda->device().describe() : "cpu (" + std::to_string(cpu->threads()) + " threads)"; }
+  std::unique_ptr<Session> session(int64_t ctx, int64_t batch) const;
+};
+// Picks the device (said on stderr) and loads the model there.
+Engine load_engine(const std::string& dir, const RunSetup& s);
 struct SamplingFlags {
   std::optional<float> temperature, top_p, min_p, repetition_penalty;
   std::optional<int64_t> top_k, max_new_tokens;
@@ -26,9 +42,8 @@ struct SamplingFlags {
 };
 SamplingFlags parse_sampling_flags(Args& a);
 // Defaults from generation_config.json, overridden by the flags; validated.
-GenerateOptions generate_options(const SamplingFlags& f, const Model& m);
-std::shared_ptr<Model> load_model(const std::string& dir, const RunSetup& s);
-void print_stats(const Model& m, const GenerateStats& st);
+GenerateOptions generate_options(const SamplingFlags& f, const Checkpoint& ck);
+void print_stats(const Engine& e, const GenerateStats& st);
 std::string read_text_file(const std::string& path);
 // Renders a single-turn conversation with the model's chat template and encodes it
 // (BOS not added twice when the template writes it).

@@ -72,9 +72,11 @@ struct GenerateStats {
 // may be empty). Return false to stop.
 using TokenCallback = std::function<bool(int32_t id, std::string_view text)>;
 
-// Generates after `prompt` in `ctx`, which keeps its cache (so a chat can continue).
-// Without a tokenizer, text is empty and stop strings are an error.
-GenerateStats generate(Context& ctx, const Tokenizer* tok, std::span<const int32_t> prompt,
+// Generates after `prompt` in `ctx` (a CPU Context or a CudaContext), which keeps its
+// cache (so a chat can continue). Without a tokenizer, text is empty and stop strings
+// are an error. Greedy decoding without a repetition penalty asks the session for the
+// argmax only (Session::eval_greedy: on a GPU, no logits copied back).
+GenerateStats generate(Session& ctx, const Tokenizer* tok, std::span<const int32_t> prompt,
                        const GenerateOptions& opt, const TokenCallback& on_token);
 
 }  // namespace llrt

@@ -96,16 +96,24 @@ struct KernelEntry {
   DType atype;  // activation dtype
   Backend backend;
   const char* name;  // e.g. "linear_bf16w_f32a__avx512bf16"
-  const void* fn;    // points to the op's function (or LinearKernel struct)
+  const void* fn;    // points to the op's function (or LinearKernel struct); Backend::Cuda
+                     // entries point to the launchers of kernels/cuda/cuda_ops.h instead
+  uint16_t min_cc = 0;  // Backend::Cuda: lowest compute capability (major*10+minor) it runs on
 };
+
+// Which kind of device a lookup is for. CPU lookups never return Backend::Cuda entries
+// (their functions take device pointers); CUDA lookups return only Backend::Cuda entries
+// whose min_cc the selected GPU meets (llrt/cuda.h).
+enum class DeviceKind : uint8_t { Cpu, Cuda };
 
 class KernelRegistry {
  public:
   static KernelRegistry& global();  // all compiled-in kernels, registered on first use
   void add(const KernelEntry& e);
   const std::vector<KernelEntry>& all() const { return entries_; }
-  // Highest-ranked usable entry for the pair, or null.
-  const KernelEntry* find_best(Op op, DType w, DType a) const;
+  // Highest-ranked usable entry for the pair on that kind of device, or null. For the CPU:
+  // the highest usable backend rank; for CUDA: the highest min_cc <= the GPU's.
+  const KernelEntry* find_best(Op op, DType w, DType a, DeviceKind d = DeviceKind::Cpu) const;
   // Exactly this backend (usable or not), or null.
   const KernelEntry* find(Op op, DType w, DType a, Backend b) const;
 
@@ -127,12 +135,13 @@ struct KernelNeed {
 };
 struct KernelVerdict {
   KernelNeed need;
+  DeviceKind device = DeviceKind::Cpu;
   const KernelEntry* chosen = nullptr;  // null: missing
   std::vector<const KernelEntry*> compiled;  // compiled-in entries for the pair, any backend
 };
-std::vector<KernelVerdict> check_kernels(const std::vector<KernelNeed>& needs);
+std::vector<KernelVerdict> check_kernels(const std::vector<KernelNeed>& needs, DeviceKind d = DeviceKind::Cpu);
 // Throws Error{UnsupportedKernel} naming op, dtype, hardware and what to do, if any need is unmet.
-void require_kernels(const std::vector<KernelNeed>& needs);
+void require_kernels(const std::vector<KernelNeed>& needs, DeviceKind d = DeviceKind::Cpu);
 std::string unsupported_kernel_message(const KernelVerdict& v);
 
 // Registers every compiled-in kernel (kernels/register.cpp; per-ISA hooks live in

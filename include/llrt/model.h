@@ -23,6 +23,7 @@
 #include "llrt/checkpoint.h"
 #include "llrt/kernels.h"
 #include "llrt/llama.h"
+#include "llrt/session.h"
 
 namespace llrt {
 
@@ -59,26 +60,28 @@ class Model {
   std::unique_ptr<Impl> impl_;
 };
 
-class Context {
+class Context : public Session {
  public:
   Context(std::shared_ptr<const Model> model, const ContextOptions& opt = {});
-  ~Context();
+  ~Context() override;
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
 
   const Model& model() const { return *model_; }
-  int64_t n_ctx() const;
-  int64_t n_past() const;
-  void reset();                 // forget all cached positions
-  void truncate(int64_t n_keep);  // keep the first n_keep positions
+  const ModelConfig& config() const override { return model_->config(); }
+  std::string device_name() const override { return "cpu (" + std::to_string(model_->threads()) + " threads)"; }
+  int64_t n_ctx() const override;
+  int64_t n_past() const override;
+  void reset() override;                 // forget all cached positions
+  void truncate(int64_t n_keep) override;  // keep the first n_keep positions
 
   // Appends `tokens` at positions n_past().. and returns the logits (vocab_size F32)
   // of the last one. Prefill runs in n_batch chunks (matrix-matrix); one token is a
   // decode step (matrix-vector). Error{ContextOverflow} if the cache would overflow,
   // Error{InvalidArgument} for a token id outside the vocabulary; state unchanged.
-  std::span<const float> eval(std::span<const int32_t> tokens);
+  std::span<const float> eval(std::span<const int32_t> tokens) override;
   // Same, returning logits for every position ([n, vocab] row-major).
-  std::vector<float> eval_all(std::span<const int32_t> tokens);
+  std::vector<float> eval_all(std::span<const int32_t> tokens) override;
 
   uint64_t allocated_bytes() const;  // KV cache + scratch actually allocated
 
