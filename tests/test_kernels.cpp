@@ -46,12 +46,6 @@ std::vector<const KernelEntry*> runnable(Op op, DType w) {
   return out;
 }
 
-const KernelEntry& ref_entry(Op op, DType w) {
-  const KernelEntry* e = KernelRegistry::global().find(op, w, DType::F32, Backend::Ref);
-  REQUIRE_MESSAGE(e, "no reference kernel for " << std::string(op_name(op)) << " " << std::string(dtype_name(w)));
-  return *e;
-}
-
 // Reports the compiled-in entries of an op this CPU cannot run (status, not failure).
 void note_skipped(Op op) {
   for (const auto& e : KernelRegistry::global().all())
