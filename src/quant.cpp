@@ -604,12 +604,11 @@ Q8Linear validate_q8_linear(const std::string& module, const QuantScheme& s, int
 // ==================================================================== kernels
 
 namespace {
-bool is_cpu_backend(Backend b) { return int(b) <= int(Backend::Amx); }
 [[noreturn]] void no_q8_kernel(const std::string& what) {
   KernelVerdict v;
   v.need = {Op::LinearQ8, DType::I8, DType::F32, what};
   for (const auto& x : KernelRegistry::global().all())
-    if (x.op == Op::LinearQ8 && is_cpu_backend(x.backend)) v.compiled.push_back(&x);
+    if (x.op == Op::LinearQ8 && backend_is_cpu(x.backend)) v.compiled.push_back(&x);
   fail(ErrorCode::UnsupportedKernel, unsupported_kernel_message(v));
 }
 }  // namespace
@@ -618,14 +617,14 @@ bool is_cpu_backend(Backend b) { return int(b) <= int(Backend::Amx); }
 // Op::LinearQ8 with a different signature.
 const LinearQ8Kernel& linear_q8_kernel(Backend b) {
   const auto* e = KernelRegistry::global().find(Op::LinearQ8, DType::I8, DType::F32, b);
-  if (!e || !is_cpu_backend(b)) no_q8_kernel(std::string("the CPU LinearQ8 kernel for backend ") + backend_name(b));
+  if (!e || !backend_is_cpu(b)) no_q8_kernel(std::string("the CPU LinearQ8 kernel for backend ") + backend_name(b));
   return *static_cast<const LinearQ8Kernel*>(e->fn);
 }
 
 const KernelEntry& best_linear_q8_entry() {
   const KernelEntry* best = nullptr;
   for (const auto& e : KernelRegistry::global().all()) {
-    if (e.op != Op::LinearQ8 || e.wtype != DType::I8 || e.atype != DType::F32 || !is_cpu_backend(e.backend)) continue;
+    if (e.op != Op::LinearQ8 || e.wtype != DType::I8 || e.atype != DType::F32 || !backend_is_cpu(e.backend)) continue;
     if (!backend_usable(e.backend)) continue;
     if (e.backend == Backend::Ref && !ref_kernels_allowed()) continue;  // the oracle only when asked for
     if (!best || int(e.backend) > int(best->backend)) best = &e;
