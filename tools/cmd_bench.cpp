@@ -4,6 +4,8 @@
 // Each repeated -r times; mean +/- sd of tokens/s. The memory read bandwidth is
 // measured in the same run, and tg is reported against its limit:
 //   limit tokens/s = bandwidth / bytes of weights streamed per token.
+#include <sys/resource.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -87,7 +89,13 @@ int cmd_bench(Args& a) {
     for (int64_t i = 0; i < tg; ++i) tok = ctx.eval_greedy({&tok, 1});  // greedy, argmax where the session runs
     tg_tps.push_back(double(tg) / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
+  // Peak resident memory of the process so far (before the bandwidth probe's 1 GiB buffer):
+  // with mmap the weights' file pages count, so this is weights + KV cache + scratch + the rest.
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  const uint64_t peak_rss = uint64_t(ru.ru_maxrss) * 1024;
   const int threads = gpu ? 0 : model.cpu->threads();
+  const MemoryEstimate est = gpu ? MemoryEstimate{} : estimate_memory(model.checkpoint(), ctx_len, setup.batch, threads);
   double bw = no_bw ? 0 : gpu ? cuda_measure_copy_bandwidth() : measure_read_bandwidth(1ull << 30, threads, 5);
   uint64_t bytes_tok = streamed_bytes_per_token(model.checkpoint());
   double limit = bw > 0 ? bw * 1e9 / double(bytes_tok) : 0;
@@ -100,7 +108,8 @@ int cmd_bench(Args& a) {
                         {"device", model.device_name()}, {"load_to_first_token_seconds", first_token_s},
                         {"load", gpu ? "cuda upload" : load_mode_name(setup.map.mode)}, {"load_seconds", model.load_seconds()},
                         {"bandwidth_gbs", bw}, {"bandwidth_kind", gpu ? "device copy (read+write)" : "host read"},
-                        {"tg_limit_tps", limit}, {"cpu", cpu_summary()}};
+                        {"tg_limit_tps", limit}, {"cpu", cpu_summary()}, {"peak_rss_bytes", peak_rss}};
+    if (!gpu) j["memory_estimate"] = {{"weights", est.weight_bytes}, {"kv_cache", est.kv_bytes}, {"scratch", est.scratch_bytes}, {"ctx", ctx_len}};
     if (gpu) j["upload_seconds"] = model.cuda->upload_seconds();
     if (pp > 0) j["pp"] = {{"n", pp}, {"mean_tps", sp.mean}, {"sd", sp.sd}, {"runs", pp_tps}};
     if (tg > 0) j["tg"] = {{"n", tg}, {"mean_tps", sg.mean}, {"sd", sg.sd}, {"runs", tg_tps},
@@ -124,6 +133,12 @@ int cmd_bench(Args& a) {
     std::printf("\nmemory read bandwidth (%d threads): %.1f GB/s; decode streams %.3f GB/token -> limit %.2f t/s; tg reached %.1f%%\n",
                 threads, bw, double(bytes_tok) / 1e9, limit, limit > 0 ? 100.0 * sg.mean / limit : 0);
   std::printf("load to first token %.2f s (load %.2f s) on %s\n", first_token_s, model.load_seconds(), model.device_name().c_str());
+  if (!gpu)
+    std::printf("peak RSS %.3f GB = weights %.3f + KV cache %.3f (ctx %lld) + scratch %.3f + %.3f other (runtime, tokenizer, libs)\n",
+                double(peak_rss) / 1e9, double(est.weight_bytes) / 1e9, double(est.kv_bytes) / 1e9, (long long)ctx_len,
+                double(est.scratch_bytes) / 1e9, (double(peak_rss) - double(est.total())) / 1e9);
+  else
+    std::printf("peak host RSS %.3f GB\n", double(peak_rss) / 1e9);
   std::printf("total bench time %.1f s on %s\n",
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count(), cpu_summary().c_str());
   return 0;

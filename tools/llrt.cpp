@@ -42,6 +42,11 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   std::string cmd = argv[1];
+  for (int i = 2; i < argc; ++i)  // `llrt CMD --help`: the usage (every command's options are in it)
+    if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
   try {
     cli::Args args(argc, argv, 2);
     if (cmd == "run") return cli::cmd_run(args);

@@ -139,6 +139,10 @@ Evaluator::Evaluator(const Program& program, const Dict& variables, EvalOptions 
   scope_ = {globals, vars};
 }
 
+Evaluator::~Evaluator() {
+  for (auto& f : captured_frames_) f->clear();
+}
+
 std::string Evaluator::render() {
   std::string out;
   exec(program_.body, out);
@@ -281,6 +285,7 @@ void Evaluator::exec_set(const Stmt& s) {
 void Evaluator::define_macro(const Stmt& s) {
   const Stmt* macro = &s;
   Scope captured = scope_;
+  captured_frames_.insert(captured_frames_.end(), captured.begin(), captured.end());
   assign(s.name, Value::function(s.name, [macro, captured](CallArgs& args, Evaluator& ev) {
     auto frame = std::make_shared<Frame>();
     size_t np = macro->params.size();

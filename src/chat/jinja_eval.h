@@ -27,6 +27,9 @@ class Evaluator {
   using Scope = std::vector<std::shared_ptr<Frame>>;
 
   Evaluator(const Program& program, const Dict& variables, EvalOptions options);
+  ~Evaluator();
+  Evaluator(const Evaluator&) = delete;
+  Evaluator& operator=(const Evaluator&) = delete;
   std::string render();
 
   // Used by builtins.
@@ -54,6 +57,9 @@ class Evaluator {
   const Program& program_;
   EvalOptions opts_;
   int call_depth_ = 0;  // macro recursion (Python would raise RecursionError)
+  // Frames a macro closure captured. A macro is stored in a frame it also captures (a
+  // shared_ptr cycle), so the destructor clears these frames to break the cycles.
+  std::vector<std::shared_ptr<Frame>> captured_frames_;
   Scope scope_;  // scope_[0]: globals, scope_[1]: template variables and top-level sets
 };
 
