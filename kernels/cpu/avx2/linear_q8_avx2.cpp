@@ -16,113 +16,25 @@
 //           codes: int16 rows of lda = roundup(K, 64), zero padded (shared prep).
 // Blocking: NB = 4 weight rows x MB <= 2 tokens (8 ymm accumulators).
 // Results are bit-identical to the Ref kernel (shared prep and epilogue).
-#include <immintrin.h>
-
-#include <cstring>
-
-#include "../common/linear_q8.h"
+#include "../common/linear_q8_ymm.h"
 #include "../hooks.h"
 
 namespace llrt::kernels {
 namespace {
 
-inline int32_t hsum_epi32(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-  return _mm_cvtsi128_si32(s);
-}
-
-template <int MB, int NB, bool ASYM>
-inline void q8_block(const LinearQ8Args& a, const Q8Prep<int16_t>& P, int64_t m0, int64_t n0) {
-  const int64_t K = a.K;
-  const __m256i ones = _mm256_set1_epi16(1);
-  __m256i acc[MB][NB], rs[NB];
-  const int8_t* w[NB];
-  const int16_t* x[MB];
-#pragma GCC unroll 4
-  for (int j = 0; j < NB; ++j) {
-    w[j] = a.w + (n0 + j) * K;
-    rs[j] = _mm256_setzero_si256();
-#pragma GCC unroll 4
-    for (int i = 0; i < MB; ++i) acc[i][j] = _mm256_setzero_si256();
+struct Avx2Madd {  // weights widened to int16, vpmaddwd with the int16 activation codes
+  using Code = int16_t;
+  static constexpr int kStep = 16;
+  static constexpr int64_t kQsumCoef = 0;
+  static int64_t rsum_offset(int64_t) { return 0; }
+  static __m256i load_w(const int8_t* p) {
+    return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
   }
-#pragma GCC unroll 4
-  for (int i = 0; i < MB; ++i) x[i] = P.codes + (m0 + i) * P.lda;
+  static __m256i dot(__m256i acc, __m256i w, __m256i x) { return _mm256_add_epi32(acc, _mm256_madd_epi16(w, x)); }
+  static __m256i row_sum(__m256i rs, __m256i w) { return _mm256_add_epi32(rs, _mm256_madd_epi16(w, _mm256_set1_epi16(1))); }
+};
 
-  auto step = [&](const __m256i* wv, int64_t k) __attribute__((always_inline)) {
-    if constexpr (ASYM) {
-#pragma GCC unroll 4
-      for (int j = 0; j < NB; ++j) rs[j] = _mm256_add_epi32(rs[j], _mm256_madd_epi16(wv[j], ones));
-    }
-#pragma GCC unroll 4
-    for (int i = 0; i < MB; ++i) {
-      const __m256i xv = _mm256_load_si256(reinterpret_cast<const __m256i*>(x[i] + k));
-#pragma GCC unroll 4
-      for (int j = 0; j < NB; ++j) acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(wv[j], xv));
-    }
-  };
-  int64_t k = 0;
-  for (; k + 16 <= K; k += 16) {
-    __m256i wv[NB];
-#pragma GCC unroll 4
-    for (int j = 0; j < NB; ++j)
-      wv[j] = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[j] + k)));
-    step(wv, k);
-  }
-  if (k < K) {
-    __m256i wv[NB];
-#pragma GCC unroll 4
-    for (int j = 0; j < NB; ++j) {
-      alignas(16) int8_t tail[16] = {};
-      std::memcpy(tail, w[j] + k, size_t(K - k));
-      wv[j] = _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(tail)));
-    }
-    step(wv, k);  // activation codes are zero past K
-  }
-  int64_t rsum[NB];
-#pragma GCC unroll 4
-  for (int j = 0; j < NB; ++j) rsum[j] = ASYM ? int64_t(hsum_epi32(rs[j])) : 0;
-#pragma GCC unroll 4
-  for (int i = 0; i < MB; ++i) {
-    const int64_t m = m0 + i;
-#pragma GCC unroll 4
-    for (int j = 0; j < NB; ++j) {
-      const int64_t dot = hsum_epi32(acc[i][j]);
-      const int32_t s = int32_t(dot - int64_t(P.zp[m]) * rsum[j]);
-      a.y[m * a.ldy + n0 + j] = q8_epilogue(s, P.scale[m], q8_w_scale(a, n0 + j));
-    }
-  }
-}
-
-template <int NB, bool ASYM>
-inline void q8_rows(const LinearQ8Args& a, const Q8Prep<int16_t>& P, int64_t n0) {
-  int64_t m = 0;
-  for (; m + 2 <= a.M; m += 2) q8_block<2, NB, ASYM>(a, P, m, n0);
-  if (m < a.M) q8_block<1, NB, ASYM>(a, P, m, n0);
-}
-
-template <bool ASYM>
-void q8_run(const LinearQ8Args& a, const Q8Prep<int16_t>& P) {
-  int64_t n = a.n0;
-  for (; n + 4 <= a.n1; n += 4) q8_rows<4, ASYM>(a, P, n);
-  switch (a.n1 - n) {
-    case 3: q8_rows<3, ASYM>(a, P, n); break;
-    case 2: q8_rows<2, ASYM>(a, P, n); break;
-    case 1: q8_rows<1, ASYM>(a, P, n); break;
-    default: break;
-  }
-}
-
-void linear_q8_run_avx2(const LinearQ8Args& a) {
-  const auto P = Q8Prep<int16_t>::at(a.xq, a.M, a.K);
-  bool asym = false;
-  for (int64_t m = 0; m < a.M; ++m) asym |= P.zp[m] != 0;
-  if (asym) q8_run<true>(a, P);
-  else q8_run<false>(a, P);
-}
-
-const LinearQ8Kernel k_avx2{q8_prep_bytes<int16_t>, q8_prep<int16_t>, linear_q8_run_avx2};
+const LinearQ8Kernel k_avx2{q8_prep_bytes<int16_t>, q8_prep<int16_t>, q8y_run<Avx2Madd>};
 
 }  // namespace
 
