@@ -35,13 +35,9 @@ if [ "${LLRT_SKIP_SANITIZERS:-0}" != 1 ]; then
   echo "== ASan + UBSan build + tests"
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
   MESON_TEST_ARGS=(--timeout-multiplier 4)
-  # Reported, not yet gating: the first full sanitizer run of the whole suite had not been
-  # verified clean when this landed. LLRT_ASAN_GATING=1 makes it gate (the goal).
-  p0=$passed; f0=$failed
-  if ! run_suite build-asan -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false; then
-    echo "!! ASan/UBSan stage reported failures (see above): $((failed - f0)) suites"
-    if [ "${LLRT_ASAN_GATING:-0}" = 1 ]; then failed=$((failed + 1)); else passed=$p0; failed=$f0; fi
-  fi
+  # Gating: a sanitizer report (leak, overflow, UB) fails the suite and so CI.
+  run_suite build-asan -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false \
+    || failed=$((failed + 1))
 fi
 
 if [ "${LLRT_SKIP_FUZZ:-0}" != 1 ]; then
