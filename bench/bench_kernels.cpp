@@ -7,8 +7,8 @@
 // Reported counters:
 //   GB/s     weight bytes streamed / time (Linear), data bytes / time (other ops)
 //   %bw      GB/s as % of the read bandwidth measured at start-up with the same thread
-//            count: the best of llrt::measure_read_bandwidth and an AVX-512 streaming sum
-//            with prefetch (both STREAM-like reads of 1 GiB, OpenMP threads)
+//            count: llrt::measure_read_bandwidth (STREAM-like read of 1 GiB on huge pages,
+//            AVX-512 loads with prefetch, OpenMP threads; the probe `llrt bench` uses)
 //   GFLOP/s  2*M*N*K / time (Linear)
 // Linear weights rotate through a 2 GiB arena (huge pages advised, as the loader's
 // copy path does) so each iteration reads weights that are not in the caches, as in a
@@ -43,55 +43,7 @@ using namespace llrt;
 namespace {
 
 constexpr size_t kArenaBytes = size_t(2) << 30;
-std::map<int, double> g_probe;  // threads -> GB/s: the best of the two probes below
-
-// ---------------------------------------------------------------- read bandwidth
-
-// Sum of 64-byte vectors with 8 accumulators and a software prefetch 2 KiB ahead: what a
-// weight-streaming kernel can hope for (llrt::measure_read_bandwidth, the library's probe,
-// uses 32-byte loads and no prefetch and reads lower on this machine).
-__attribute__((target("avx512f"))) float sum_stream_avx512(const float* p, size_t n) {
-  __m512 a[8];
-  for (auto& v : a) v = _mm512_setzero_ps();
-  for (size_t i = 0; i + 128 <= n; i += 128) {
-    _mm_prefetch(reinterpret_cast<const char*>(p + i + 512), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(p + i + 512 + 64), _MM_HINT_T0);
-    for (int j = 0; j < 8; ++j) a[j] = _mm512_add_ps(a[j], _mm512_load_ps(p + i + 16 * j));
-  }
-  for (int j = 1; j < 8; ++j) a[0] = _mm512_add_ps(a[0], a[j]);
-  alignas(64) float l[16];
-  _mm512_store_ps(l, a[0]);
-  float s = 0;
-  for (float v : l) s += v;
-  return s;
-}
-
-// Best GB/s over `reps` reads of a 1 GiB buffer (huge pages advised), `threads` OpenMP
-// threads each reading a contiguous slice.
-double stream_read_probe(int threads, int reps) {
-  if (!backend_hw_supported(Backend::Avx512)) return 0;
-  const size_t bytes = size_t(1) << 30, n = bytes / 4;
-  AlignedBuffer buf = aligned_alloc_bytes(bytes, size_t(2) << 20);
-  float* p = static_cast<float*>(buf.get());
-  madvise(p, bytes, MADV_HUGEPAGE);
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (size_t i = 0; i < n; ++i) p[i] = 1.0f;
-  double best = 0;
-  volatile float sink = 0;
-  for (int r = 0; r < reps; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    float total = 0;
-#pragma omp parallel num_threads(threads) reduction(+ : total)
-    {
-      const size_t chunk = n / size_t(omp_get_num_threads()) / 128 * 128;
-      total += sum_stream_avx512(p + size_t(omp_get_thread_num()) * chunk, chunk);
-    }
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    sink = sink + total;
-    best = std::max(best, double(n / 128 * 128) * 4 / s / 1e9);
-  }
-  return best;
-}
+std::map<int, double> g_probe;  // threads -> GB/s: llrt::measure_read_bandwidth
 
 // ---------------------------------------------------------------- weight arena
 
@@ -289,15 +241,6 @@ void register_all() {
         ->Iterations(1)
         ->UseRealTime()
         ->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark(("membw/stream_avx512/threads:" + std::to_string(t)).c_str(),
-                                 [t](benchmark::State& st) {
-                                   double gbs = 0;
-                                   for (auto _ : st) gbs = stream_read_probe(t, 3);
-                                   st.counters["GB/s"] = gbs;
-                                 })
-        ->Iterations(1)
-        ->UseRealTime()
-        ->Unit(benchmark::kMillisecond);
   }
   for (DType w : {DType::BF16, DType::F16, DType::F32})
     for (const KernelEntry* e : contenders(Op::Linear, w))
@@ -345,7 +288,7 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   for (int t : {1, 2})
-    g_probe[t] = std::max(measure_read_bandwidth(uint64_t(1) << 30, t, 3), stream_read_probe(t, 3));
+    g_probe[t] = measure_read_bandwidth(uint64_t(1) << 30, t, 5);
   benchmark::AddCustomContext("cpu", cpu_summary());
   for (auto& [t, g] : g_probe)
     benchmark::AddCustomContext("read_bw_probe_threads_" + std::to_string(t), std::to_string(g) + " GB/s");

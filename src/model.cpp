@@ -105,10 +105,11 @@ std::shared_ptr<Model> Model::load(const std::filesystem::path& dir, const Model
   auto say = [&](const std::string& s) { if (opt.progress) opt.progress(s); };
   // 1. Headers, config and the tensor contract: nothing is read from weights yet.
   MapOptions map = opt.map;
+  map.copy_threads = opt.threads > 0 ? opt.threads : cpu_info().physical_cores;
   Checkpoint ck = [&] {
     // Validate with a cheap mmap first when copying, so a bad checkpoint fails before gigabytes are read.
     if (map.mode == LoadMode::Copy) {
-      Checkpoint probe = Checkpoint::open(dir, MapOptions{});
+      Checkpoint probe = Checkpoint::open(dir, MapOptions{LoadMode::Mmap});
       validate_llama_checkpoint(probe);
       require_kernels(llama_kernel_needs(probe));
       say("copying " + std::to_string(probe.weight_bytes() >> 20) + " MiB of weights into huge-page memory");

@@ -96,7 +96,7 @@ int cmd_bench(Args& a) {
   const uint64_t peak_rss = uint64_t(ru.ru_maxrss) * 1024;
   const int threads = gpu ? 0 : model.cpu->threads();
   const MemoryEstimate est = gpu ? MemoryEstimate{} : estimate_memory(model.checkpoint(), ctx_len, setup.batch, threads);
-  double bw = no_bw ? 0 : gpu ? cuda_measure_copy_bandwidth() : measure_read_bandwidth(1ull << 30, threads, 5);
+  double bw = no_bw ? 0 : gpu ? cuda_measure_copy_bandwidth() : measure_read_bandwidth(1ull << 30, threads, 10);
   uint64_t bytes_tok = streamed_bytes_per_token(model.checkpoint());
   double limit = bw > 0 ? bw * 1e9 / double(bytes_tok) : 0;
   Stat sp = pp_tps.empty() ? Stat{} : stats(pp_tps), sg = tg_tps.empty() ? Stat{} : stats(tg_tps);

@@ -25,7 +25,8 @@ commands:
                      --min-p P, --repeat-penalty R, --seed S, --stop STR (repeatable),
                      -t THREADS, --ctx N, --batch N, --print-ids, --no-bos,
                      --chat [--system TEXT] (apply the model's chat template),
-                     --mmap | --no-mmap, --verbose,
+                     --no-mmap (default: weights copied into huge-page memory, the faster
+                     decode) | --mmap (zero-copy, instant start), --verbose,
                      --device cpu|cuda (default: cuda when a GPU is present and runs the model)
   chat MODEL_DIR     interactive chat with the model's template (same sampling options)
   tokenize MODEL_DIR TEXT   print token ids (--pieces, --no-bos, --file F, --stdin)

@@ -28,7 +28,9 @@
 namespace llrt {
 
 struct ModelOptions {
-  MapOptions map;        // mmap (default) or copy into huge-page-backed memory
+  // Copy into huge-page-backed memory (default: the faster decode, measured in
+  // bench/README.md) or Mmap (zero-copy, instant start).
+  MapOptions map{LoadMode::Copy};
   int threads = 0;       // 0: physical cores
   // Called while loading with a one-line status (e.g. "shard 2/4 (4.9 GB)").
   std::function<void(const std::string&)> progress;

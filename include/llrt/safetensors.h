@@ -20,15 +20,19 @@
 namespace llrt {
 
 // How weights get into memory. Both use the stored bytes unchanged (never a dtype
-// conversion): Mmap maps the file (zero-copy, instant start, page-cache pages);
+// conversion): Mmap maps the file (zero-copy, instant start, page-cache pages; mapped
+// 2 MiB-aligned with MADV_HUGEPAGE so large page-cache folios map as huge pages);
 // Copy reads the same bytes into anonymous memory aligned to 2 MiB with
-// MADV_HUGEPAGE (transparent huge pages: fewer TLB misses when streaming weights).
+// MADV_HUGEPAGE (transparent huge pages). Copy is Model::load's default: on the measured machine
+// it decodes 15-90% faster than the page cache (bench/README.md, "mmap or copy"), at a
+// load cost of ~1.5 s/GB there (first touch of fresh huge pages); --mmap for instant start.
 enum class LoadMode { Mmap, Copy };
 const char* load_mode_name(LoadMode m);
 
 struct MapOptions {
-  LoadMode mode = LoadMode::Mmap;
-  bool populate = false;  // Mmap only: prefault the mapping (MAP_POPULATE + WILLNEED)
+  LoadMode mode = LoadMode::Mmap;  // (Model::load's default is Copy: ModelOptions)
+  bool populate = false;  // Mmap only: prefault the mapping (WILLNEED + POPULATE_READ)
+  int copy_threads = 2;   // Copy only: threads reading (and first-touching) the copy
 };
 
 // A read-only region holding a whole file's bytes (a mapping or an anonymous copy).
