@@ -4,6 +4,8 @@
 // input, then the int8 kernel on row ranges per thread).
 #include <omp.h>
 
+#include <memory>
+#include <optional>
 #include <set>
 
 #include "llrt/error.h"
@@ -15,17 +17,28 @@ namespace llrt {
 
 namespace {
 
-struct QuantState {
-  QuantConfig qc;
-};
-
-// Parses (and plans) the quantization config once per call site; cheap for our sizes.
-QuantConfig quant_config_of(const Checkpoint& ck) {
+// The parsed (and planned) quantization config of a checkpoint. Validation and binding ask
+// for it once per Linear module (7 per layer), so the last parse is kept per thread, keyed
+// by the config's JSON value and the two model numbers the plan depends on.
+std::shared_ptr<const QuantConfig> quant_config_of(const Checkpoint& ck) {
+  struct Cached {
+    nlohmann::json src;
+    int64_t layers = -1;
+    bool tied = false;
+    std::shared_ptr<const QuantConfig> qc;
+  };
+  thread_local std::optional<Cached> cache;
   const ModelConfig& c = ck.config();
+  if (cache && cache->layers == c.num_hidden_layers && cache->tied == c.tie_word_embeddings &&
+      cache->src == *c.quantization_config)
+    return cache->qc;
+  cache.reset();
   QuantConfig qc = parse_quantization_config(*c.quantization_config);
   // Rejects configs that would quantize non-Linear modules or a tied lm_head.
   (void)plan_llama_quantization(qc, int(c.num_hidden_layers), c.tie_word_embeddings);
-  return qc;
+  cache = Cached{*c.quantization_config, c.num_hidden_layers, c.tie_word_embeddings,
+                 std::make_shared<const QuantConfig>(std::move(qc))};
+  return cache->qc;
 }
 
 std::optional<Tensor> opt_tensor(const Checkpoint& ck, const std::string& name) {
@@ -54,8 +67,8 @@ bool validate_quantized_linear(const Checkpoint& ck, const ModuleSpec& m, std::s
                                             " is I8 but config.json has no quantization_config: llrt will not guess its scales");
     return false;
   }
-  QuantConfig qc = quant_config_of(ck);
-  const QuantScheme* s = qc.resolve(m.name);
+  const auto qc = quant_config_of(ck);  // held while `s` points into it
+  const QuantScheme* s = qc->resolve(m.name);
   if (!s) return false;
   for (const auto& n : q8_linear_tensor_names(*s)) {
     std::string full = m.name + "." + n.suffix;
@@ -70,8 +83,8 @@ bool validate_quantized_linear(const Checkpoint& ck, const ModuleSpec& m, std::s
 
 void bind_quantized_linear(const Checkpoint& ck, LinearWeights& lw) {
   std::string module = lw.name.rfind("lm_head", 0) == 0 ? "lm_head" : lw.name;
-  QuantConfig qc = quant_config_of(ck);
-  const QuantScheme* s = qc.resolve(module);
+  const auto qc = quant_config_of(ck);  // held while `s` points into it
+  const QuantScheme* s = qc->resolve(module);
   if (!s) fail(ErrorCode::Internal, "bind_quantized_linear on unquantized module " + module);
   auto q = std::make_shared<Q8Linear>(make_q8(ck, module, *s, lw.out, lw.in));
   lw.entry = &best_linear_q8_entry();
