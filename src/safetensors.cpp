@@ -98,7 +98,7 @@ std::shared_ptr<FileBytes> FileBytes::open(const std::filesystem::path& path, co
     madvise(p, len, MADV_HUGEPAGE);
     // Parallel read in 64 MiB chunks: the cost on a VM is mostly first-touch of fresh huge
     // pages (zeroing, compaction, the hypervisor's faults), which scales with threads.
-    constexpr uint64_t kChunk = 64ull << 20;
+    const uint64_t kChunk = std::max<uint64_t>(opt.copy_chunk, 4096);
     const int64_t nchunks = int64_t((fb->size_ + kChunk - 1) / kChunk);
     int err = 0;  // first failure: errno, or -1 for a short file
 #pragma omp parallel for schedule(dynamic, 1) num_threads(std::max(1, std::min(opt.copy_threads, 8)))

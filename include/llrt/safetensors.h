@@ -33,6 +33,7 @@ struct MapOptions {
   LoadMode mode = LoadMode::Mmap;  // (Model::load's default is Copy: ModelOptions)
   bool populate = false;  // Mmap only: prefault the mapping (WILLNEED + POPULATE_READ)
   int copy_threads = 2;   // Copy only: threads reading (and first-touching) the copy
+  uint64_t copy_chunk = 64ull << 20;  // Copy only: bytes per read (the unit threads share)
 };
 
 // A read-only region holding a whole file's bytes (a mapping or an anonymous copy).
