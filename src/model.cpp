@@ -340,22 +340,34 @@ void forward_chunk(const Model::Impl& m, Context::State& s, const int32_t* toks,
         std::memcpy(vc + (j * ctx + p0 + t) * hd, s.v + t * KVD + j * hd, size_t(hd) * 4);
       }
     }
+    // GQA: the `rep` query heads of one KV head run back to back on one thread, so the
+    // K/V span they share is read from memory once and from the caches after that (the
+    // kernel stays one query row). Per-head items only when there are fewer (token, KV
+    // head) groups than threads.
+    auto attend = [&](int64_t t, int64_t h) {
+      const int64_t j = h / rep;
+      AttentionArgs a;
+      a.q = s.q + t * QD + h * hd;
+      a.k = kc + j * ctx * hd;
+      a.v = vc + j * ctx * hd;
+      a.kv_stride = hd;
+      a.n_kv = p0 + t + 1;
+      a.head_dim = hd;
+      a.scale = scale;
+      a.out = s.att + t * QD + h * hd;
+      a.scratch = s.scores + int64_t(omp_get_thread_num()) * ctx;
+      m.attn_fn(a);
+    };
+    if (T * nkv >= nt) {
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) collapse(2)
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t h = 0; h < nh; ++h) {
-        const int64_t j = h / rep;
-        AttentionArgs a;
-        a.q = s.q + t * QD + h * hd;
-        a.k = kc + j * ctx * hd;
-        a.v = vc + j * ctx * hd;
-        a.kv_stride = hd;
-        a.n_kv = p0 + t + 1;
-        a.head_dim = hd;
-        a.scale = scale;
-        a.out = s.att + t * QD + h * hd;
-        a.scratch = s.scores + int64_t(omp_get_thread_num()) * ctx;
-        m.attn_fn(a);
-      }
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t j = 0; j < nkv; ++j)
+          for (int64_t r = 0; r < rep; ++r) attend(t, j * rep + r);
+    } else {
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) collapse(2)
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t h = 0; h < nh; ++h) attend(t, h);
+    }
     {
       const LinearWeights* ls[1] = {&L.o};
       float* ys[1] = {s.xb};

@@ -31,7 +31,8 @@ commands:
   chat MODEL_DIR     interactive chat with the model's template (same sampling options)
   tokenize MODEL_DIR TEXT   print token ids (--pieces, --no-bos, --file F, --stdin)
   inspect MODEL_DIR  diagnostics: family, shapes, dtypes, memory, kernels (--json, --ctx N)
-  bench MODEL_DIR    throughput: -p 512 -n 128 -r 3 -t THREADS (--json, --mmap|--no-mmap, --device)
+  bench MODEL_DIR    throughput: -p 512 -n 128 -r 3 -t THREADS, -d DEPTH (tokens already in the
+                     context), --json, --mmap|--no-mmap, --device
   caps               CPU features, backends and registered kernels (--json)
 environment: LLRT_ISA=avx2|avx512|avx512_bf16|amx caps the instruction sets used
              LLRT_CUDA_DEVICE=N picks the GPU; LLRT_CUDA_GRAPHS=0 disables the decode graph
