@@ -186,14 +186,22 @@ void run_linears(const Model::Impl& m, const LinearWeights* const* ls, float* co
   // Quantized linears: activation quantization + int8 kernel (src/llama_quant.cpp).
   if (q8) return run_q8_linears(ls, ys, count, x, M, prep_buf, m.threads);
   const LinearKernel* k = ls[0]->kernel;
+  const int64_t K = ls[0]->in;
+  // The prep is shared by the threads (16-token blocks) where the kernel allows it.
+  const bool prep_par = k->prep && k->prep_rows && M >= 32;
   if (k->prep) {
-    k->prep(x, ls[0]->in, M, ls[0]->in, prep_buf);
+    if (!prep_par) k->prep(x, K, M, K, prep_buf);
     for (int i = 0; i < count; ++i) xp[i] = prep_buf;
   }
   const int nt = m.threads;
 #pragma omp parallel num_threads(nt)
   {
     int t = omp_get_thread_num(), n = omp_get_num_threads();
+    if (prep_par) {  // the same for every thread: all of them reach the barrier
+      const int64_t nb = (M + 15) / 16, b0 = nb * t / n, b1 = nb * (t + 1) / n;
+      if (b0 < b1) k->prep_rows(x, K, M, K, b0 * 16, std::min(M, b1 * 16), prep_buf);
+#pragma omp barrier
+    }
     for (int i = 0; i < count; ++i) {
       const LinearWeights& L = *ls[i];
       int64_t n0, n1;

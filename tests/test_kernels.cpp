@@ -322,6 +322,37 @@ TEST_CASE("kernels: Linear prep_bytes never shrinks as M grows") {
   }
 }
 
+TEST_CASE("kernels: Linear prep_rows over any split of the tokens writes what prep writes") {
+  // The engine shares the prep between threads (16-token blocks) when a kernel has prep_rows.
+  Rng rng(91);
+  int kernels = 0;
+  for (const auto& e : KernelRegistry::global().all()) {
+    if (e.op != Op::Linear || !backend_is_cpu(e.backend) || !backend_hw_supported(e.backend)) continue;
+    const LinearKernel& lk = *static_cast<const LinearKernel*>(e.fn);
+    if (!lk.prep_rows) continue;
+    ++kernels;
+    for (int64_t M : {1, 2, 15, 16, 17, 40, 300})
+      for (int64_t K : {31, 64, 100, 2048 + 40}) {
+        const int64_t ldx = K + 3;
+        std::vector<float> x(size_t(M * ldx));
+        for (auto& v : x) v = rng.normal();
+        const size_t bytes = lk.prep_bytes(M, K);
+        std::vector<uint8_t> a(bytes + 64, 0xAB), b(bytes + 64, 0xAB);
+        lk.prep(x.data(), ldx, M, K, a.data());
+        // Uneven block ranges, in reverse order (threads finish in any order).
+        const int64_t nb = (M + 15) / 16;
+        std::vector<int64_t> cuts = {0};
+        for (int64_t c = 1; c < nb; c += 1 + c % 3) cuts.push_back(c);
+        cuts.push_back(nb);
+        for (size_t i = cuts.size() - 1; i > 0; --i)
+          lk.prep_rows(x.data(), ldx, M, K, cuts[i - 1] * 16, std::min(M, cuts[i] * 16), b.data());
+        CHECK_MESSAGE(a == b, std::string(e.name) << " M=" << M << " K=" << K);
+      }
+  }
+  MESSAGE(kernels << " kernels with prep_rows");
+  if (backend_hw_supported(Backend::Amx)) CHECK(kernels >= 2);  // the BF16 and F16 AMX kernels
+}
+
 TEST_CASE("kernels: Linear outputs do not depend on how rows are split across threads") {
   // The engine runs [n0, n1) blocks per thread; a row's result must be the same bits
   // whatever block it falls in (no split-dependent tails).

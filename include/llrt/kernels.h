@@ -52,6 +52,11 @@ struct LinearKernel {
   size_t (*prep_bytes)(int64_t M, int64_t K);  // null: no prep
   void (*prep)(const float* x, int64_t ldx, int64_t M, int64_t K, void* xp);
   void (*run)(const LinearArgs& a);
+  // Optional (null: prep runs on one thread): the part of prep(x, ..., M, K, xp) that token
+  // rows [m0, m1) own, so threads can share the prep. m0 is a multiple of 16, m1 a multiple
+  // of 16 or M; the ranges of one call cover [0, M) exactly once. The union of the calls
+  // writes the same bytes as prep.
+  void (*prep_rows)(const float* x, int64_t ldx, int64_t M, int64_t K, int64_t m0, int64_t m1, void* xp) = nullptr;
 };
 
 // Embedding: out[i*D + d] = table[ids[i]*D + d] widened to F32. ids already validated.

@@ -83,9 +83,11 @@ inline size_t split_tiles_bytes(int64_t M, int64_t K) {
   return size_t((M + 15) / 16 * 16 * bf16_row_stride(K)) * 4;
 }
 
-inline void prep_split_tiles(const float* x, int64_t ldx, int64_t M, int64_t K, uint16_t* out) {
+// Token blocks [mb0, mb1) of the split tiles (each block's pairs are its own bytes).
+inline void prep_split_tiles_blocks(const float* x, int64_t ldx, int64_t M, int64_t K, int64_t mb0, int64_t mb1,
+                                    uint16_t* out) {
   const int64_t nkb = bf16_row_stride(K) / 32;
-  for (int64_t mb = 0; mb < (M + 15) / 16; ++mb)
+  for (int64_t mb = mb0; mb < mb1; ++mb)
     for (int64_t kb = 0; kb < nkb; ++kb) {
       __m512i hi[16], lo[16];
       for (int c = 0; c < 16; ++c) {
@@ -101,6 +103,16 @@ inline void prep_split_tiles(const float* x, int64_t ldx, int64_t M, int64_t K, 
         _mm512_storeu_si512(tile + 512 + i * 32, lo[i]);
       }
     }
+}
+
+inline void prep_split_tiles(const float* x, int64_t ldx, int64_t M, int64_t K, uint16_t* out) {
+  prep_split_tiles_blocks(x, ldx, M, K, 0, (M + 15) / 16, out);
+}
+
+// prep_rows of the split-tile layout: rows [m0, m1) are token blocks [m0/16, ceil(m1/16)).
+inline void prep_split_tiles_rows(const float* x, int64_t ldx, int64_t M, int64_t K, int64_t m0, int64_t m1,
+                                  uint16_t* out) {
+  prep_split_tiles_blocks(x, ldx, M, K, m0 / 16, (m1 + 15) / 16, out);
 }
 
 }  // namespace

@@ -52,6 +52,11 @@ void prep_amx(const float* x, int64_t ldx, int64_t M, int64_t K, void* xp) {
   else prep_split_tiles(x, ldx, M, K, out);
 }
 
+void prep_rows_amx(const float* x, int64_t ldx, int64_t M, int64_t K, int64_t m0, int64_t m1, void* xp) {
+  if (M >= kAmxMinM) prep_split_tiles_rows(x, ldx, M, K, m0, m1, static_cast<uint16_t*>(xp));
+  else if (m0 == 0) prep_amx(x, ldx, M, K, xp);  // (M = 1: one row, one range)
+}
+
 // One K chunk [kb0, kb1) of the NA x NB tile block: C(i, j) (tile 2i + j, rows of A_i x
 // tokens of block j) += A_i . Bh_j + A_i . Bl_j, kept in cs[(j*2 + i) * 256] between
 // chunks. A_i rows start at wi[i] (stride 2K bytes) for full k blocks (kb < kb_full)
@@ -178,7 +183,7 @@ void run_amx(const LinearArgs& a) {
   _tile_release();
 }
 
-const LinearKernel linear_bf16w_f32a__amx{&prep_bytes_amx, &prep_amx, &run_amx};
+const LinearKernel linear_bf16w_f32a__amx{&prep_bytes_amx, &prep_amx, &run_amx, &prep_rows_amx};
 }  // namespace
 
 void register_linear_bf16_amx(KernelRegistry& r) {

@@ -50,6 +50,10 @@ void prep_f16amx(const float* x, int64_t ldx, int64_t M, int64_t K, void* xp) {
   if (M >= kF16AmxMinM) prep_split_tiles(x, ldx, M, K, static_cast<uint16_t*>(xp));
 }
 
+void prep_rows_f16amx(const float* x, int64_t ldx, int64_t M, int64_t K, int64_t m0, int64_t m1, void* xp) {
+  if (M >= kF16AmxMinM) prep_split_tiles_rows(x, ldx, M, K, m0, m1, static_cast<uint16_t*>(xp));
+}
+
 // Splits rows [0, rows) x k blocks [kb0, kb1) of W (row stride K) into wh / wl tiles:
 // buf[(kb - kb0) * 2 + 0] = wh tile, [.. + 1] = wl tile, 512 BF16 each (16 x 32).
 void split_w(const uint16_t* w, int64_t K, int rows, int64_t kb0, int64_t kb1, uint16_t* buf) {
@@ -167,7 +171,7 @@ void run_f16amx(const LinearArgs& a) {
   _tile_release();
 }
 
-const LinearKernel linear_f16w_f32a__amx{&prep_bytes_f16amx, &prep_f16amx, &run_f16amx};
+const LinearKernel linear_f16w_f32a__amx{&prep_bytes_f16amx, &prep_f16amx, &run_f16amx, &prep_rows_f16amx};
 }  // namespace
 
 void register_linear_f16_amx(KernelRegistry& r) {
