@@ -2,6 +2,8 @@
 // (tests/data/chat/*.json, made by scripts/chat/make_chat_refs.py), plus error cases.
 #include <doctest/doctest.h>
 
+#include <chrono>
+
 #include <fstream>
 #include <sstream>
 
@@ -228,6 +230,22 @@ TEST_CASE("chat: errors name the construct and position") {
   std::string nested_ifs;
   for (int i = 0; i < 2000; ++i) nested_ifs += "{% if true %}";
   has(err(nested_ifs), "nests too deeply");
+  // ... and unbounded work or memory is an error too, not a hang or an allocation failure.
+  has(err("{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}"), "too much work");
+  has(err("{% set ns = namespace(s='a') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}"),
+      "string too large");
+  has(err("{% set ns = namespace(s='a') %}{% for i in range(60) %}{% set ns.s = ns.s + ns.s %}{% endfor %}"),
+      "string too large");
+  has(err("{% set ns = namespace(l=[1]) %}{% for i in range(60) %}{% set ns.l = ns.l + ns.l %}{% endfor %}"),
+      "list too large");
+  has(err("{{ ([1] * 1000000000)|length }}"), "list repetition too large");
+  has(err("{% for i in range(100000) %}{{ 'x' * 10000 }}{% endfor %}"), "exceeds 64 MiB");
+  // Many tags on one line lex in linear time (lstrip_blocks looks back only to the last tag).
+  std::string one_line;
+  for (int i = 0; i < 100000; ++i) one_line += "{% if true %}x{% endif %}";
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(ChatTemplate::from_string(one_line, "", "").render({{"user", "hi"}}).size() == 100000);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(20));  // quadratic took minutes
 
   // Bad input to the API is an Error, not a crash.
   ChatTemplate t = ChatTemplate::from_string("{{ messages[0].content }}", "", "");

@@ -184,6 +184,19 @@ std::string Evaluator::capture(const Body& body) {
 }
 
 // ---- statements --------------------------------------------------------------------------------------------------
+// 2 million steps (about a second): the real templates take tens to a few thousand per message.
+constexpr uint64_t kMaxSteps = 2'000'000;
+constexpr size_t kMaxOutputBytes = size_t(64) << 20;  // 64 MiB of rendered text
+
+void Evaluator::step() {
+  if (++steps_ > kMaxSteps)
+    render_error("the template does too much work (over 2 million statements and loop iterations): giving up");
+}
+
+void Evaluator::check_output(const std::string& out) {
+  if (out.size() > kMaxOutputBytes) render_error("the rendered text exceeds 64 MiB: giving up");
+}
+
 Evaluator::Flow Evaluator::exec(const Body& body, std::string& out) {
   for (const StmtPtr& s : body) {
     Flow f = exec_stmt(*s, out);
@@ -194,9 +207,10 @@ Evaluator::Flow Evaluator::exec(const Body& body, std::string& out) {
 
 Evaluator::Flow Evaluator::exec_stmt(const Stmt& s, std::string& out) {
   try {
+    step();
     switch (s.kind) {
-      case StmtKind::Text: out += s.text; return Flow::Normal;
-      case StmtKind::Output: out += eval(*s.expr).to_str(); return Flow::Normal;
+      case StmtKind::Text: out += s.text; check_output(out); return Flow::Normal;
+      case StmtKind::Output: out += eval(*s.expr).to_str(); check_output(out); return Flow::Normal;
       case StmtKind::If:
         for (const auto& [cond, body] : s.branches)
           if (eval(*cond).truthy()) return exec(body, out);
@@ -235,6 +249,7 @@ Evaluator::Flow Evaluator::exec_for(const Stmt& s, std::string& out) {
   if (s.filter) {
     ValueList kept;
     for (const Value& item : items) {
+      step();
       scope_.push_back(std::make_shared<Frame>());
       bool keep;
       try {
@@ -249,6 +264,7 @@ Evaluator::Flow Evaluator::exec_for(const Stmt& s, std::string& out) {
   if (items.empty()) return exec(s.else_body, out);
   auto last_changed = std::make_shared<Value>();
   for (size_t i = 0; i < items.size(); ++i) {
+    step();
     scope_.push_back(std::make_shared<Frame>());
     Flow f;
     try {

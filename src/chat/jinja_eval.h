@@ -57,6 +57,11 @@ class Evaluator {
   const Program& program_;
   EvalOptions opts_;
   int call_depth_ = 0;  // macro recursion (Python would raise RecursionError)
+  // Work budget: statements executed + loop iterations (a hostile template must end with
+  // an error, not run for hours); the rendered text is bounded too.
+  uint64_t steps_ = 0;
+  void step();
+  static void check_output(const std::string& out);
   // Frames a macro closure captured. A macro is stored in a frame it also captures (a
   // shared_ptr cycle), so the destructor clears these frames to break the cycles.
   std::vector<std::shared_ptr<Frame>> captured_frames_;

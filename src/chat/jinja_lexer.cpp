@@ -76,8 +76,9 @@ class Lexer {
       if (sign == '-') {
         text_end = rstrip_end(s_, pos, tag);
       } else if (sign != '+' && kind != '{') {  // lstrip_blocks: block and comment tags only
-        size_t nl = s_.rfind('\n', tag == 0 ? 0 : tag - 1);
-        size_t l_pos = (nl == std::string::npos || nl < pos) ? pos : nl + 1;
+        // Start of the tag's line, not before pos (scan back only over this text: linear overall).
+        size_t l_pos = tag;
+        while (l_pos > pos && s_[l_pos - 1] != '\n') --l_pos;
         if ((l_pos > pos || line_starting) && is_all_space(s_, l_pos, tag)) text_end = l_pos;
       }
       emit_data(pos, text_end);
@@ -142,8 +143,8 @@ class Lexer {
       if (sign == '-') {
         text_end = rstrip_end(s_, body, k);
       } else if (sign != '+') {
-        size_t nl = s_.rfind('\n', k == 0 ? 0 : k - 1);
-        size_t l_pos = (nl == std::string::npos || nl < body) ? body : nl + 1;
+        size_t l_pos = k;
+        while (l_pos > body && s_[l_pos - 1] != '\n') --l_pos;
         if (l_pos > body && is_all_space(s_, l_pos, k)) text_end = l_pos;
       }
       emit_data(body, text_end);

@@ -453,8 +453,20 @@ int py_compare(const Value& a, const Value& b) {
   return py_equal(a, b) ? 0 : 1;
 }
 
+// Limits on what one operation may build (a template is untrusted input: it must not be
+// able to exhaust memory; Python would raise MemoryError far later, or never finish).
+constexpr double kMaxStringBytes = 64.0 * (1 << 20);
+constexpr double kMaxListItems = 1e6;
+void check_string_size(double bytes) {
+  if (bytes > kMaxStringBytes) render_error("string too large (over 64 MiB): the template builds text without bound");
+}
+
 Value binary_op(const std::string& op, const Value& a, const Value& b) {
-  if (op == "~") return Value(soft_str(a).as_string() + soft_str(b).as_string());
+  if (op == "~") {
+    const Value sa = soft_str(a), sb = soft_str(b);
+    check_string_size(double(sa.as_string().size()) + double(sb.as_string().size()));
+    return Value(sa.as_string() + sb.as_string());
+  }
   if (a.is_undefined()) undefined_error(a);
   if (b.is_undefined()) undefined_error(b);
   bool nums = a.is_number() && b.is_number();
@@ -467,11 +479,13 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
     if (nums) return Value(a.as_float() + b.as_float());
     if (a.is_string()) {
       if (!b.is_string()) render_error("TypeError: can only concatenate str (not \"" + b.type_name() + "\") to str");
+      check_string_size(double(a.as_string().size()) + double(b.as_string().size()));
       return Value(a.as_string() + b.as_string());
     }
     if (a.is_list_like() && !a.is_generator()) {
       if (b.kind() != a.kind() || b.is_generator())
         render_error("TypeError: can only concatenate " + a.type_name() + " (not \"" + b.type_name() + "\") to " + a.type_name());
+      if (double(a.as_list().size()) + double(b.as_list().size()) > kMaxListItems) render_error("list too large (over a million items)");
       ValueList out = a.as_list();
       out.insert(out.end(), b.as_list().begin(), b.as_list().end());
       return Value::list(std::move(out), a.kind() == Kind::Tuple);
@@ -491,11 +505,12 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
     if ((seq->is_string() || (seq->is_list_like() && !seq->is_generator())) && (times->is_int() || times->is_bool())) {
       int64_t n = std::max<int64_t>(0, times->as_int());
       if (seq->is_string()) {
-        if (static_cast<double>(n) * static_cast<double>(seq->as_string().size()) > 1e8) render_error("string repetition too large");
+        if (static_cast<double>(n) * static_cast<double>(seq->as_string().size()) > kMaxStringBytes) render_error("string repetition too large");
         std::string out;
         for (int64_t i = 0; i < n; ++i) out += seq->as_string();
         return Value(out);
       }
+      if (static_cast<double>(n) * static_cast<double>(seq->as_list().size()) > kMaxListItems) render_error("list repetition too large");
       ValueList out;
       for (int64_t i = 0; i < n; ++i) out.insert(out.end(), seq->as_list().begin(), seq->as_list().end());
       return Value::list(std::move(out), seq->kind() == Kind::Tuple);
