@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer target with clang (+ASan/UBSan) and runs it for a bounded time.
-# Usage: scripts/fuzz.sh [SECONDS]   (default 60). Exit non-zero on any crash.
+# Builds the libFuzzer targets with clang (+ASan/UBSan) and runs each for a bounded time:
+#   fuzz_loader  safetensors header + config parsers   SECONDS
+#   fuzz_chat    chat-template engine (Jinja)           SECONDS * 3/4 (LLRT_FUZZ_CHAT_SECONDS)
+# Usage: scripts/fuzz.sh [SECONDS]   (default 60). Exit non-zero on any crash or hang (>10 s/input).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
@@ -23,3 +25,22 @@ for f in "$shared"/models/*/generation_config.json; do { printf '\x02'; cat "$f"
 echo "[fuzz] running for ${secs}s on $i seeds"
 "$out/fuzz_loader" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 "$out/corpus" 2>&1 | tail -5
 echo "[fuzz] no crash in ${secs}s"
+
+# Chat templates: seeds are the real templates (assets and every model's tokenizer_config).
+clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+  -Iinclude -I. src/chat/*.cpp tests/fuzz/fuzz_chat.cpp -o "$out/fuzz_chat"
+mkdir -p "$out/corpus_chat"
+cp "$shared"/assets/chat-templates/*.jinja "$out/corpus_chat/" 2>/dev/null || true
+python3 - "$shared" "$out/corpus_chat" <<'PY'
+import glob, json, os, sys
+shared, dst = sys.argv[1], sys.argv[2]
+for i, f in enumerate(sorted(glob.glob(os.path.join(shared, "models", "*", "tokenizer_config.json")))):
+    t = json.load(open(f)).get("chat_template")
+    if isinstance(t, str):
+        open(os.path.join(dst, "tc%d" % i), "w").write(t)
+PY
+chat_secs=${LLRT_FUZZ_CHAT_SECONDS:-$((secs * 3 / 4))}
+echo "[fuzz] chat templates: running for ${chat_secs}s on $(ls "$out/corpus_chat" | wc -l) seeds"
+"$out/fuzz_chat" -max_total_time="$chat_secs" -timeout=10 -max_len=16384 -rss_limit_mb=2048 -print_final_stats=1 \
+  "$out/corpus_chat" 2>&1 | tail -5
+echo "[fuzz] chat templates: no crash or hang in ${chat_secs}s"

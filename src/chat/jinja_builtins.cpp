@@ -23,7 +23,9 @@ ArgBinder::ArgBinder(CallArgs& args, std::string what, std::initializer_list<con
     render_error("TypeError: " + what + " takes at most " + std::to_string(n.size()) + " arguments (" +
                  std::to_string(args.pos.size()) + " given)");
   for (size_t i = 0; i < args.pos.size(); ++i) bound_[i] = &args.pos[i];
-  for (auto& [k, v] : args.kw) {
+  for (auto& kv : args.kw) {
+    const auto& k = kv.first;
+    auto& v = kv.second;
     auto it = std::find_if(n.begin(), n.end(), [&](const char* x) { return k == x; });
     if (it == n.end()) render_error("TypeError: " + what + " got an unexpected keyword argument '" + k + "'");
     size_t i = static_cast<size_t>(it - n.begin());
