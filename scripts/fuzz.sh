@@ -2,6 +2,7 @@
 # Builds the libFuzzer targets with clang (+ASan/UBSan) and runs each for a bounded time:
 #   fuzz_loader  safetensors header + config parsers   SECONDS
 #   fuzz_chat    chat-template engine (Jinja)           SECONDS * 3/4 (LLRT_FUZZ_CHAT_SECONDS)
+#   fuzz_tokenizer  tokenizer.json / tokenizer.model    SECONDS / 2 (LLRT_FUZZ_TOKENIZER_SECONDS)
 # Usage: scripts/fuzz.sh [SECONDS]   (default 60). Exit non-zero on any crash or hang (>10 s/input).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,3 +45,33 @@ echo "[fuzz] chat templates: running for ${chat_secs}s on $(ls "$out/corpus_chat
 "$out/fuzz_chat" -max_total_time="$chat_secs" -timeout=10 -max_len=16384 -rss_limit_mb=2048 -print_final_stats=1 \
   "$out/corpus_chat" 2>&1 | tail -5
 echo "[fuzz] chat templates: no crash or hang in ${chat_secs}s"
+
+# Tokenizers: seeds are stories260K's tokenizer.json and tokenizer.model and a Llama 3
+# tokenizer.json cut to its first 800 ids (ByteLevel + the Llama 3 Split regex, small enough
+# to mutate quickly). Selector byte: 0 = tokenizer.json, 1 = tokenizer.model.
+clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+  -Iinclude -I. src/tokenizer/*.cpp tests/fuzz/fuzz_tokenizer.cpp -lpcre2-8 -o "$out/fuzz_tokenizer"
+mkdir -p "$out/corpus_tok"
+{ printf '\x00'; cat models/stories260K/tokenizer.json; } > "$out/corpus_tok/st_json"
+{ printf '\x01'; cat models/stories260K/tokenizer.model; } > "$out/corpus_tok/st_model"
+python3 - "$shared/models/llama-3.2-mini/tokenizer.json" "$out/corpus_tok/l3_json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+m = j["model"]
+keep = {k: v for k, v in m["vocab"].items() if v < 800}
+merges = []
+for mg in m["merges"]:
+    a, b = mg.split(" ") if isinstance(mg, str) else mg
+    if a in keep and b in keep and a + b in keep:
+        merges.append(mg)
+m["vocab"], m["merges"] = keep, merges
+j["added_tokens"] = j["added_tokens"][:4]
+for i, t in enumerate(j["added_tokens"]):
+    t["id"] = 800 + i
+open(sys.argv[2], "wb").write(b"\x00" + json.dumps(j, ensure_ascii=False).encode())
+PY
+tok_secs=${LLRT_FUZZ_TOKENIZER_SECONDS:-$((secs / 2))}
+echo "[fuzz] tokenizers: running for ${tok_secs}s on $(ls "$out/corpus_tok" | wc -l) seeds"
+"$out/fuzz_tokenizer" -max_total_time="$tok_secs" -timeout=10 -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 \
+  "$out/corpus_tok" 2>&1 | tail -5
+echo "[fuzz] tokenizers: no crash or hang in ${tok_secs}s"
