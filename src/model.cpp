@@ -100,12 +100,26 @@ std::vector<float> rope_inv_freq(const ModelConfig& c) {
 
 // ------------------------------------------------------------------ Model
 
+LoadMode resolve_load_mode(LoadMode requested, uint64_t weight_bytes, uint64_t mem_available_bytes) {
+  if (requested != LoadMode::Auto) return requested;
+  const bool fits = mem_available_bytes == 0 || static_cast<unsigned __int128>(weight_bytes) * 10 <= static_cast<unsigned __int128>(mem_available_bytes) * 7;
+  return fits ? LoadMode::Copy : LoadMode::Mmap;
+}
+
 std::shared_ptr<Model> Model::load(const std::filesystem::path& dir, const ModelOptions& opt) {
   auto t0 = Clock::now();
   auto say = [&](const std::string& s) { if (opt.progress) opt.progress(s); };
   // 1. Headers, config and the tensor contract: nothing is read from weights yet.
   MapOptions map = opt.map;
   map.copy_threads = opt.threads > 0 ? opt.threads : cpu_info().physical_cores;
+  if (map.mode == LoadMode::Auto) {
+    const uint64_t weights = Checkpoint::open(dir, MapOptions{LoadMode::Mmap}).weight_bytes();
+    const uint64_t avail = cpu_info().mem_available_bytes;
+    map.mode = resolve_load_mode(LoadMode::Auto, weights, avail);
+    if (map.mode == LoadMode::Mmap)
+      say("weights (" + std::to_string(weights >> 20) + " MiB) exceed 70% of available memory (" + std::to_string(avail >> 20) +
+          " MiB): mapping them (mmap) instead of copying");
+  }
   Checkpoint ck = [&] {
     // Validate with a cheap mmap first when copying, so a bad checkpoint fails before gigabytes are read.
     if (map.mode == LoadMode::Copy) {

@@ -25,7 +25,9 @@ constexpr size_t kHugePage = 2ull << 20;
 }
 }  // namespace
 
-const char* load_mode_name(LoadMode m) { return m == LoadMode::Mmap ? "mmap" : "copy (anonymous, huge pages)"; }
+const char* load_mode_name(LoadMode m) {
+  return m == LoadMode::Mmap ? "mmap" : m == LoadMode::Copy ? "copy (anonymous, huge pages)" : "auto (copy when it fits in memory, else mmap)";
+}
 
 int64_t TensorInfo::numel() const {
   int64_t n = 1;
@@ -46,12 +48,12 @@ std::shared_ptr<FileBytes> FileBytes::open(const std::filesystem::path& path, co
   std::shared_ptr<FileBytes> fb(new FileBytes());
   fb->path_ = path;
   fb->size_ = uint64_t(st.st_size);
-  fb->mode_ = opt.mode;
+  fb->mode_ = opt.mode == LoadMode::Copy ? LoadMode::Copy : LoadMode::Mmap;  // (Auto is resolved by Model::load)
   if (fb->size_ == 0) {
     ::close(fd);
     return fb;
   }
-  if (opt.mode == LoadMode::Mmap) {
+  if (opt.mode != LoadMode::Copy) {  // Mmap (and Auto, which Model::load resolves)
     // Mapped at a 2 MiB-aligned address with MADV_HUGEPAGE before any page is touched, so
     // page-cache folios of 2 MiB (ext4/xfs large folios) can be mapped with PMD entries.
     // Measured on the project's VM (bench/README.md): decode from page-cache pages stays

@@ -72,17 +72,28 @@ TEST_CASE("a context allocates exactly the estimated KV cache and scratch") {
 
 TEST_CASE("copy (huge-page) and mmap loading give identical logits") {
   ModelOptions copy, mapped;
-  CHECK(copy.map.mode == LoadMode::Copy);  // the default (bench/README.md: the faster decode)
+  CHECK(copy.map.mode == LoadMode::Auto);  // the default: copy when it fits (bench/README.md)
   mapped.map.mode = LoadMode::Mmap;
   auto a = Model::load(model_dir("llama-3.1-mini-sharded"), mapped);
   auto b = Model::load(model_dir("llama-3.1-mini-sharded"), copy);
   CHECK(a->checkpoint().shards()[0].mode() == LoadMode::Mmap);
-  CHECK(b->checkpoint().shards()[0].mode() == LoadMode::Copy);
+  CHECK(b->checkpoint().shards()[0].mode() == LoadMode::Copy);  // a mini model fits
   std::vector<int32_t> toks = {1, 5, 9, 200};
   Context ca(a), cb(b);
   auto la = ca.eval(toks);
   auto lb = cb.eval(toks);
   CHECK(std::equal(la.begin(), la.end(), lb.begin()));
+}
+
+TEST_CASE("load mode Auto: copy when the weights fit in 70% of available memory, else mmap") {
+  const uint64_t G = uint64_t(1) << 30;
+  CHECK(resolve_load_mode(LoadMode::Auto, 2 * G, 20 * G) == LoadMode::Copy);
+  CHECK(resolve_load_mode(LoadMode::Auto, 7 * G, 10 * G) == LoadMode::Copy);
+  CHECK(resolve_load_mode(LoadMode::Auto, 7 * G + 1, 10 * G) == LoadMode::Mmap);
+  CHECK(resolve_load_mode(LoadMode::Auto, 16 * G, 20 * G) == LoadMode::Mmap);  // an 8B BF16 on a 24 GiB machine
+  CHECK(resolve_load_mode(LoadMode::Auto, 16 * G, 0) == LoadMode::Copy);       // unknown memory
+  CHECK(resolve_load_mode(LoadMode::Copy, 16 * G, 20 * G) == LoadMode::Copy);  // asked for: as asked
+  CHECK(resolve_load_mode(LoadMode::Mmap, 1, 20 * G) == LoadMode::Mmap);
 }
 
 TEST_CASE("the parallel copy holds the file's bytes exactly, whatever the chunking") {

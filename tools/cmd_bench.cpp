@@ -118,7 +118,7 @@ int cmd_bench(Args& a) {
     nlohmann::json j = {{"model", pos[0]}, {"dtypes", dts}, {"weight_bytes", model.checkpoint().weight_bytes()},
                         {"streamed_bytes_per_token", bytes_tok}, {"threads", threads},
                         {"device", model.device_name()}, {"load_to_first_token_seconds", first_token_s},
-                        {"load", gpu ? "cuda upload" : load_mode_name(setup.map.mode)}, {"load_seconds", model.load_seconds()},
+                        {"load", gpu ? "cuda upload" : load_mode_name(model.checkpoint().shards()[0].mode())}, {"load_seconds", model.load_seconds()},
                         {"bandwidth_gbs", bw}, {"bandwidth_kind", gpu ? "device copy (read+write)" : "host read"},
                         {"tg_limit_tps", limit}, {"cpu", cpu_summary()}, {"peak_rss_bytes", peak_rss}};
     if (!gpu) j["memory_estimate"] = {{"weights", est.weight_bytes}, {"kv_cache", est.kv_bytes}, {"scratch", est.scratch_bytes}, {"ctx", ctx_len}};
@@ -136,7 +136,7 @@ int cmd_bench(Args& a) {
   auto row = [&](const char* test, int64_t n, Stat s) {
     std::printf("| %s | %s | %.2f GiB | %s | %s | %s%lld%s | %.2f ± %.2f |\n", pos[0].c_str(), dts.c_str(),
                 double(model.checkpoint().weight_bytes()) / double(1ull << 30), dev.c_str(),
-                gpu ? "cuda" : setup.map.mode == LoadMode::Mmap ? "mmap" : "copy", test, (long long)n, at.c_str(), s.mean, s.sd);
+                gpu ? "cuda" : model.checkpoint().shards()[0].mode() == LoadMode::Mmap ? "mmap" : "copy", test, (long long)n, at.c_str(), s.mean, s.sd);
   };
   if (pp > 0) row("pp", pp, sp);
   if (tg > 0) row("tg", tg, sg);

@@ -25,8 +25,9 @@ commands:
                      --min-p P, --repeat-penalty R, --seed S, --stop STR (repeatable),
                      -t THREADS, --ctx N, --batch N, --print-ids, --no-bos,
                      --chat [--system TEXT] (apply the model's chat template),
-                     --no-mmap (default: weights copied into huge-page memory, the faster
-                     decode) | --mmap (zero-copy, instant start), --verbose,
+                     --no-mmap (copy the weights into huge-page memory: the faster decode;
+                     the default when they fit in 70% of available memory) | --mmap
+                     (zero-copy, instant start), --verbose,
                      --device cpu|cuda (default: cuda when a GPU is present and runs the model)
   chat MODEL_DIR     interactive chat with the model's template (same sampling options)
   tokenize MODEL_DIR TEXT   print token ids (--pieces, --no-bos, --file F, --stdin)

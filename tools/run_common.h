@@ -16,7 +16,7 @@ struct RunSetup {
   int threads = 0;
   int64_t ctx = 0;
   int64_t batch = 512;
-  MapOptions map{LoadMode::Copy};  // Model::load's default; --mmap for instant start
+  MapOptions map{LoadMode::Auto};  // Model::load's default; --no-mmap forces the copy, --mmap the mapping
   bool verbose = false;
   std::string device;  // --device cpu|cuda; empty: cuda when a GPU runs the model, else cpu
 };

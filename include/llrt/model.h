@@ -28,9 +28,10 @@
 namespace llrt {
 
 struct ModelOptions {
-  // Copy into huge-page-backed memory (default: the faster decode, measured in
-  // bench/README.md) or Mmap (zero-copy, instant start).
-  MapOptions map{LoadMode::Copy};
+  // Copy into huge-page-backed memory (the faster decode, measured in bench/README.md),
+  // Mmap (zero-copy, instant start), or Auto (default): Copy when the weights fit in
+  // available memory, else Mmap, said through `progress`.
+  MapOptions map{LoadMode::Auto};
   int threads = 0;       // 0: physical cores
   // Called while loading with a one-line status (e.g. "shard 2/4 (4.9 GB)").
   std::function<void(const std::string&)> progress;
@@ -40,6 +41,10 @@ struct ContextOptions {
   int64_t n_ctx = 0;      // 0: min(max_position_embeddings, 4096)
   int64_t n_batch = 512;  // tokens per forward chunk during prefill
 };
+
+// What LoadMode::Auto becomes: Copy when the weights are at most 70% of the available
+// memory (or it is unknown: 0), else Mmap. Copy and Mmap are returned as asked.
+LoadMode resolve_load_mode(LoadMode requested, uint64_t weight_bytes, uint64_t mem_available_bytes);
 
 class Model {
  public:

@@ -23,14 +23,17 @@ namespace llrt {
 // conversion): Mmap maps the file (zero-copy, instant start, page-cache pages; mapped
 // 2 MiB-aligned with MADV_HUGEPAGE so large page-cache folios map as huge pages);
 // Copy reads the same bytes into anonymous memory aligned to 2 MiB with
-// MADV_HUGEPAGE (transparent huge pages). Copy is Model::load's default: on the measured machine
+// MADV_HUGEPAGE (transparent huge pages). Copy is what Model::load picks when it fits: on the measured machine
 // it decodes 15-90% faster than the page cache (bench/README.md, "mmap or copy"), at a
 // load cost of ~1.5 s/GB there (first touch of fresh huge pages); --mmap for instant start.
-enum class LoadMode { Mmap, Copy };
+// Auto (Model::load's default): Copy when the weights fit comfortably in available memory
+// (weights <= 70% of MemAvailable), else Mmap; the choice is announced through the load's
+// progress callback. FileBytes::open treats Auto as Mmap.
+enum class LoadMode { Mmap, Copy, Auto };
 const char* load_mode_name(LoadMode m);
 
 struct MapOptions {
-  LoadMode mode = LoadMode::Mmap;  // (Model::load's default is Copy: ModelOptions)
+  LoadMode mode = LoadMode::Mmap;  // (Model::load's default is Auto: ModelOptions)
   bool populate = false;  // Mmap only: prefault the mapping (WILLNEED + POPULATE_READ)
   int copy_threads = 2;   // Copy only: threads reading (and first-touching) the copy
   uint64_t copy_chunk = 64ull << 20;  // Copy only: bytes per read (the unit threads share)
