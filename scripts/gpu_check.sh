@@ -67,9 +67,13 @@ timeout 300 "$BIN/test_cuda" >"$OUT/test_cuda.log" 2>&1
 rc=$?
 grep -E "MESSAGE|ERROR|test cases|assertions|worst" "$OUT/test_cuda.log" | sed 's/^.*MESSAGE: //' | tail -60
 [ $rc -ne 0 ] && { log "test_cuda FAILED (rc=$rc)"; fail=1; }
-log "test_q8 + test_kernels (CPU suites on a host with a usable GPU)"
-{ timeout 150 "$BIN/test_q8" && timeout 200 "$BIN/test_kernels"; } >"$OUT/cpu_suites.log" 2>&1
-rc=$?
+log "test_q8 + test_kernels (CPU suites on a host with a usable GPU; a binary not carried is skipped, said)"
+rc=0
+: >"$OUT/cpu_suites.log"
+for t in test_q8 test_kernels; do
+  if [ -x "$BIN/$t" ]; then timeout 200 "$BIN/$t" >>"$OUT/cpu_suites.log" 2>&1 || rc=$?
+  else log "$t: not in $BIN, skipped"; fi
+done
 grep -E "test cases|Status" "$OUT/cpu_suites.log"
 [ $rc -ne 0 ] && { log "CPU suites FAILED (rc=$rc)"; grep -E "ERROR" "$OUT/cpu_suites.log" | head -5; fail=1; }
 
