@@ -112,22 +112,25 @@ std::shared_ptr<Model> Model::load(const std::filesystem::path& dir, const Model
   // 1. Headers, config and the tensor contract: nothing is read from weights yet.
   MapOptions map = opt.map;
   map.copy_threads = opt.threads > 0 ? opt.threads : cpu_info().physical_cores;
-  if (map.mode == LoadMode::Auto) {
-    const uint64_t weights = Checkpoint::open(dir, MapOptions{LoadMode::Mmap}).weight_bytes();
-    const uint64_t avail = cpu_info().mem_available_bytes;
-    map.mode = resolve_load_mode(LoadMode::Auto, weights, avail);
-    if (map.mode == LoadMode::Mmap)
-      say("weights (" + std::to_string(weights >> 20) + " MiB) exceed 70% of available memory (" + std::to_string(avail >> 20) +
-          " MiB): mapping them (mmap) instead of copying");
-  }
   Checkpoint ck = [&] {
-    // Validate with a cheap mmap first when copying, so a bad checkpoint fails before gigabytes are read.
-    if (map.mode == LoadMode::Copy) {
-      Checkpoint probe = Checkpoint::open(dir, MapOptions{LoadMode::Mmap});
-      validate_llama_checkpoint(probe);
-      require_kernels(llama_kernel_needs(probe));
-      say("copying " + std::to_string(probe.weight_bytes() >> 20) + " MiB of weights into huge-page memory");
+    if (map.mode == LoadMode::Mmap) return Checkpoint::open(dir, map);
+    // Copy or Auto: headers through a cheap mapping first, to choose (Auto) and to fail on a
+    // bad checkpoint before gigabytes are read.
+    MapOptions mapped = map;
+    mapped.mode = LoadMode::Mmap;
+    Checkpoint probe = Checkpoint::open(dir, mapped);
+    if (map.mode == LoadMode::Auto) {
+      const uint64_t avail = cpu_info().mem_available_bytes;
+      map.mode = resolve_load_mode(LoadMode::Auto, probe.weight_bytes(), avail);
+      if (map.mode == LoadMode::Mmap) {
+        say("weights (" + std::to_string(probe.weight_bytes() >> 20) + " MiB) exceed 70% of available memory (" +
+            std::to_string(avail >> 20) + " MiB): mapping them (mmap) instead of copying");
+        return probe;
+      }
     }
+    validate_llama_checkpoint(probe);
+    require_kernels(llama_kernel_needs(probe));
+    say("copying " + std::to_string(probe.weight_bytes() >> 20) + " MiB of weights into huge-page memory");
     return Checkpoint::open(dir, map);
   }();
   validate_llama_checkpoint(ck);
