@@ -100,6 +100,17 @@ std::vector<float> rope_inv_freq(const ModelConfig& c) {
 
 // ------------------------------------------------------------------ Model
 
+void check_eval_tokens(const ModelConfig& c, std::span<const int32_t> toks, int64_t n_past, int64_t n_ctx) {
+  if (toks.empty()) fail(ErrorCode::InvalidArgument, "eval() needs at least one token");
+  for (int32_t t : toks)
+    if (t < 0 || t >= c.vocab_size)
+      fail(ErrorCode::InvalidArgument, "token id " + std::to_string(t) + " is outside the vocabulary [0, " + std::to_string(c.vocab_size) + ")");
+  if (n_past + int64_t(toks.size()) > n_ctx)
+    fail(ErrorCode::ContextOverflow, "context is full: " + std::to_string(n_past) + " cached + " + std::to_string(toks.size()) +
+                                         " new tokens > context length " + std::to_string(n_ctx) +
+                                         "; raise --ctx (up to max_position_embeddings) or start a new context");
+}
+
 LoadMode resolve_load_mode(LoadMode requested, uint64_t weight_bytes, uint64_t mem_available_bytes) {
   if (requested != LoadMode::Auto) return requested;
   const bool fits = mem_available_bytes == 0 || static_cast<unsigned __int128>(weight_bytes) * 10 <= static_cast<unsigned __int128>(mem_available_bytes) * 7;
@@ -321,17 +332,6 @@ uint64_t Context::allocated_bytes() const { return st_->bytes; }
 
 namespace {
 
-void check_tokens(const ModelConfig& c, std::span<const int32_t> toks, int64_t n_past, int64_t n_ctx) {
-  if (toks.empty()) fail(ErrorCode::InvalidArgument, "eval() needs at least one token");
-  for (int32_t t : toks)
-    if (t < 0 || t >= c.vocab_size)
-      fail(ErrorCode::InvalidArgument, "token id " + std::to_string(t) + " is outside the vocabulary [0, " + std::to_string(c.vocab_size) + ")");
-  if (n_past + int64_t(toks.size()) > n_ctx)
-    fail(ErrorCode::ContextOverflow, "context is full: " + std::to_string(n_past) + " cached + " + std::to_string(toks.size()) +
-                                         " new tokens > context length " + std::to_string(n_ctx) +
-                                         "; raise --ctx (up to max_position_embeddings) or start a new context");
-}
-
 // One forward chunk of T tokens at positions p0..p0+T-1. Writes the final hidden
 // state (after the final norm) of rows [out_from, T) into s.xb.
 void forward_chunk(const Model::Impl& m, Context::State& s, const int32_t* toks, int64_t T, int64_t p0, int64_t out_from) {
@@ -421,7 +421,7 @@ void forward_chunk(const Model::Impl& m, Context::State& s, const int32_t* toks,
 std::span<const float> Context::eval(std::span<const int32_t> tokens) {
   const Model::Impl& m = model_->impl();
   State& s = *st_;
-  check_tokens(m.cfg, tokens, s.n_past, s.plan.ctx);
+  check_eval_tokens(m.cfg, tokens, s.n_past, s.plan.ctx);
   const int64_t n = int64_t(tokens.size()), H = m.cfg.hidden_size;
   for (int64_t i = 0; i < n; i += s.plan.batch) {
     int64_t T = std::min(s.plan.batch, n - i);
@@ -439,7 +439,7 @@ std::span<const float> Context::eval(std::span<const int32_t> tokens) {
 std::vector<float> Context::eval_all(std::span<const int32_t> tokens) {
   const Model::Impl& m = model_->impl();
   State& s = *st_;
-  check_tokens(m.cfg, tokens, s.n_past, s.plan.ctx);
+  check_eval_tokens(m.cfg, tokens, s.n_past, s.plan.ctx);
   const int64_t n = int64_t(tokens.size()), H = m.cfg.hidden_size, V = m.cfg.vocab_size;
   std::vector<float> out(size_t(n * V));
   for (int64_t i = 0; i < n; i += s.plan.batch) {

@@ -22,6 +22,11 @@
 
 namespace llrt {
 
+// What every Session::eval checks before running (the CPU and CUDA engines share it): at
+// least one token, every id inside the vocabulary, and room in the context.
+// Error(InvalidArgument) or Error(ContextOverflow).
+void check_eval_tokens(const ModelConfig& c, std::span<const int32_t> toks, int64_t n_past, int64_t n_ctx);
+
 class Session {
  public:
   virtual ~Session() = default;

@@ -382,19 +382,6 @@ struct CudaContext::State {
   }
 };
 
-namespace {
-void check_tokens(const ModelConfig& c, std::span<const int32_t> toks, int64_t n_past, int64_t n_ctx) {
-  if (toks.empty()) fail(ErrorCode::InvalidArgument, "eval() needs at least one token");
-  for (int32_t t : toks)
-    if (t < 0 || t >= c.vocab_size)
-      fail(ErrorCode::InvalidArgument, "token id " + std::to_string(t) + " is outside the vocabulary [0, " + std::to_string(c.vocab_size) + ")");
-  if (n_past + int64_t(toks.size()) > n_ctx)
-    fail(ErrorCode::ContextOverflow, "context is full: " + std::to_string(n_past) + " cached + " + std::to_string(toks.size()) +
-                                         " new tokens > context length " + std::to_string(n_ctx) +
-                                         "; raise --ctx (up to max_position_embeddings) or start a new context");
-}
-}  // namespace
-
 CudaContext::CudaContext(std::shared_ptr<const CudaModel> model, const CudaContextOptions& opt)
     : model_(std::move(model)), st_(new State) {
   State& S = *st_;
@@ -478,7 +465,7 @@ std::string CudaContext::device_name() const { return model_->device().describe(
 
 std::span<const float> CudaContext::eval(std::span<const int32_t> tokens) {
   State& S = *st_;
-  check_tokens(S.m->cfg, tokens, S.n_past, S.plan.ctx);
+  check_eval_tokens(S.m->cfg, tokens, S.n_past, S.plan.ctx);
   S.run(tokens);
   const int64_t V = S.m->cfg.vocab_size;
   cuda::check(cudaMemcpyAsync(S.h_logits, S.logits, size_t(V) * 4, cudaMemcpyDeviceToHost, S.s), "copy logits");
@@ -488,7 +475,7 @@ std::span<const float> CudaContext::eval(std::span<const int32_t> tokens) {
 
 int32_t CudaContext::eval_greedy(std::span<const int32_t> tokens) {
   State& S = *st_;
-  check_tokens(S.m->cfg, tokens, S.n_past, S.plan.ctx);
+  check_eval_tokens(S.m->cfg, tokens, S.n_past, S.plan.ctx);
   S.run(tokens);
   cuda::check(cudaMemcpyAsync(S.h_arg, S.arg, 4, cudaMemcpyDeviceToHost, S.s), "copy argmax");
   S.sync("eval");
@@ -498,7 +485,7 @@ int32_t CudaContext::eval_greedy(std::span<const int32_t> tokens) {
 std::vector<float> CudaContext::eval_all(std::span<const int32_t> tokens) {
   State& S = *st_;
   const ModelConfig& c = S.m->cfg;
-  check_tokens(c, tokens, S.n_past, S.plan.ctx);
+  check_eval_tokens(c, tokens, S.n_past, S.plan.ctx);
   cuda::check(cudaSetDevice(S.m->dev.index), "cudaSetDevice");
   const int64_t n = int64_t(tokens.size()), H = c.hidden_size, V = c.vocab_size, R = S.plan.logit_rows;
   std::vector<float> out(size_t(n * V));
