@@ -40,6 +40,7 @@
 #include "llrt/generate.h"
 #include "llrt/model.h"
 #include "llrt/quant.h"
+#include "random_weights.h"
 #include "reference.h"
 
 using namespace llrt;
@@ -84,12 +85,6 @@ std::unique_ptr<Dev> dev_of(const std::vector<T>& v) {
   return d;
 }
 
-struct Rng {
-  std::mt19937_64 g;
-  explicit Rng(uint64_t seed) : g(seed) {}
-  float normal(float sd = 1.0f) { return std::normal_distribution<float>(0.0f, sd)(g); }
-  int64_t index(int64_t n) { return std::uniform_int_distribution<int64_t>(0, n - 1)(g); }
-};
 
 const float kPoison = [] {
   uint32_t u = 0x7fc0dead;
@@ -99,30 +94,6 @@ const float kPoison = [] {
 }();
 bool same_bits(float a, float b) { return std::memcmp(&a, &b, 4) == 0; }
 
-// Weights in dtype t plus their exact F32 values.
-struct Weights {
-  std::vector<uint8_t> bytes;
-  std::vector<float> f;
-};
-Weights make_weights(DType t, size_t n, Rng& rng, float sd) {
-  Weights w{std::vector<uint8_t>(n * dtype_size(t)), std::vector<float>(n)};
-  for (size_t i = 0; i < n; ++i) {
-    float v = rng.normal(sd);
-    if (t == DType::F16) {
-      uint16_t h = f32_to_f16(v);
-      std::memcpy(&w.bytes[2 * i], &h, 2);
-      v = f16_to_f32(h);
-    } else if (t == DType::BF16) {
-      uint16_t h = f32_to_bf16(v);
-      std::memcpy(&w.bytes[2 * i], &h, 2);
-      v = bf16_to_f32(h);
-    } else {
-      std::memcpy(&w.bytes[4 * i], &v, 4);
-    }
-    w.f[i] = v;
-  }
-  return w;
-}
 
 const KernelEntry& ref_entry(Op op, DType w) {
   const KernelEntry* e = KernelRegistry::global().find(op, w, DType::F32, Backend::Ref);

@@ -28,8 +28,12 @@
 #include "llrt/dtype.h"
 #include "llrt/kernels.h"
 #include "llrt/tensor.h"
+#include "random_weights.h"
 
 using namespace llrt;
+using llrt::test::make_weights;
+using llrt::test::Rng;
+using llrt::test::Weights;
 
 namespace {
 
@@ -52,40 +56,6 @@ void note_skipped(Op op) {
     if (e.op == op && backend_is_cpu(e.backend) && !backend_hw_supported(e.backend)) MESSAGE("skipped (CPU lacks it): " << std::string(e.name));
 }
 
-struct Rng {
-  std::mt19937_64 g;
-  explicit Rng(uint64_t seed) : g(seed) {}
-  float normal(float sd = 1.0f) { return std::normal_distribution<float>(0.0f, sd)(g); }
-  float uniform(float a, float b) { return std::uniform_real_distribution<float>(a, b)(g); }
-  int64_t index(int64_t n) { return std::uniform_int_distribution<int64_t>(0, n - 1)(g); }
-};
-
-// Weights stored in `t`, plus their exact F32 values.
-struct Weights {
-  DType t;
-  std::vector<uint8_t> bytes;
-  std::vector<float> f;
-  const void* data() const { return bytes.data(); }
-};
-Weights make_weights(DType t, size_t n, Rng& rng, float sd = 1.0f) {
-  Weights w{t, std::vector<uint8_t>(n * dtype_size(t)), std::vector<float>(n)};
-  for (size_t i = 0; i < n; ++i) {
-    float v = rng.normal(sd);
-    if (t == DType::F16) {
-      uint16_t h = f32_to_f16(v);
-      std::memcpy(&w.bytes[2 * i], &h, 2);
-      v = f16_to_f32(h);
-    } else if (t == DType::BF16) {
-      uint16_t h = f32_to_bf16(v);
-      std::memcpy(&w.bytes[2 * i], &h, 2);
-      v = bf16_to_f32(h);
-    } else {
-      std::memcpy(&w.bytes[4 * i], &v, 4);
-    }
-    w.f[i] = v;
-  }
-  return w;
-}
 
 float round_bf16(float v) { return bf16_to_f32(f32_to_bf16(v)); }
 
