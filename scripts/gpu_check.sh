@@ -5,6 +5,8 @@
 #      project's build dependencies)
 #   2. test_cuda: the CUDA op checker + parity with HF on the shared models ($LLRT_SHARED,
 #      default ../shared), graph vs plain launches, memory estimate, errors
+#      and, when $LLRT_GPU_BIN/ptx80/test_cuda exists (scripts/gpu_pack.sh), the same
+#      suite built from compute_80 PTX only: the sm_80 code path, JIT-compiled for this card
 #   3. test_q8 / test_kernels: the CPU suites that walk the registry must still pass on a
 #      host where Backend::Cuda is usable
 #   4. Llama-3.1-8B-shaped BF16 and w8a8 checkpoints synthesized (tools/synth_model.py),
@@ -67,6 +69,13 @@ timeout 300 "$BIN/test_cuda" >"$OUT/test_cuda.log" 2>&1
 rc=$?
 grep -E "MESSAGE|ERROR|test cases|assertions|worst" "$OUT/test_cuda.log" | sed 's/^.*MESSAGE: //' | tail -60
 [ $rc -ne 0 ] && { log "test_cuda FAILED (rc=$rc)"; fail=1; }
+if [ -x "$BIN/ptx80/test_cuda" ]; then
+  log "test_cuda built for compute_80 only (PTX, JIT-compiled here): the sm_80 code path on this card"
+  timeout 400 "$BIN/ptx80/test_cuda" -tce="cuda perf*" >"$OUT/test_cuda_ptx80.log" 2>&1
+  rc=$?
+  grep -E "ERROR|test cases|assertions" "$OUT/test_cuda_ptx80.log" | tail -8
+  [ $rc -ne 0 ] && { log "test_cuda (compute_80 PTX) FAILED (rc=$rc)"; fail=1; }
+fi
 log "test_q8 + test_kernels (CPU suites on a host with a usable GPU; a binary not carried is skipped, said)"
 rc=0
 : >"$OUT/cpu_suites.log"
@@ -95,6 +104,10 @@ for v in "nograph:LLRT_CUDA_GRAPHS=0" "nofuse:LLRT_CUDA_FUSED=0" "pdl:LLRT_CUDA_
     >"$OUT/llrt_bf16_${v%%:*}.json" 2>>"$OUT/bench.log"
 done
 run_bench llrt_w8a8 "$SYN/8b-w8a8"
+for v in "q8silu:LLRT_CUDA_Q8_SILU=1" "pdl:LLRT_CUDA_PDL=1"; do
+  env "${v#*:}" timeout 60 "$BIN/llrt" bench "$SYN/8b-w8a8" --device cuda -p 0 -n 128 -r 2 --json --no-bandwidth \
+    >"$OUT/llrt_w8a8_${v%%:*}.json" 2>>"$OUT/bench.log"
+done
 log "HF transformers (sdpa) on the BF16 checkpoint"
 timeout 200 python3 bench/hf_cuda_bench.py "$SYN/8b-bf16" -p 512 -n 128 -r 3 >"$OUT/hf_bf16.json" 2>>"$OUT/bench.log" ||
   { log "HF bench failed"; tail -5 "$OUT/bench.log"; }
@@ -123,7 +136,8 @@ def g(d, *ks):
             return 0
         d = d[k]
     return d if isinstance(d, (int, float)) else 0
-names = ["llrt_bf16", "llrt_bf16_nograph", "llrt_bf16_nofuse", "llrt_bf16_pdl", "llrt_w8a8", "hf_bf16"]
+names = ["llrt_bf16", "llrt_bf16_nograph", "llrt_bf16_nofuse", "llrt_bf16_pdl", "llrt_w8a8", "llrt_w8a8_q8silu",
+         "llrt_w8a8_pdl", "hf_bf16"]
 r = {k: load(k + ".json") for k in names}
 json.dump(r, open(os.path.join(out, "results.json"), "w"), indent=1)
 for k in [n + ".json" for n in names]:
@@ -140,6 +154,8 @@ print(f"| llrt cuda, no graph | BF16 | - | {g(ng,'tg','mean_tps'):.1f} | | |")
 print(f"| llrt cuda, unfused decode | BF16 | - | {g(r['llrt_bf16_nofuse'],'tg','mean_tps'):.1f} | | |")
 print(f"| llrt cuda, with PDL | BF16 | - | {g(r['llrt_bf16_pdl'],'tg','mean_tps'):.1f} | | |")
 print(f"| llrt cuda | w8a8 | {g(w,'pp','mean_tps'):.0f} | {g(w,'tg','mean_tps'):.1f} | {g(w,'load_seconds'):.2f} | {g(w,'load_to_first_token_seconds'):.2f} |")
+print(f"| llrt cuda, silu*up quantized in one launch (LLRT_CUDA_Q8_SILU=1) | w8a8 | - | {g(r['llrt_w8a8_q8silu'],'tg','mean_tps'):.1f} | | |")
+print(f"| llrt cuda, with PDL | w8a8 | - | {g(r['llrt_w8a8_pdl'],'tg','mean_tps'):.1f} | | |")
 print(f"| HF transformers {h.get('transformers','?')} sdpa | BF16 | {g(h,'pp','median_tps'):.0f} | {g(h,'tg','median_tps'):.1f} | {g(h,'load_seconds'):.1f} | |")
 wb = g(b, "weight_bytes") or 1
 tg = g(b, "tg", "mean_tps")
@@ -151,6 +167,7 @@ checks = [
     ("BF16 decode >= 10x HF generate", tg, 10 * g(h, "tg", "median_tps")),
     ("BF16 pp512 >= HF", g(b, "pp", "mean_tps"), g(h, "pp", "median_tps")),
     ("w8a8 decode >= 1.5x BF16 decode", g(w, "tg", "mean_tps"), 1.5 * tg),
+    ("w8a8 (LLRT_CUDA_Q8_SILU=1) decode >= 1.5x BF16 decode", g(r["llrt_w8a8_q8silu"], "tg", "mean_tps"), 1.5 * tg),
 ]
 print("| target | llrt | needed | met |\n|---|---|---|---|")
 for name, have, need in checks:

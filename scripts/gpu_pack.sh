@@ -14,6 +14,13 @@ SHARED=${SHARED:-../shared}
 ninja -C "$BUILD" tools/llrt tests/test_cuda tests/test_q8 tests/test_kernels
 rm -rf .gpu && mkdir -p .gpu/bin/lib
 for b in tools/llrt tests/test_cuda tests/test_q8 tests/test_kernels; do strip -o ".gpu/bin/$(basename $b)" "$BUILD/$b"; done
+# The sm_80 code path, for a check on Hopper: test_cuda with compute_80 PTX only (the driver
+# JIT-compiles it for the card in hand; no sm_90 machine code or PTX inside).
+PTX80=${PTX80:-build-ptx80}
+[ -f "$PTX80/build.ninja" ] || meson setup "$PTX80" -Dcuda=enabled -Dbench=false \
+  "-Dnvcc_gencode=['-gencode=arch=compute_80,code=compute_80']" >/dev/null
+ninja -C "$PTX80" tests/test_cuda
+mkdir -p .gpu/bin/ptx80 && strip -o .gpu/bin/ptx80/test_cuda "$PTX80/tests/test_cuda"
 for lib in libgomp.so.1 libpcre2-8.so.0; do
   p=$(ldd .gpu/bin/llrt | awk -v l="$lib" '$1 == l {print $3}')
   [ -n "$p" ] && cp -L "$p" .gpu/bin/lib/

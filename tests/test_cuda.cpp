@@ -914,6 +914,109 @@ TEST_CASE("cuda kernels: the fused decode steps equal the separate kernels bit f
   CHECK(failures == 0);
 }
 
+TEST_CASE("cuda kernels: silu*up quantized in one launch (grid barrier) equals silu_mul then q8_quantize bit for bit") {
+  SKIP_WITHOUT_GPU();
+  CudaFixture fx;
+  Rng rng(7);
+  Dev sync(cuda::q8_silu_mul_sync_bytes());
+  cuda::check(cudaMemset(sync.p, 0, sync.bytes), "memset");
+  int failures = 0;
+  // n: one partial block, exact multiples of 16, Llama-8B's 14336, and a row longer than the
+  // grid covers in one pass (the grid is capped at one block per SM).
+  for (int64_t n : {1, 16, 100, 1040, 4096, 14336, 1000003})
+    for (auto mode : {cuda::Q8Mode::DynamicSymmetric, cuda::Q8Mode::DynamicAsymmetric, cuda::Q8Mode::Static})
+      for (int special = 0; special < 3; ++special) {  // 0 random, 1 all zero, 2 one NaN
+        if (special && n != 1040) continue;
+        std::vector<float> x(size_t(2 * n));
+        for (auto& v : x) v = special == 1 ? 0.0f : rng.normal(2.0f);
+        if (special == 2) x[size_t(n / 3)] = std::nanf("");
+        const int64_t ldq = cuda::q8_ldq(n);
+        auto dx = dev_of(x);
+        Dev ha(size_t(n) * 4), qa(static_cast<size_t>(ldq)), sa(16), za(16), qb(static_cast<size_t>(ldq)), sb(16), zb(16);
+        cuda::SiluMulCall sm{dx->as<float>(), dx->as<float>() + n, 2 * n, ha.as<float>(), n, 1, n};
+        cuda::silu_mul_f32(sm, nullptr);
+        cuda::Q8QuantizeCall qc{ha.as<float>(), n, 1, n, mode, 0.037f, mode == cuda::Q8Mode::Static ? 3 : 0, qa.as<int8_t>(),
+                                sa.as<float>(), za.as<int32_t>()};
+        cuda::q8_quantize(qc, nullptr);
+        const auto h_ref = ha.down<float>(size_t(n));
+        const auto q_ref = qa.down<int8_t>(size_t(ldq));
+        const auto s_ref = sa.down<float>(1);
+        const auto z_ref = za.down<int32_t>(1);
+        // three launches in a row (the barrier is reused), the first in place (out = g)
+        for (int rep = 0; rep < 3; ++rep) {
+          auto dg = dev_of(x);
+          Dev hb(size_t(n) * 4);
+          cuda::check(cudaMemset(qb.p, 0x55, qb.bytes), "memset");
+          cuda::Q8SiluMulCall c;
+          c.g = dg->as<float>();
+          c.u = dg->as<float>() + n;
+          c.out = rep == 0 ? dg->as<float>() : hb.as<float>();
+          c.n = n;
+          c.mode = mode;
+          c.static_scale = 0.037f;
+          c.static_zp = mode == cuda::Q8Mode::Static ? 3 : 0;
+          c.q = qb.as<int8_t>();
+          c.scale = sb.as<float>();
+          c.zp = zb.as<int32_t>();
+          c.sync = sync.p;
+          cuda::q8_silu_mul(c, nullptr);
+          const auto h = (rep == 0 ? *dg : hb).down<float>(size_t(n));
+          const auto q = qb.down<int8_t>(size_t(ldq));
+          const auto sc = sb.down<float>(1);
+          const auto z = zb.down<int32_t>(1);
+          int bad = !same_bits(sc[0], s_ref[0]) + (z[0] != z_ref[0]);
+          for (int64_t i = 0; i < n; ++i) bad += !same_bits(h[size_t(i)], h_ref[size_t(i)]);
+          for (int64_t i = 0; i < ldq; ++i) bad += q[size_t(i)] != q_ref[size_t(i)];
+          if (bad) {
+            ++failures;
+            FAIL_CHECK("q8_silu_mul n=" << n << " mode " << int(mode) << " special " << special << " launch " << rep << ": " << bad
+                                        << " values differ from silu_mul_f32 + q8_quantize");
+          }
+        }
+      }
+  // Captured in a graph and replayed: the barrier works across replays without a reset.
+  {
+    const int64_t n = 14336;
+    std::vector<float> x(size_t(2 * n));
+    for (auto& v : x) v = rng.normal(2.0f);
+    auto dx = dev_of(x);
+    Dev h(size_t(n) * 4), qa(static_cast<size_t>(n)), sa(16), za(16), qb(static_cast<size_t>(n)), sb(16), zb(16);
+    cuda::SiluMulCall sm{dx->as<float>(), dx->as<float>() + n, 2 * n, h.as<float>(), n, 1, n};
+    cuda::silu_mul_f32(sm, nullptr);
+    cuda::Q8QuantizeCall qc{h.as<float>(), n, 1, n, cuda::Q8Mode::DynamicSymmetric, 0, 0, qa.as<int8_t>(), sa.as<float>(),
+                            za.as<int32_t>()};
+    cuda::q8_quantize(qc, nullptr);
+    cudaStream_t st = nullptr;
+    cuda::check(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking), "stream");
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    cuda::check(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal), "capture");
+    cuda::Q8SiluMulCall c;
+    c.g = dx->as<float>();
+    c.u = dx->as<float>() + n;
+    c.out = h.as<float>();
+    c.n = n;
+    c.q = qb.as<int8_t>();
+    c.scale = sb.as<float>();
+    c.zp = zb.as<int32_t>();
+    c.sync = sync.p;
+    cuda::q8_silu_mul(c, st);
+    cuda::check(cudaStreamEndCapture(st, &graph), "end capture");
+    cuda::check(cudaGraphInstantiate(&exec, graph, 0), "instantiate");
+    for (int rep = 0; rep < 5; ++rep) {
+      cuda::check(cudaMemsetAsync(qb.p, 0x55, qb.bytes, st), "memset");
+      cuda::check(cudaGraphLaunch(exec, st), "graph launch");
+      cuda::check(cudaStreamSynchronize(st), "sync");
+      CHECK(qb.down<int8_t>(size_t(n)) == qa.down<int8_t>(size_t(n)));
+      CHECK(same_bits(sb.down<float>(1)[0], sa.down<float>(1)[0]));
+    }
+    cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(graph);
+    cudaStreamDestroy(st);
+  }
+  CHECK(failures == 0);
+}
+
 // ==================================================================== sampling
 
 TEST_CASE("cuda kernels: argmax and top-k on the device equal the host's") {
@@ -1071,6 +1174,35 @@ TEST_CASE("cuda: graph replay equals plain launches bit for bit; prefill equals 
     CHECK(e.eval_greedy({toks.data(), 5}) == argmax(f.eval({toks.data(), 5})));
     for (size_t i = 5; i < toks.size(); ++i) CHECK(e.eval_greedy({&toks[i], 1}) == argmax(f.eval({&toks[i], 1})));
   }
+}
+
+TEST_CASE("cuda: w8a8 decode with the silu*up quantization kernel (LLRT_CUDA_Q8_SILU=1) equals the default bit for bit") {
+  SKIP_WITHOUT_GPU();
+  const char* name = "llama-3.1-mini-w8a8";
+  if (!std::filesystem::exists(model_dir(name))) {
+    MESSAGE("skipped: " << model_dir(name) << " not present");
+    return;
+  }
+  auto model = CudaModel::load(model_dir(name));
+  const std::vector<int32_t> toks = {1, 17, 300, 41, 9, 1000, 22, 5};
+  const size_t V = size_t(model->config().vocab_size);
+  std::vector<std::vector<float>> logits[2];
+  for (int variant = 0; variant < 2; ++variant) {
+    if (variant) setenv("LLRT_CUDA_Q8_SILU", "1", 1);
+    else unsetenv("LLRT_CUDA_Q8_SILU");
+    for (bool graphs : {true, false}) {
+      CudaContext ctx(model, {64, 512, graphs});
+      for (int32_t t : toks) {
+        auto lg = ctx.eval({&t, 1});
+        logits[variant].emplace_back(lg.begin(), lg.end());
+      }
+    }
+  }
+  unsetenv("LLRT_CUDA_Q8_SILU");
+  int diff = 0;
+  for (size_t i = 0; i < logits[0].size(); ++i)
+    for (size_t k = 0; k < V; ++k) diff += !same_bits(logits[0][i][k], logits[1][i][k]);
+  CHECK_MESSAGE(diff == 0, "LLRT_CUDA_Q8_SILU=1 changed " << diff << " logits");
 }
 
 TEST_CASE("cuda: greedy generation through generate() follows HF where margins are clear") {

@@ -132,6 +132,26 @@ struct Q8LinearCall {
   Blas* blas = nullptr;    // GEMM path
 };
 size_t linear_q8_acc_bytes(int64_t M, int64_t N);
+// Decode: out = silu(g) * u over one row of n (elementwise.cu's bits; out may alias g) AND
+// its codes/scale/zp for the next Linear (q8_quantize's bits) in one launch; `sync` is
+// q8_silu_mul_sync_bytes() of device memory zeroed once, reused by every launch (one
+// launch at a time per buffer).
+struct Q8SiluMulCall {
+  const float* g = nullptr;
+  const float* u = nullptr;
+  float* out = nullptr;
+  int64_t n = 0;
+  Q8Mode mode = Q8Mode::DynamicSymmetric;
+  float static_scale = 0;
+  int32_t static_zp = 0;
+  int8_t* q = nullptr;  // [q8_ldq(n)]
+  float* scale = nullptr;
+  int32_t* zp = nullptr;
+  void* sync = nullptr;
+};
+constexpr int kQ8SiluMaxBlocks = 256;
+size_t q8_silu_mul_sync_bytes();
+void q8_silu_mul(const Q8SiluMulCall& c, cudaStream_t stream);
 struct LinearQ8Kernels {
   void (*quantize)(const Q8QuantizeCall& c, cudaStream_t stream);
   void (*run)(const Q8LinearCall& c, cudaStream_t stream);

@@ -65,6 +65,31 @@ struct Q8Params {
 };
 __device__ __forceinline__ float q8_clamp(float v) { return fminf(fmaxf(v, -128.0f), 127.0f); }
 
+// The parameters from a row's statistics: max |x|, min(x, 0), max(x, 0) and whether any
+// element is Inf/NaN (max/min are order-free, so any reduction order gives these bits).
+__device__ __forceinline__ Q8Params q8_params_of(float amax, float lo, float hi, int bad, int mode, float static_scale,
+                                                 int32_t static_zp) {
+  Q8Params p{0.0f, 0.0f, 0, false};
+  if (bad) {
+    p.s = __int_as_float(0x7fc00000);  // quiet NaN: the token's outputs become NaN
+  } else if (mode == int(Q8Mode::DynamicSymmetric)) {
+    p.s = __fdiv_rn(amax, 127.0f);
+    p.mul = amax > 0.0f ? fminf(__fdiv_rn(127.0f, amax), FLT_MAX) : 0.0f;
+  } else if (mode == int(Q8Mode::DynamicAsymmetric)) {
+    p.s = __fdiv_rn(__fsub_rn(hi, lo), 255.0f);
+    if (p.s > 0.0f) {
+      p.zp = int32_t(q8_clamp(rintf(__fsub_rn(-128.0f, __fdiv_rn(lo, p.s)))));
+      p.divide = true;
+    }
+  } else {
+    p.s = static_scale;
+    p.zp = static_zp;
+    p.divide = true;
+  }
+  if (!(p.s == p.s)) p.zp = 0;
+  return p;
+}
+
 // The quantization parameters of one row (all threads of the block get them).
 __device__ __forceinline__ Q8Params block_q8_params(const float* x, int64_t K, int mode, float static_scale,
                                                     int32_t static_zp) {
@@ -102,25 +127,7 @@ __device__ __forceinline__ Q8Params block_q8_params(const float* x, int64_t K, i
       hi = fmaxf(hi, s_hi[i]);
       bad |= s_bad[i];
     }
-    Q8Params p{0.0f, 0.0f, 0, false};
-    if (bad) {
-      p.s = __int_as_float(0x7fc00000);  // quiet NaN: the token's outputs become NaN
-    } else if (mode == int(Q8Mode::DynamicSymmetric)) {
-      p.s = __fdiv_rn(amax, 127.0f);
-      p.mul = amax > 0.0f ? fminf(__fdiv_rn(127.0f, amax), FLT_MAX) : 0.0f;
-    } else if (mode == int(Q8Mode::DynamicAsymmetric)) {
-      p.s = __fdiv_rn(__fsub_rn(hi, lo), 255.0f);
-      if (p.s > 0.0f) {
-        p.zp = int32_t(q8_clamp(rintf(__fsub_rn(-128.0f, __fdiv_rn(lo, p.s)))));
-        p.divide = true;
-      }
-    } else {
-      p.s = static_scale;
-      p.zp = static_zp;
-      p.divide = true;
-    }
-    if (!(p.s == p.s)) p.zp = 0;
-    s_p = p;
+    s_p = q8_params_of(amax, lo, hi, bad, mode, static_scale, static_zp);
   }
   __syncthreads();
   return s_p;

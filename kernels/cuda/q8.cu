@@ -21,6 +21,12 @@
 //   pad written as 0; s [M] F32; zp [M] int32.
 // Decode GEMV: one warp per output row, 16 bytes of W and of each token's codes per lane
 //   and chunk, 4 x dp4a (sm_61+); 4 chunks in flight per lane.
+// SiLU*up + quantization (decode, q8_silu_mul): out = silu(g) * u as elementwise.cu, and
+//   the codes of out as quantize above, in ONE launch: each block takes a slice, publishes
+//   its (max |h|, min, max, any Inf/NaN) and waits at a grid barrier; then every block
+//   derives the same parameters (max/min are order-free, so the bits equal q8_quantize's)
+//   and codes its slice. The barrier needs every block resident: the grid is at most one
+//   block per SM of 256 threads, and nothing else runs on the stream meanwhile.
 // Prefill GEMM: cuBLASLt int8 x int8 -> int32 (CUBLAS_COMPUTE_32I, the "TN" layout the
 //   int8 tensor-core kernels take), then an epilogue kernel. Where cuBLASLt offers no
 //   algorithm for the shape (K not a multiple of 4, odd alignment), the dp4a GEMV runs
@@ -151,6 +157,102 @@ __global__ void row_sums_k(const int8_t* __restrict__ w, int64_t N, int64_t K, i
   if (lane == 0) out[n] = s;
 }
 
+// ---- SiLU*up quantized in one launch (grid barrier; see the top of the file)
+struct SiluSync {
+  unsigned arrived, generation;
+  float4 part[kQ8SiluMaxBlocks];  // per block: max |h|, min(h, 0), max(h, 0), any Inf/NaN
+};
+
+// All blocks of the grid meet here (sense by generation: reusable launch after launch, and
+// inside graph replays, with no reset). Thread 0 of each block arrives; the last one opens.
+__device__ __forceinline__ void grid_barrier(SiluSync* sy) {
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    volatile unsigned* gen = &sy->generation;
+    const unsigned g0 = *gen;
+    __threadfence();  // this block's partial is visible before it arrives
+    if (atomicAdd(&sy->arrived, 1u) == gridDim.x - 1) {
+      sy->arrived = 0;
+      __threadfence();
+      atomicAdd(&sy->generation, 1u);
+    } else {
+      while (*gen == g0) __nanosleep(64);
+    }
+    __threadfence();
+  }
+  __syncthreads();
+}
+
+__global__ void __launch_bounds__(kRowThreads) silu_mul_q8_k(const float* g, const float* u, float* out, int64_t n, int64_t ldq,
+                                                             int mode, float static_scale, int32_t static_zp, int8_t* q,
+                                                             float* scale_out, int32_t* zp_out, SiluSync* sy) {
+  __shared__ float s_max[kRowThreads / 32], s_lo[kRowThreads / 32], s_hi[kRowThreads / 32];
+  __shared__ int s_bad[kRowThreads / 32];
+  __shared__ Q8Params s_p;
+  const int64_t stride = int64_t(gridDim.x) * kRowThreads;
+  float amax = 0.0f, lo = 0.0f, hi = 0.0f;
+  int bad = 0;
+  auto take = [&](float v) {
+    if (!isfinite(v)) bad = 1;
+    amax = fmaxf(amax, fabsf(v));
+    lo = fminf(lo, v);
+    hi = fmaxf(hi, v);
+  };
+  constexpr int U = 4;  // loads in flight per thread
+  int64_t i = int64_t(blockIdx.x) * kRowThreads + threadIdx.x;
+  for (; i + (U - 1) * stride < n; i += U * stride) {
+    float gv[U], uv[U];
+#pragma unroll
+    for (int j = 0; j < U; ++j) gv[j] = g[i + j * stride], uv[j] = u[i + j * stride];
+#pragma unroll
+    for (int j = 0; j < U; ++j) {
+      const float h = silu_mul_one(gv[j], uv[j]);
+      out[i + j * stride] = h;
+      take(h);
+    }
+  }
+  for (; i < n; i += stride) {
+    const float h = silu_mul_one(g[i], u[i]);
+    out[i] = h;
+    take(h);
+  }
+  amax = warp_max(amax);
+  hi = warp_max(hi);
+  lo = -warp_max(-lo);
+  bad = __any_sync(0xffffffffu, bad);
+  const int wid = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  if (lane == 0) s_max[wid] = amax, s_lo[wid] = lo, s_hi[wid] = hi, s_bad[wid] = bad;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    for (int w = 1; w < kRowThreads / 32; ++w) {
+      amax = fmaxf(amax, s_max[w]);
+      lo = fminf(lo, s_lo[w]);
+      hi = fmaxf(hi, s_hi[w]);
+      bad |= s_bad[w];
+    }
+    sy->part[blockIdx.x] = make_float4(amax, lo, hi, bad ? 1.0f : 0.0f);
+  }
+  grid_barrier(sy);
+  if (threadIdx.x == 0) {
+    float A = 0.0f, L = 0.0f, H = 0.0f;
+    int B = 0;
+    for (unsigned b = 0; b < gridDim.x; ++b) {
+      const float4 p = __ldcg(&sy->part[b]);  // written by other SMs: read past L1
+      A = fmaxf(A, p.x);
+      L = fminf(L, p.y);
+      H = fmaxf(H, p.z);
+      B |= p.w != 0.0f;
+    }
+    s_p = q8_params_of(A, L, H, B, mode, static_scale, static_zp);
+    if (blockIdx.x == 0) scale_out[0] = s_p.s, zp_out[0] = s_p.zp;
+  }
+  __syncthreads();
+  const Q8Params p = s_p;
+  // The codes of this thread's own elements (it wrote them: program order), pad as 0.
+  for (int64_t k = int64_t(blockIdx.x) * kRowThreads + threadIdx.x; k < ldq; k += stride)
+    q[k] = k < n ? q8_code(out[k], p) : int8_t(0);
+}
+
 Epi epi_of(const Q8LinearCall& c) {
   return Epi{c.w_scale, int(c.w_scale_dtype), c.per_channel, c.w_rowsum, c.scale, c.zp, c.accumulate};
 }
@@ -213,6 +315,25 @@ void q8_quantize(const Q8QuantizeCall& c, cudaStream_t s) {
   quantize_rows<<<unsigned(c.M), kRowThreads, 0, s>>>(c.x, c.ldx, c.K, int(c.mode), c.static_scale, c.static_zp, c.q,
                                               q8_ldq(c.K), c.scale, c.zp);
   check_launch("q8_quantize");
+}
+
+size_t q8_silu_mul_sync_bytes() { return sizeof(SiluSync); }
+
+void q8_silu_mul(const Q8SiluMulCall& c, cudaStream_t s) {
+  if (c.n <= 0) return;
+  static const int sms = [] {
+    int dev = 0, x = 0;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&x, cudaDevAttrMultiProcessorCount, dev);
+    return x;
+  }();
+  // Four elements per thread when the row allows; never more blocks than SMs (all resident
+  // for the barrier) nor than the partials array holds.
+  const int64_t blocks = std::clamp<int64_t>(ceil_div(c.n, int64_t(kRowThreads) * 4), 1,
+                                             std::min<int64_t>(std::max(sms, 1), kQ8SiluMaxBlocks));
+  silu_mul_q8_k<<<unsigned(blocks), kRowThreads, 0, s>>>(c.g, c.u, c.out, c.n, q8_ldq(c.n), int(c.mode), c.static_scale,
+                                                         c.static_zp, c.q, c.scale, c.zp, static_cast<SiluSync*>(c.sync));
+  check_launch("q8_silu_mul");
 }
 
 void q8_gemv(const Q8LinearCall& c, cudaStream_t s) {

@@ -81,7 +81,7 @@ WeightPlan plan_weights(const Checkpoint& ck);
 struct ContextPlan {
   int64_t ctx = 0, batch = 0, logit_rows = 0;
   uint64_t x = 0, xb = 0, qkv = 0, att = 0, gu = 0, logits = 0, conv = 0;
-  uint64_t xq = 0, xs = 0, xzp = 0, acc = 0, attn = 0, rope_cos = 0, rope_sin = 0;
+  uint64_t xq = 0, xs = 0, xzp = 0, acc = 0, q8sync = 0, attn = 0, rope_cos = 0, rope_sin = 0;
   uint64_t ids = 0, pos = 0, argmax = 0;
   uint64_t kv = 0;
   uint64_t kv_bytes = 0, attn_bytes = 0, total = 0;

@@ -260,6 +260,7 @@ ContextPlan plan_context(const ModelConfig& c, const WeightPlan& w, int64_t ctx,
     p.xs = place(B * 4);
     p.xzp = place(B * 4);
     p.acc = place(cuda::linear_q8_acc_bytes(batch, w.max_n_q8));
+    p.q8sync = place(cuda::q8_silu_mul_sync_bytes());  // zeroed with the rest at allocation
   }
   p.attn_bytes = cuda::attention_scratch_bytes(c.num_attention_heads, c.num_key_value_heads, c.head_dim, ctx);
   p.attn = place(p.attn_bytes);
