@@ -37,6 +37,7 @@ tar -C "$tmp" -cf - shared | xz -9 -T2 > .gpu/shared.tar.xz
 rm -rf "$tmp"
 du -sh .gpu
 cat <<'EOF'
-device command (carry [".gpu"], timeout_s 400; about 100 s on an H200):
+device command (carry [".gpu"], timeout_s 500; about 100 s on an H200 before the compute_80 PTX
+suite and the decode variants were added: expect 3-4 minutes):
 set -o pipefail; python3 -c "import tarfile;tarfile.open('.gpu/shared.tar.xz').extractall('/tmp/llrt-data', filter='data')" && LLRT_GPU_BIN=.gpu/bin LLRT_SHARED=/tmp/llrt-data/shared bash scripts/gpu_check.sh 2>&1 | tee $OUT/console.log
 EOF

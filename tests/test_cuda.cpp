@@ -834,6 +834,14 @@ TEST_CASE("cuda kernels: the fused decode steps equal the separate kernels bit f
           auto b = yb.down<float>(size_t(N));
           int bad = 0;
           for (int64_t n = 0; n < N; ++n) bad += !same_bits(a[size_t(n)], b[size_t(n)]);
+          if (in == cuda::DecodeInput::RmsNorm) {  // the cp.async prologue: the same bits
+            yb.up(y0);
+            f.async_norm = true;
+            REQUIRE(cuda::decode_linear_supported(f));
+            cuda::decode_linear(f, nullptr);
+            auto c = yb.down<float>(size_t(N));
+            for (int64_t n = 0; n < N; ++n) bad += !same_bits(a[size_t(n)], c[size_t(n)]);
+          }
           if (bad) {
             ++failures;
             FAIL_CHECK("decode_linear " << dtype_name(wt) << " input " << input << " N=" << N << " K=" << K << ": " << bad
@@ -1176,33 +1184,39 @@ TEST_CASE("cuda: graph replay equals plain launches bit for bit; prefill equals 
   }
 }
 
-TEST_CASE("cuda: w8a8 decode with the silu*up quantization kernel (LLRT_CUDA_Q8_SILU=1) equals the default bit for bit") {
+TEST_CASE("cuda: the opt-in decode variants (LLRT_CUDA_Q8_SILU=1, LLRT_CUDA_ASYNC_NORM=1) equal the default bit for bit") {
   SKIP_WITHOUT_GPU();
-  const char* name = "llama-3.1-mini-w8a8";
-  if (!std::filesystem::exists(model_dir(name))) {
-    MESSAGE("skipped: " << model_dir(name) << " not present");
-    return;
-  }
-  auto model = CudaModel::load(model_dir(name));
-  const std::vector<int32_t> toks = {1, 17, 300, 41, 9, 1000, 22, 5};
-  const size_t V = size_t(model->config().vocab_size);
-  std::vector<std::vector<float>> logits[2];
-  for (int variant = 0; variant < 2; ++variant) {
-    if (variant) setenv("LLRT_CUDA_Q8_SILU", "1", 1);
-    else unsetenv("LLRT_CUDA_Q8_SILU");
-    for (bool graphs : {true, false}) {
-      CudaContext ctx(model, {64, 512, graphs});
-      for (int32_t t : toks) {
-        auto lg = ctx.eval({&t, 1});
-        logits[variant].emplace_back(lg.begin(), lg.end());
+  for (const char* name : {"llama-3.1-mini-w8a8", "llama-3.1-mini-sharded"}) {
+    if (!std::filesystem::exists(model_dir(name))) {
+      MESSAGE("skipped: " << model_dir(name) << " not present");
+      continue;
+    }
+    auto model = CudaModel::load(model_dir(name));
+    const std::vector<int32_t> toks = {1, 17, 300, 41, 9, 1000, 22, 5};
+    const size_t V = size_t(model->config().vocab_size);
+    const char* vars[] = {"LLRT_CUDA_Q8_SILU", "LLRT_CUDA_ASYNC_NORM"};
+    std::vector<std::vector<float>> logits[3];
+    for (int variant = 0; variant < 3; ++variant) {  // 0 default, 1 Q8_SILU, 2 both
+      for (int v = 0; v < 2; ++v) {
+        if (variant > v) setenv(vars[v], "1", 1);
+        else unsetenv(vars[v]);
+      }
+      for (bool graphs : {true, false}) {
+        CudaContext ctx(model, {64, 512, graphs});
+        for (int32_t t : toks) {
+          auto lg = ctx.eval({&t, 1});
+          logits[variant].emplace_back(lg.begin(), lg.end());
+        }
       }
     }
+    for (const char* v : vars) unsetenv(v);
+    for (int variant = 1; variant < 3; ++variant) {
+      int diff = 0;
+      for (size_t i = 0; i < logits[0].size(); ++i)
+        for (size_t k = 0; k < V; ++k) diff += !same_bits(logits[0][i][k], logits[variant][i][k]);
+      CHECK_MESSAGE(diff == 0, name << ": variant " << variant << " changed " << diff << " logits");
+    }
   }
-  unsetenv("LLRT_CUDA_Q8_SILU");
-  int diff = 0;
-  for (size_t i = 0; i < logits[0].size(); ++i)
-    for (size_t k = 0; k < V; ++k) diff += !same_bits(logits[0][i][k], logits[1][i][k]);
-  CHECK_MESSAGE(diff == 0, "LLRT_CUDA_Q8_SILU=1 changed " << diff << " logits");
 }
 
 TEST_CASE("cuda: greedy generation through generate() follows HF where margins are clear") {

@@ -94,6 +94,9 @@ struct DecodeLinearCall {
   float static_scale = 0;
   int32_t static_zp = 0;
   bool pdl = false;  // programmatic dependent launch (sm_90+; see common.cuh)
+  // RmsNorm input: x and norm_w staged with cp.async in one round trip (same bits; used when
+  // K % 4 == 0 and x, norm_w are 16-byte aligned, else the classic prologue)
+  bool async_norm = false;
 };
 // False when the shapes/alignment don't allow it (then use the separate kernels).
 bool decode_linear_supported(const DecodeLinearCall& c);

@@ -15,6 +15,10 @@
 //           elementwise.cu and q8.cu produce. The first 8 chunks of the block's first row
 //           are loaded before the prologue (weights do not depend on it), so the
 //           prologue overlaps the first memory round trip.
+// async_norm (opt-in until measured): the RmsNorm input and its weights are copied to
+//           shared memory with cp.async, all chunks in flight at once (the classic prologue
+//           loads x, reduces, then loads norm_w: two dependent round trips); same sums in
+//           the same order, so the same bits.
 // Rounding: the GEMV itself is matvec.cu's (lane c % 32 of every 16-byte chunk c, one F32
 //           FMA chain per lane in chunk order, butterfly sum) or q8.cu's (exact int32
 //           dp4a, two F32 products): results are bit-identical to the unfused kernels.
@@ -46,7 +50,21 @@ struct FusedArgs {
   int mode;
   float static_scale;
   int32_t static_zp;
+  int async_norm;  // RmsNorm input staged with cp.async (x and norm_w in one round trip)
 };
+
+// 16 bytes global -> shared without registers (sm_80+: every target of this build).
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
+  const unsigned sa = unsigned(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(sa), "l"(gmem) : "memory");
+}
+__device__ __forceinline__ void cp_async_wait_all() {
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+  asm volatile("cp.async.wait_group 0;\n" ::: "memory");
+}
+__host__ __device__ __forceinline__ int64_t norm_w_bytes(int64_t K, int dtype) {
+  return K * (dtype == int(DType::F32) ? 4 : 2);
+}
 
 __device__ __forceinline__ int64_t kpad_of(int64_t K) { return (K + 15) / 16 * 16; }
 
@@ -74,7 +92,22 @@ __global__ void __launch_bounds__(kRowThreads, 4) decode_linear_k(FusedArgs a) {
   int8_t* qs = reinterpret_cast<int8_t*>(smem_raw) + (staged ? kpad * 4 : 0);
   const float* xin = a.x;
   constexpr int G = 16;
-  if (a.input == int(DecodeInput::RmsNorm)) {
+  if (a.input == int(DecodeInput::RmsNorm) && a.async_norm) {
+    // x -> xs and norm_w -> shared memory, every 16-byte chunk in flight at once (one round
+    // trip instead of two), then the same sums and products as below, in the same order.
+    char* nws = reinterpret_cast<char*>(qs) + (q8 ? kpad : 0);
+    const int64_t wch = norm_w_bytes(a.K, a.norm_dtype) / 16;
+    for (int64_t c = threadIdx.x; c < a.K / 4; c += kRowThreads) cp_async16(xs + 4 * c, a.x + 4 * c);
+    for (int64_t c = threadIdx.x; c < wch; c += kRowThreads)
+      cp_async16(nws + 16 * c, static_cast<const char*>(a.norm_w) + 16 * c);
+    cp_async_wait_all();
+    __syncthreads();
+    double ss = 0;
+    for (int64_t k = threadIdx.x; k < a.K; k += kRowThreads) ss = fma(double(xs[k]), double(xs[k]), ss);
+    const double inv = block_reduce_rms(ss, a.K, a.eps);
+    for (int64_t k = threadIdx.x; k < a.K; k += kRowThreads) xs[k] = rms_apply(xs[k], inv, load_any(nws, a.norm_dtype, k));
+    xin = xs;
+  } else if (a.input == int(DecodeInput::RmsNorm)) {
     double ss = 0;  // rmsnorm.cu's sum: this thread's elements in index order
     int64_t k = threadIdx.x;
     for (; k + (G - 1) * kRowThreads < a.K; k += G * kRowThreads) {
@@ -192,10 +225,17 @@ struct Launcher {
   }
 };
 
+// RmsNorm input staged with cp.async: asked for, and the chunks are whole and aligned.
+bool use_async_norm(const DecodeLinearCall& c) {
+  return c.async_norm && c.input == DecodeInput::RmsNorm && c.K % 4 == 0 && aligned16(c.x) && aligned16(c.norm_w) &&
+         norm_w_bytes(c.K, int(c.norm_dtype)) % 16 == 0;
+}
+
 size_t smem_bytes(const DecodeLinearCall& c) {
   const size_t kpad = size_t((c.K + 15) / 16 * 16);
   const bool q8 = c.wtype == DType::I8;
-  return (c.input != DecodeInput::Plain || q8 ? kpad * 4 : 0) + (q8 ? kpad : 0) + 16;
+  const size_t nw = use_async_norm(c) ? size_t(norm_w_bytes(c.K, int(c.norm_dtype))) : 0;
+  return (c.input != DecodeInput::Plain || q8 ? kpad * 4 : 0) + (q8 ? kpad : 0) + nw + 16;
 }
 
 int optin_limit() {
@@ -238,7 +278,8 @@ void launch(const DecodeLinearCall& c, cudaStream_t s) {
   // stall between rows; a huge N such as lm_head runs in several waves instead).
   const int64_t rpw = std::clamp<int64_t>(ceil_div(blocks_1, capacity), 1, 8);
   FusedArgs a{c.w, c.N, c.K, rpw, int(c.input), c.x, c.norm_w, int(c.norm_dtype), c.eps, c.up_off, c.y, c.accumulate,
-              c.w_scale, int(c.w_scale_dtype), c.per_channel, c.w_rowsum, int(c.mode), c.static_scale, c.static_zp};
+              c.w_scale, int(c.w_scale_dtype), c.per_channel, c.w_rowsum, int(c.mode), c.static_scale, c.static_zp,
+              int(use_async_norm(c))};
   launch_kernel(decode_linear_k<W>, dim3(unsigned(ceil_div(c.N, kWarps * rpw))), dim3(kRowThreads), smem, s, c.pdl, a);
   check_launch("decode_linear");
 }

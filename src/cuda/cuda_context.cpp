@@ -35,6 +35,7 @@ struct CudaContext::State {
   bool graphs = true;
   bool fused = false;  // decode step through matvec_fused.cu + attention with RoPE fused
   bool pdl = false;    // ... with programmatic dependent launch (sm_90+)
+  bool async_norm = false;  // ... RmsNorm inputs staged with cp.async (DecodeLinearCall::async_norm)
   bool q8_silu = false;  // ... w8a8 down_proj: silu*up quantized in one launch (q8_silu_mul), plain int8 GEMV
   int64_t n_past = 0;
   int32_t* h_ids = nullptr;  // pinned
@@ -243,6 +244,7 @@ struct CudaContext::State {
     c.y = y + L.col;
     c.accumulate = accumulate;
     c.pdl = pdl;
+    c.async_norm = async_norm;
     if (L.dtype == DType::I8) {
       c.w_scale = L.ws;
       c.w_scale_dtype = L.ws_dtype;
@@ -471,6 +473,8 @@ CudaContext::CudaContext(std::shared_ptr<const CudaModel> model, const CudaConte
   // w8a8 down_proj from codes made by the silu kernel (one grid barrier) instead of each
   // block of down quantizing the whole row itself: not yet measured on a GPU, so opt-in
   // (LLRT_CUDA_Q8_SILU=1) until kernels/cuda/NOTES.md has its numbers.
+  const char* an_env = std::getenv("LLRT_CUDA_ASYNC_NORM");  // opt-in until measured (NOTES.md)
+  S.async_norm = S.fused && an_env && std::string(an_env) == "1";
   const char* q8s_env = std::getenv("LLRT_CUDA_Q8_SILU");
   S.q8_silu = S.fused && p.q8sync && q8s_env && std::string(q8s_env) == "1";
   for (const auto& L : m.plan.layers) S.q8_silu = S.q8_silu && L.down.dtype == DType::I8 && L.down.K == c.intermediate_size;
