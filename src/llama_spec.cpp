@@ -121,7 +121,7 @@ std::vector<KernelNeed> llama_kernel_needs(const Checkpoint& ck) {
   return needs;
 }
 
-MemoryEstimate estimate_memory(const Checkpoint& ck, int64_t ctx, int64_t batch, int threads) {
+MemoryEstimate estimate_memory(const Checkpoint& ck, int64_t ctx, int64_t batch, int threads, DType kv_dtype) {
   const ModelConfig& c = ck.config();
   uint64_t prep = 0;
   const auto& reg = KernelRegistry::global();
@@ -134,7 +134,7 @@ MemoryEstimate estimate_memory(const Checkpoint& ck, int64_t ctx, int64_t batch,
     if (!prep_fn) continue;
     for (int64_t K : {c.hidden_size, c.q_dim(), c.intermediate_size}) prep = std::max<uint64_t>(prep, prep_fn(batch, K));
   }
-  auto plan = detail::make_scratch_plan(c, ctx, batch, threads, prep);
+  auto plan = detail::make_scratch_plan(c, ctx, batch, threads, prep, dtype_size(kv_dtype));
   MemoryEstimate e;
   e.weight_bytes = ck.weight_bytes();
   e.kv_bytes_per_token = plan.kv_per_token_bytes;

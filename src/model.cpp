@@ -5,8 +5,10 @@
 //              kv head j serves query heads j*n_rep .. j*n_rep+n_rep-1) ; x += a.Wo^T
 //              h = rmsnorm(x) ; x += (silu(h.Wg^T) * h.Wu^T).Wd^T
 //   logits = rmsnorm(x_last) . lm_head^T   (lm_head = embed_tokens when tied)
-// Everything F32 except weights (stored dtype). KV cache F32, layout
-// [layer][kv_head][position][head_dim] so each head's positions are contiguous.
+// Everything F32 except weights (stored dtype). KV cache F32 (or F16/BF16 by
+// ContextOptions::kv_dtype: rows rounded to nearest-even as written, widened exactly by the
+// attention kernel of that dtype), layout [layer][kv_head][position][head_dim] so each
+// head's positions are contiguous.
 #include <omp.h>
 
 #include <algorithm>
@@ -179,7 +181,6 @@ std::shared_ptr<Model> Model::load(const std::filesystem::path& dir, const Model
   im.lm_head = c.tie_word_embeddings ? bind_linear(ck, "lm_head (tied to model.embed_tokens)", "model.embed_tokens.weight")
                                      : bind_linear(ck, "lm_head", "lm_head.weight");
   im.rope_fn = kernel_fn<RopeFn>(best(Op::Rope, DType::F32));
-  im.attn_fn = kernel_fn<AttentionFn>(best(Op::Attention, DType::F32));
   im.silu_mul_fn = kernel_fn<SiluMulFn>(best(Op::SiluMul, DType::F32));
   im.add_fn = kernel_fn<AddFn>(best(Op::Add, DType::F32));
   im.inv_freq = rope_inv_freq(c);
@@ -258,7 +259,10 @@ struct Context::State {
   int64_t n_past = 0;
   std::vector<AlignedBuffer> bufs;
   float *x, *xb, *q, *k, *v, *att, *gate, *up, *logits, *scores, *rope_cos, *rope_sin;
-  float* kv = nullptr;  // [L][2][kvh][ctx][hd]
+  char* kv = nullptr;  // [L][2][kvh][ctx][hd] elements of kv_dtype
+  DType kv_dtype = DType::F32;
+  size_t kv_esize = 4;
+  AttentionFn attn_fn = nullptr;  // the kernel for kv_dtype
   void* prep = nullptr;
   uint64_t bytes = 0;
 
@@ -278,7 +282,11 @@ Context::Context(std::shared_ptr<const Model> model, const ContextOptions& opt) 
                                          std::to_string(c.max_position_embeddings) + ")");
   int64_t batch = std::clamp<int64_t>(opt.n_batch, 1, 4096);
   batch = std::min(batch, ctx);
-  MemoryEstimate est = estimate_memory(m.ck, ctx, batch, m.threads);
+  if (opt.kv_dtype != DType::F32 && opt.kv_dtype != DType::F16 && opt.kv_dtype != DType::BF16)
+    fail(ErrorCode::InvalidArgument, std::string("KV cache dtype ") + dtype_name(opt.kv_dtype) +
+                                         ": the CPU engine keeps the KV cache in F32, F16 or BF16");
+  AttentionFn attn_fn = kernel_fn<AttentionFn>(best(Op::Attention, opt.kv_dtype));
+  MemoryEstimate est = estimate_memory(m.ck, ctx, batch, m.threads, opt.kv_dtype);
   uint64_t need = est.kv_bytes + est.scratch_bytes;
   uint64_t avail = cpu_info().mem_available_bytes;
   if (avail && need > avail)
@@ -287,7 +295,10 @@ Context::Context(std::shared_ptr<const Model> model, const ContextOptions& opt) 
                                          " MiB are available: lower --ctx");
   State& s = *st_;
   uint64_t prep = est.scratch_bytes;  // recompute the plan exactly as estimate_memory did
-  s.plan = detail::make_scratch_plan(c, ctx, batch, m.threads, 0);
+  s.plan = detail::make_scratch_plan(c, ctx, batch, m.threads, 0, dtype_size(opt.kv_dtype));
+  s.kv_dtype = opt.kv_dtype;
+  s.kv_esize = dtype_size(opt.kv_dtype);
+  s.attn_fn = attn_fn;
   prep = est.scratch_bytes - s.plan.scratch_bytes();
   s.plan.prep_bytes = prep;
   s.x = s.alloc(s.plan.x);
@@ -307,8 +318,10 @@ Context::Context(std::shared_ptr<const Model> model, const ContextOptions& opt) 
     s.bytes += prep;
     s.prep = s.bufs.back().get();
   }
-  uint64_t kv_floats = s.plan.kv_per_token_bytes / 4 * uint64_t(ctx);
-  s.kv = s.alloc(int64_t(kv_floats));
+  const uint64_t kv_bytes = s.plan.kv_per_token_bytes * uint64_t(ctx);
+  s.bufs.push_back(aligned_alloc_bytes(size_t(std::max<uint64_t>(kv_bytes, 4))));
+  s.bytes += kv_bytes;
+  s.kv = static_cast<char*>(s.bufs.back().get());
   // RoPE table: freqs = float(pos) * inv_freq (float32, as HF), cos/sin rounded to F32.
   const int64_t half = c.head_dim / 2;
   for (int64_t p = 0; p < ctx; ++p)
@@ -332,6 +345,19 @@ uint64_t Context::allocated_bytes() const { return st_->bytes; }
 
 namespace {
 
+// One K or V row into the cache in its dtype: F32 copied, F16/BF16 rounded to nearest-even.
+void store_kv_row(DType dt, const float* src, int64_t n, char* dst) {
+  if (dt == DType::F32) {
+    std::memcpy(dst, src, size_t(n) * 4);
+    return;
+  }
+  uint16_t* d = reinterpret_cast<uint16_t*>(dst);
+  if (dt == DType::BF16)
+    for (int64_t i = 0; i < n; ++i) d[i] = f32_to_bf16(src[i]);
+  else
+    for (int64_t i = 0; i < n; ++i) d[i] = f32_to_f16(src[i]);
+}
+
 // One forward chunk of T tokens at positions p0..p0+T-1. Writes the final hidden
 // state (after the final norm) of rows [out_from, T) into s.xb.
 void forward_chunk(const Model::Impl& m, Context::State& s, const int32_t* toks, int64_t T, int64_t p0, int64_t out_from) {
@@ -346,8 +372,9 @@ void forward_chunk(const Model::Impl& m, Context::State& s, const int32_t* toks,
   m.embed_fn(m.embed, H, toks, T, s.x);
   for (size_t l = 0; l < m.layers.size(); ++l) {
     const LayerWeights& L = m.layers[l];
-    float* kc = s.kv + int64_t(l) * 2 * nkv * ctx * hd;
-    float* vc = kc + nkv * ctx * hd;
+    const size_t es = s.kv_esize;
+    char* kc = s.kv + size_t(l) * 2 * size_t(nkv * ctx * hd) * es;
+    char* vc = kc + size_t(nkv * ctx * hd) * es;
 #pragma omp parallel for num_threads(nt) schedule(static) if (T > 8)
     for (int64_t t = 0; t < T; ++t) L.attn_norm.fn(s.x + t * H, L.attn_norm.w, s.xb + t * H, H, eps);
     {
@@ -361,8 +388,9 @@ void forward_chunk(const Model::Impl& m, Context::State& s, const int32_t* toks,
       m.rope_fn(s.q + t * QD, nh, hd, hd, cs, sn);
       m.rope_fn(s.k + t * KVD, nkv, hd, hd, cs, sn);
       for (int64_t j = 0; j < nkv; ++j) {
-        std::memcpy(kc + (j * ctx + p0 + t) * hd, s.k + t * KVD + j * hd, size_t(hd) * 4);
-        std::memcpy(vc + (j * ctx + p0 + t) * hd, s.v + t * KVD + j * hd, size_t(hd) * 4);
+        const size_t at = size_t(j * ctx + p0 + t) * size_t(hd) * es;
+        store_kv_row(s.kv_dtype, s.k + t * KVD + j * hd, hd, kc + at);
+        store_kv_row(s.kv_dtype, s.v + t * KVD + j * hd, hd, vc + at);
       }
     }
     // GQA: the `rep` query heads of one KV head run back to back on one thread, so the
@@ -373,15 +401,15 @@ void forward_chunk(const Model::Impl& m, Context::State& s, const int32_t* toks,
       const int64_t j = h / rep;
       AttentionArgs a;
       a.q = s.q + t * QD + h * hd;
-      a.k = kc + j * ctx * hd;
-      a.v = vc + j * ctx * hd;
+      a.k = kc + size_t(j * ctx * hd) * es;
+      a.v = vc + size_t(j * ctx * hd) * es;
       a.kv_stride = hd;
       a.n_kv = p0 + t + 1;
       a.head_dim = hd;
       a.scale = scale;
       a.out = s.att + t * QD + h * hd;
       a.scratch = s.scores + int64_t(omp_get_thread_num()) * ctx;
-      m.attn_fn(a);
+      s.attn_fn(a);
     };
     if (T * nkv >= nt) {
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) collapse(2)

@@ -41,7 +41,6 @@ struct Model::Impl {
   EmbeddingFn embed_fn = nullptr;
   LinearWeights lm_head;
   RopeFn rope_fn = nullptr;
-  AttentionFn attn_fn = nullptr;
   SiluMulFn silu_mul_fn = nullptr;
   AddFn add_fn = nullptr;
   std::vector<KernelVerdict> plan;

@@ -22,7 +22,7 @@ struct ScratchPlan {
 };
 
 inline ScratchPlan make_scratch_plan(const ModelConfig& c, int64_t ctx, int64_t batch, int threads,
-                                     uint64_t prep_bytes) {
+                                     uint64_t prep_bytes, uint64_t kv_elem_bytes = 4) {
   ScratchPlan p;
   p.batch = batch;
   p.ctx = ctx;
@@ -35,7 +35,7 @@ inline ScratchPlan make_scratch_plan(const ModelConfig& c, int64_t ctx, int64_t 
   p.att_scores = int64_t(threads) * ctx;
   p.rope = ctx * c.head_dim;
   p.prep_bytes = prep_bytes;
-  p.kv_per_token_bytes = uint64_t(2 * c.num_hidden_layers * c.kv_dim()) * 4;
+  p.kv_per_token_bytes = uint64_t(2 * c.num_hidden_layers * c.kv_dim()) * kv_elem_bytes;
   return p;
 }
 

@@ -644,8 +644,9 @@ int attention_case(int64_t hd, int64_t nh, int64_t nkv, int64_t T, int64_t p0, i
       for (int64_t i = 0; i < n_kv; ++i) {
         double d = 0, da = 0;
         for (int64_t e = 0; e < hd; ++e) {
-          d += double(a.q[e]) * a.k[i * hd + e];
-          da += std::fabs(double(a.q[e]) * a.k[i * hd + e]);
+          const float ke = kc[size_t((j * ctx + i) * hd + e)];
+          d += double(a.q[e]) * ke;
+          da += std::fabs(double(a.q[e]) * ke);
         }
         s[size_t(i)] = d * scale;
         smax = std::max(smax, s[size_t(i)]);
@@ -657,7 +658,7 @@ int attention_case(int64_t hd, int64_t nh, int64_t nkv, int64_t T, int64_t p0, i
       const double rel = 2 * ds + 16 * std::sqrt(double(n_kv) + 16) * kU + 8 * kU;
       for (int64_t e = 0; e < hd; ++e) {
         double A = 0;
-        for (int64_t i = 0; i < n_kv; ++i) A += s[size_t(i)] / z * std::fabs(a.v[i * hd + e]);
+        for (int64_t i = 0; i < n_kv; ++i) A += s[size_t(i)] / z * std::fabs(vc[size_t((j * ctx + i) * hd + e)]);
         tol[size_t(t * ldo + h * hd + e)] = float(rel * A + kU * std::fabs(a.out[e]) + 1e-35);
       }
     }

@@ -205,7 +205,10 @@ TEST_CASE("the llrt CLI: run --ids/--print-ids, text mode, errors on stderr with
   std::string out = run_cli("run " + stories().string() + " --ids 1 --temp 0 -n 12 --print-ids", &st);
   CHECK(st == 0);
   std::string want;
-  for (int i = 0; i < 12; ++i) want += (i ? " " : "") + std::to_string(greedy[size_t(i)]);
+  for (int i = 0; i < 12; ++i) {
+    if (i) want += ' ';
+    want += std::to_string(greedy[size_t(i)]);
+  }
   CHECK(out == want + "\n");
   out = run_cli("run " + stories().string() + " -p \"Once upon a time\" --temp 0 -n 20", &st);
   CHECK(st == 0);
@@ -221,6 +224,17 @@ TEST_CASE("the llrt CLI: run --ids/--print-ids, text mode, errors on stderr with
   run_cli("run " + stories().string() + " --ids 999999", &st);
   CHECK(st == 1);
   run_cli("run " + stories().string() + " --bogus", &st);
+  CHECK(st == 1);
+  // A 16-bit KV cache: stories260K's greedy text holds (its margins are wide); a bad type and
+  // a 16-bit cache on CUDA are clear errors.
+  for (const char* kv : {"f16", "bf16"}) {
+    out = run_cli("run " + stories().string() + " --ids 1 --temp 0 -n 12 --print-ids --kv-type " + kv, &st);
+    CHECK(st == 0);
+    CHECK_MESSAGE(out == want + "\n", kv);
+  }
+  run_cli("run " + stories().string() + " --ids 1 --kv-type q4", &st);
+  CHECK(st == 1);
+  run_cli("run " + stories().string() + " --ids 1 --kv-type f16 --device cuda", &st);
   CHECK(st == 1);
   out = run_cli("tokenize " + stories().string() + " \"Once upon a time\"", &st);
   CHECK(st == 0);

@@ -504,15 +504,35 @@ TEST_CASE("kernels: Attention, every backend against the reference and each othe
   Rng rng(17);
   note_skipped(Op::Attention);
   WorstReport report;
-  const auto entries = runnable(Op::Attention, DType::F32);
+  // The KV cache in F32, F16 or BF16 (ContextOptions::kv_dtype): the kernels widen the stored
+  // elements exactly, so the same bound holds with K and V as stored (rounded here first).
+  for (DType kvdt : {DType::F32, DType::F16, DType::BF16}) {
+  const auto entries = runnable(Op::Attention, kvdt);
+  REQUIRE(entries.size() >= 2);  // the reference and at least one ISA kernel per KV dtype
   for (int64_t hd : {64, 128, 5, 17, 33})
     for (int64_t n_kv : {1, 2, 7, 15, 16, 17, 100, 1000, 3001})
       for (float qscale : {1.0f, 6.0f}) {
+        if (kvdt != DType::F32 && qscale != 1.0f) continue;
         const int64_t stride = hd * 3 + 1;
         std::vector<float> q(static_cast<size_t>(hd)), kv(static_cast<size_t>(n_kv * stride + hd)), vv(kv.size());
         for (auto& v : q) v = rng.normal(qscale);
         for (auto& v : kv) v = rng.normal();
         for (auto& v : vv) v = rng.normal();
+        // K/V as the cache stores them (bytes in kvdt), and their exact F32 values
+        std::vector<uint8_t> kb(kv.size() * dtype_size(kvdt)), vb(kb.size());
+        for (size_t i = 0; i < kv.size(); ++i) {
+          if (kvdt == DType::F32) {
+            std::memcpy(kb.data() + 4 * i, &kv[i], 4);
+            std::memcpy(vb.data() + 4 * i, &vv[i], 4);
+            continue;
+          }
+          const uint16_t hk = kvdt == DType::BF16 ? f32_to_bf16(kv[i]) : f32_to_f16(kv[i]);
+          const uint16_t hv = kvdt == DType::BF16 ? f32_to_bf16(vv[i]) : f32_to_f16(vv[i]);
+          std::memcpy(kb.data() + 2 * i, &hk, 2);
+          std::memcpy(vb.data() + 2 * i, &hv, 2);
+          kv[i] = kvdt == DType::BF16 ? bf16_to_f32(hk) : f16_to_f32(hk);
+          vv[i] = kvdt == DType::BF16 ? bf16_to_f32(hv) : f16_to_f32(hv);
+        }
         const float scale = 1.0f / std::sqrt(float(hd));
         // reference probabilities (F64) for the tolerance
         std::vector<double> s(static_cast<size_t>(n_kv));
@@ -536,14 +556,14 @@ TEST_CASE("kernels: Attention, every backend against the reference and each othe
         const double rel = 2 * ds + 16 * std::sqrt(double(n_kv) / 2 + 16) * kU + 4 * kU;
 
         std::ostringstream lab;
-        lab << "attention head_dim=" << hd << " n_kv=" << n_kv << " |q|~" << qscale;
+        lab << "attention " << dtype_name(kvdt) << " KV head_dim=" << hd << " n_kv=" << n_kv << " |q|~" << qscale;
         Compare c{entries, {}, lab.str()};
         for (auto* e : entries) {
           std::vector<float> out(size_t(hd) + 1, kSentinel), scratch(static_cast<size_t>(n_kv));
           AttentionArgs a;
           a.q = q.data();
-          a.k = kv.data();
-          a.v = vv.data();
+          a.k = kb.data();
+          a.v = vb.data();
           a.kv_stride = stride;
           a.n_kv = n_kv;
           a.head_dim = hd;
@@ -558,6 +578,7 @@ TEST_CASE("kernels: Attention, every backend against the reference and each othe
                 },
                 [](auto, auto, size_t) { return 0.0; });
       }
+  }
 }
 
 // ---------------------------------------------------------------- selection

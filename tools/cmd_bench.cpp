@@ -67,7 +67,7 @@ int cmd_bench(Args& a) {
   std::vector<int32_t> ctx_tokens(static_cast<size_t>(depth));
   for (auto& t : prompt) t = int32_t(rng() % uint32_t(V));
   for (auto& t : ctx_tokens) t = int32_t(rng() % uint32_t(V));
-  auto session = model.session(ctx_len, setup.batch);
+  auto session = model.session(ctx_len, setup.batch, setup.kv_dtype);
   Session& ctx = *session;
   // Warm-up: touches every weight once (page faults for mmap are not part of the numbers,
   // like llama-bench's warm-up run); on a GPU it also captures the decode graph. The time
@@ -104,7 +104,7 @@ int cmd_bench(Args& a) {
   getrusage(RUSAGE_SELF, &ru);
   const uint64_t peak_rss = uint64_t(ru.ru_maxrss) * 1024;
   const int threads = gpu ? 0 : model.cpu->threads();
-  const MemoryEstimate est = gpu ? MemoryEstimate{} : estimate_memory(model.checkpoint(), ctx_len, setup.batch, threads);
+  const MemoryEstimate est = gpu ? MemoryEstimate{} : estimate_memory(model.checkpoint(), ctx_len, setup.batch, threads, setup.kv_dtype);
   double bw = no_bw ? 0 : gpu ? cuda_measure_copy_bandwidth() : measure_read_bandwidth(1ull << 30, threads, 10);
   // Plus the KV cache a decode step reads (each cached position once per layer, the mean
   // context of the tg run); nothing at depth 0 for tg128 worth counting on the CPU (< 0.1%).
@@ -124,6 +124,7 @@ int cmd_bench(Args& a) {
     if (!gpu) j["memory_estimate"] = {{"weights", est.weight_bytes}, {"kv_cache", est.kv_bytes}, {"scratch", est.scratch_bytes}, {"ctx", ctx_len}};
     if (gpu) j["upload_seconds"] = model.cuda->upload_seconds();
     j["depth"] = depth;
+    j["kv_type"] = dtype_name(setup.kv_dtype);
     if (pp > 0) j["pp"] = {{"n", pp}, {"mean_tps", sp.mean}, {"sd", sp.sd}, {"runs", pp_tps}};
     if (tg > 0) j["tg"] = {{"n", tg}, {"mean_tps", sg.mean}, {"sd", sg.sd}, {"runs", tg_tps},
                            {"pct_of_limit", limit > 0 ? 100.0 * sg.mean / limit : 0}};
@@ -132,7 +133,8 @@ int cmd_bench(Args& a) {
   }
   std::printf("| model | dtype | size | device | load | test | t/s |\n|---|---|---|---|---|---|---|\n");
   const std::string dev = gpu ? model.cuda->device().name : std::to_string(threads) + " threads";
-  const std::string at = depth > 0 ? " @ d" + std::to_string(depth) : "";
+  const std::string at = (depth > 0 ? " @ d" + std::to_string(depth) : "") +
+                         (setup.kv_dtype != DType::F32 ? std::string(" (") + dtype_name(setup.kv_dtype) + " KV)" : "");
   auto row = [&](const char* test, int64_t n, Stat s) {
     std::printf("| %s | %s | %.2f GiB | %s | %s | %s%lld%s | %.2f ± %.2f |\n", pos[0].c_str(), dts.c_str(),
                 double(model.checkpoint().weight_bytes()) / double(1ull << 30), dev.c_str(),

@@ -51,7 +51,7 @@ int cmd_chat(Args& a) {
   Engine model = load_engine(pos[0], setup);
   GenerateOptions g = generate_options(sf, model.checkpoint());
   if (!sf.max_new_tokens) g.max_new_tokens = 1024;
-  auto session = model.session(setup.ctx, setup.batch);
+  auto session = model.session(setup.ctx, setup.batch, setup.kv_dtype);
   Session& ctx = *session;
   std::vector<ChatMessage> msgs;
   if (!system.empty()) msgs.push_back({"system", system});

@@ -49,6 +49,13 @@ RunSetup parse_run_setup(Args& a) {
   if (a.flag({"--no-mmap"})) s.map.mode = LoadMode::Copy;
   if (a.flag({"--mmap"})) s.map.mode = LoadMode::Mmap;
   s.verbose = a.flag({"--verbose", "-v"});
+  std::string kv;
+  if (a.value({"--kv-type", "--cache-type"}, &kv)) {
+    if (kv == "f32") s.kv_dtype = DType::F32;
+    else if (kv == "f16") s.kv_dtype = DType::F16;
+    else if (kv == "bf16") s.kv_dtype = DType::BF16;
+    else fail(ErrorCode::InvalidArgument, "--kv-type: '" + kv + "' is not a KV cache type (use f32, f16 or bf16)");
+  }
   if (a.value({"--device"}, &s.device) && s.device != "cpu" && s.device != "cuda")
     fail(ErrorCode::InvalidArgument, "--device: '" + s.device + "' is not a device (use cpu or cuda; LLRT_CUDA_DEVICE picks the GPU)");
   return s;
@@ -87,9 +94,12 @@ GenerateOptions generate_options(const SamplingFlags& f, const Checkpoint& ck) {
   return g;
 }
 
-std::unique_ptr<Session> Engine::session(int64_t ctx, int64_t batch) const {
-  if (cuda) return std::make_unique<CudaContext>(cuda, CudaContextOptions{ctx, batch});
-  return std::make_unique<Context>(cpu, ContextOptions{ctx, batch});
+std::unique_ptr<Session> Engine::session(int64_t ctx, int64_t batch, DType kv_dtype) const {
+  if (cuda) {
+    if (kv_dtype != DType::F32) fail(ErrorCode::InvalidArgument, "the CUDA backend keeps its KV cache in F32");
+    return std::make_unique<CudaContext>(cuda, CudaContextOptions{ctx, batch});
+  }
+  return std::make_unique<Context>(cpu, ContextOptions{ctx, batch, kv_dtype});
 }
 
 Engine load_engine(const std::string& dir, const RunSetup& s) {
@@ -97,9 +107,14 @@ Engine load_engine(const std::string& dir, const RunSetup& s) {
   auto progress = [tty](const std::string& msg) { std::fprintf(stderr, "llrt: %s%s", msg.c_str(), tty ? "...\n" : "\n"); };
   // Device: as asked, else CUDA when a GPU is present and runs this model (kernels + memory).
   bool use_cuda = s.device == "cuda";
+  if (use_cuda && s.kv_dtype != DType::F32)
+    fail(ErrorCode::InvalidArgument, std::string("--kv-type ") + dtype_name(s.kv_dtype) +
+                                         ": the CUDA backend keeps its KV cache in F32 (use --device cpu for a 16-bit cache)");
   if (s.device.empty()) {
     std::string why;
-    if (!cuda_available()) {
+    if (s.kv_dtype != DType::F32) {
+      why = std::string("the CUDA backend keeps its KV cache in F32 and --kv-type ") + dtype_name(s.kv_dtype) + " was asked";
+    } else if (!cuda_available()) {
       why = cuda_status();
     } else {
       const CudaFit fit = cuda_check_model(Checkpoint::open(dir), s.ctx, s.batch);
@@ -167,7 +182,7 @@ int cmd_run(Args& a) {
     tok = Tokenizer::load(pos[0]);
     ids = chat ? chat_prompt_ids(pos[0], *tok, system, prompt) : tok->encode(prompt, !no_bos);
   }
-  auto ctx = model.session(setup.ctx, setup.batch);
+  auto ctx = model.session(setup.ctx, setup.batch, setup.kv_dtype);
   std::vector<int32_t> out;
   auto st = generate(*ctx, tok ? &*tok : nullptr, ids, g, [&](int32_t id, std::string_view text) {
     if (print_ids) {

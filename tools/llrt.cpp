@@ -23,7 +23,8 @@ commands:
   run MODEL_DIR      generate text: -p PROMPT | --ids "1 2 3" | --file F
                      -n N (max new tokens, default 256), --temp T, --top-k K, --top-p P,
                      --min-p P, --repeat-penalty R, --seed S, --stop STR (repeatable),
-                     -t THREADS, --ctx N, --batch N, --print-ids, --no-bos,
+                     -t THREADS, --ctx N, --batch N, --kv-type f32|f16|bf16 (KV cache;
+                     default f32, 16-bit halves its memory), --print-ids, --no-bos,
                      --chat [--system TEXT] (apply the model's chat template),
                      --no-mmap (copy the weights into huge-page memory: the faster decode;
                      the default when they fit in 70% of available memory) | --mmap
@@ -33,7 +34,7 @@ commands:
   tokenize MODEL_DIR TEXT   print token ids (--pieces, --no-bos, --file F, --stdin)
   inspect MODEL_DIR  diagnostics: family, shapes, dtypes, memory, kernels (--json, --ctx N)
   bench MODEL_DIR    throughput: -p 512 -n 128 -r 3 -t THREADS, -d DEPTH (tokens already in the
-                     context), --json, --mmap|--no-mmap, --device
+                     context), --kv-type, --json, --mmap|--no-mmap, --device
   caps               CPU features, backends and registered kernels (--json)
 environment: LLRT_ISA=avx2|avx512|avx512_bf16|amx caps the instruction sets used
              LLRT_CUDA_DEVICE=N picks the GPU; LLRT_CUDA_GRAPHS=0 disables the decode graph

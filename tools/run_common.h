@@ -19,6 +19,7 @@ struct RunSetup {
   MapOptions map{LoadMode::Auto};  // Model::load's default; --no-mmap forces the copy, --mmap the mapping
   bool verbose = false;
   std::string device;  // --device cpu|cuda; empty: cuda when a GPU runs the model, else cpu
+  DType kv_dtype = DType::F32;  // --kv-type f32|f16|bf16 (the CPU engine; CUDA keeps F32)
 };
 RunSetup parse_run_setup(Args& a);
 // A model loaded on its device (exactly one of cpu / cuda is set).
@@ -30,7 +31,7 @@ struct Engine {
   double load_seconds() const { return cuda ? cuda->load_seconds() : cpu->load_seconds(); }
   const std::vector<KernelVerdict>& kernel_plan() const { return cuda ? cuda->kernel_plan() : cpu->kernel_plan(); }
   std::string device_name() const { return cuda ? cuda->device().describe() : "cpu (" + std::to_string(cpu->threads()) + " threads)"; }
-  std::unique_ptr<Session> session(int64_t ctx, int64_t batch) const;
+  std::unique_ptr<Session> session(int64_t ctx, int64_t batch, DType kv_dtype = DType::F32) const;
 };
 // Picks the device (said on stderr) and loads the model there.
 Engine load_engine(const std::string& dir, const RunSetup& s);

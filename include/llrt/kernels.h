@@ -76,11 +76,13 @@ using RopeFn = void (*)(float* x, int64_t n_heads, int64_t head_stride, int64_t 
 
 // Attention for one query row of one head over n_kv cached positions:
 //   s[j] = scale * dot(q, k_j);  p = softmax(s);  out = sum_j p[j] * v_j
-// k_j = k + j*kv_stride, v_j = v + j*kv_stride (F32). scratch holds n_kv floats.
+// k_j = k + j*kv_stride, v_j = v + j*kv_stride elements, in the KV cache's dtype (the
+// kernel's registered wtype: F32, F16 or BF16, widened exactly to F32 as they are read).
+// scratch holds n_kv floats.
 struct AttentionArgs {
   const float* q = nullptr;
-  const float* k = nullptr;
-  const float* v = nullptr;
+  const void* k = nullptr;
+  const void* v = nullptr;
   int64_t kv_stride = 0;
   int64_t n_kv = 0;
   int64_t head_dim = 0;

@@ -35,7 +35,7 @@ std::vector<KernelNeed> llama_kernel_needs(const Checkpoint& ck);
 
 struct MemoryEstimate {
   uint64_t weight_bytes = 0;        // exactly the tensors' bytes in the files
-  uint64_t kv_bytes_per_token = 0;  // F32 K and V, all layers
+  uint64_t kv_bytes_per_token = 0;  // K and V in the KV dtype, all layers
   int64_t ctx = 0;
   uint64_t kv_bytes = 0;            // kv_bytes_per_token * ctx
   uint64_t scratch_bytes = 0;       // activations + kernel prep buffers for the batch size
@@ -44,7 +44,9 @@ struct MemoryEstimate {
 };
 // `threads` sizes the per-thread attention scratch. The engine allocates exactly
 // kv_bytes + scratch_bytes (same function), so the estimate is exact.
-MemoryEstimate estimate_memory(const Checkpoint& ck, int64_t ctx, int64_t batch, int threads);
+// `kv_dtype`: the KV cache's (ContextOptions::kv_dtype: F32, F16 or BF16).
+MemoryEstimate estimate_memory(const Checkpoint& ck, int64_t ctx, int64_t batch, int threads,
+                               DType kv_dtype = DType::F32);
 
 struct ModelFamily {
   std::string family;    // "Meta Llama 3.2", "TinyLlama / Llama 2", "DeepSeek-R1-Distill-Llama", ...

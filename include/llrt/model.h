@@ -5,7 +5,8 @@
 // a KV cache and scratch for one sequence; many contexts can share one Model.
 //
 // Activation precision (decided and documented): the residual stream, every
-// intermediate activation and the KV cache are F32; every kernel accumulates in F32.
+// intermediate activation and (by default) the KV cache are F32; every kernel accumulates
+// in F32. ContextOptions::kv_dtype may keep the KV cache in F16 or BF16 instead.
 // Weights are read in their stored dtype (F32/F16/BF16, or I8 + scales for w8a8) and
 // widened in registers. On AVX512_BF16/AMX the BF16 matmul rounds the activation
 // operand to BF16 (RNE) for the dot-product instruction (accumulation stays F32);
@@ -40,6 +41,12 @@ struct ModelOptions {
 struct ContextOptions {
   int64_t n_ctx = 0;      // 0: min(max_position_embeddings, 4096)
   int64_t n_batch = 512;  // tokens per forward chunk during prefill
+  // KV cache dtype: F32 (default: exact, what the parity numbers are measured with), or F16 /
+  // BF16 (half the memory and half the attention bytes per token; K and V rounded to
+  // nearest-even when written, as HF's cache is in a 16-bit model dtype). Anything else is
+  // Error{InvalidArgument}; the attention kernel for it is looked up in the registry like
+  // every other (Error{UnsupportedKernel} if this CPU has none).
+  DType kv_dtype = DType::F32;
 };
 
 // What LoadMode::Auto becomes: Copy when the weights are at most 70% of the available

@@ -1,4 +1,4 @@
-// Attention (one query row, strided F32 KV cache) for AVX2 + FMA: the template of
+// Attention (one query row, strided F32 / F16 / BF16 KV cache) for AVX2 + FMA: the template of
 // kernels/cpu/common/attention.h (math, layout, rounding stated there) compiled with the
 // avx2 flags: 8 keys per haddp in pass 1, 4 x 8 head_dim lanes (x2 partial sums) held in
 // registers in pass 2.
@@ -9,6 +9,10 @@
 namespace llrt::kernels {
 void register_attention_avx2(KernelRegistry& r) {
   r.add({Op::Attention, DType::F32, DType::F32, Backend::Avx2, "attention_f32kv_f32a__avx2",
-         reinterpret_cast<const void*>(&attention_t<IsaAvx2>)});
+         reinterpret_cast<const void*>(&attention_t<IsaAvx2, float>)});
+  r.add({Op::Attention, DType::F16, DType::F32, Backend::Avx2, "attention_f16kv_f32a__avx2",
+         reinterpret_cast<const void*>(&attention_t<IsaAvx2, f16_t>)});
+  r.add({Op::Attention, DType::BF16, DType::F32, Backend::Avx2, "attention_bf16kv_f32a__avx2",
+         reinterpret_cast<const void*>(&attention_t<IsaAvx2, bf16_t>)});
 }
 }  // namespace llrt::kernels

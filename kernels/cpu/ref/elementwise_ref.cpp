@@ -50,13 +50,13 @@ void add(float* y, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];
 }
 
+template <class Load>
 void attention(const AttentionArgs& a) {
   std::vector<double> s(size_t(a.n_kv));
   double mx = -INFINITY;
   for (int64_t j = 0; j < a.n_kv; ++j) {
-    const float* k = a.k + j * a.kv_stride;
     double d = 0;
-    for (int64_t i = 0; i < a.head_dim; ++i) d += double(a.q[i]) * double(k[i]);
+    for (int64_t i = 0; i < a.head_dim; ++i) d += double(a.q[i]) * double(Load::at(a.k, j * a.kv_stride + i));
     s[size_t(j)] = d * double(a.scale);
     mx = std::max(mx, s[size_t(j)]);
   }
@@ -64,7 +64,7 @@ void attention(const AttentionArgs& a) {
   for (auto& v : s) sum += (v = std::exp(v - mx));
   for (int64_t i = 0; i < a.head_dim; ++i) {
     double o = 0;
-    for (int64_t j = 0; j < a.n_kv; ++j) o += s[size_t(j)] * double(a.v[j * a.kv_stride + i]);
+    for (int64_t j = 0; j < a.n_kv; ++j) o += s[size_t(j)] * double(Load::at(a.v, j * a.kv_stride + i));
     a.out[i] = float(o / sum);
   }
 }
@@ -81,6 +81,8 @@ void register_elementwise_ref(KernelRegistry& r) {
   r.add({Op::Rope, DType::F32, DType::F32, Backend::Ref, "rope_f32a__ref", reinterpret_cast<const void*>(&rope)});
   r.add({Op::SiluMul, DType::F32, DType::F32, Backend::Ref, "silu_mul_f32a__ref", reinterpret_cast<const void*>(&silu_mul)});
   r.add({Op::Add, DType::F32, DType::F32, Backend::Ref, "add_f32a__ref", reinterpret_cast<const void*>(&add)});
-  r.add({Op::Attention, DType::F32, DType::F32, Backend::Ref, "attention_f32kv_f32a__ref", reinterpret_cast<const void*>(&attention)});
+  r.add({Op::Attention, DType::F32, DType::F32, Backend::Ref, "attention_f32kv_f32a__ref", reinterpret_cast<const void*>(&attention<ref::LoadF32>)});
+  r.add({Op::Attention, DType::F16, DType::F32, Backend::Ref, "attention_f16kv_f32a__ref", reinterpret_cast<const void*>(&attention<ref::LoadF16>)});
+  r.add({Op::Attention, DType::BF16, DType::F32, Backend::Ref, "attention_bf16kv_f32a__ref", reinterpret_cast<const void*>(&attention<ref::LoadBF16>)});
 }
 }  // namespace llrt::kernels
