@@ -148,34 +148,51 @@ void bm_linear(benchmark::State& st, const KernelEntry* e, Shape s, int64_t M, i
 // ---------------------------------------------------------------- Attention
 
 // One decode step of one layer: 32 query heads over 8 shared KV heads (GQA) of 64, the
-// engine's KV cache layout [kv_head][n_kv][64] F32 (kv_stride = 64); heads split across
-// threads. Bytes = the K and V read once (each is read by the 4 heads of its group).
-void bm_attention(benchmark::State& st, const KernelEntry* e, int64_t n_kv, int threads) {
-  const int64_t hd = 64, nh = 32, nkv = 8;
+// engine's KV cache layout [kv_head][n_kv][64] in the kernel's KV dtype (kv_stride = 64).
+// group 1: one query head per call (the 4 heads of a group read their K/V 4 times, from the
+// caches when it fits); group 4: the engine's call, the 4 heads of a KV head together (each
+// K/V row read once). Bytes = the K and V read once.
+void bm_attention(benchmark::State& st, const KernelEntry* e, int64_t n_kv, int threads, int64_t group) {
+  const int64_t hd = 64, nh = 32, nkv = 8, rep = nh / nkv;
   std::vector<float> q = random_floats(size_t(nh * hd), 1.0f, 1);
-  std::vector<float> k = random_floats(size_t(nkv * n_kv * hd), 1.0f, 2);
-  std::vector<float> v = random_floats(size_t(nkv * n_kv * hd), 1.0f, 3);
+  std::vector<float> kf = random_floats(size_t(nkv * n_kv * hd), 1.0f, 2);
+  std::vector<float> vf = random_floats(size_t(nkv * n_kv * hd), 1.0f, 3);
+  const size_t es = dtype_size(e->wtype);
+  std::vector<uint8_t> k(kf.size() * es), v(k.size());
+  for (size_t i = 0; i < kf.size(); ++i) {
+    if (es == 4) {
+      std::memcpy(k.data() + 4 * i, &kf[i], 4);
+      std::memcpy(v.data() + 4 * i, &vf[i], 4);
+    } else {
+      const uint16_t a = e->wtype == DType::BF16 ? f32_to_bf16(kf[i]) : f32_to_f16(kf[i]);
+      const uint16_t b = e->wtype == DType::BF16 ? f32_to_bf16(vf[i]) : f32_to_f16(vf[i]);
+      std::memcpy(k.data() + 2 * i, &a, 2);
+      std::memcpy(v.data() + 2 * i, &b, 2);
+    }
+  }
   std::vector<float> out(static_cast<size_t>(nh * hd));
-  std::vector<float> scratch(static_cast<size_t>(threads * n_kv));
+  std::vector<float> scratch(static_cast<size_t>(threads * n_kv * group));
   auto fn = kernel_fn<AttentionFn>(*e);
   for (auto _ : st) {
 #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t h = 0; h < nh; ++h) {
+    for (int64_t h = 0; h < nh; h += group) {
       AttentionArgs a;
       a.q = q.data() + h * hd;
-      a.k = k.data() + (h / (nh / nkv)) * n_kv * hd;
-      a.v = v.data() + (h / (nh / nkv)) * n_kv * hd;
+      a.k = k.data() + size_t((h / rep) * n_kv * hd) * es;
+      a.v = v.data() + size_t((h / rep) * n_kv * hd) * es;
       a.kv_stride = hd;
       a.n_kv = n_kv;
       a.head_dim = hd;
       a.scale = 0.125f;
       a.out = out.data() + h * hd;
-      a.scratch = scratch.data() + omp_get_thread_num() * n_kv;
+      a.scratch = scratch.data() + omp_get_thread_num() * n_kv * group;
+      a.n_q = group;
+      a.q_stride = a.out_stride = hd;
       fn(a);
     }
     benchmark::ClobberMemory();
   }
-  set_rates(st, double(2 * nkv * n_kv * hd * 4), 4.0 * double(nh * n_kv * hd), threads);
+  set_rates(st, double(2 * nkv * n_kv * hd) * double(es), 4.0 * double(nh * n_kv * hd), threads);
 }
 
 // ---------------------------------------------------------------- RmsNorm, Rope, SiluMul
@@ -255,15 +272,19 @@ void register_all() {
             if (t > 1) b->UseRealTime();
           }
         }
-  for (const KernelEntry* e : contenders(Op::Attention, DType::F32))
-    for (int64_t n_kv : {128, 512, 2048, 8192})
-      for (int t : {1, 2}) {
-        auto* b = benchmark::RegisterBenchmark((std::string("attention/") + e->name + "/n_kv:" + std::to_string(n_kv) +
-                                                "/threads:" + std::to_string(t)).c_str(),
-                                               bm_attention, e, n_kv, t);
-        b->Unit(benchmark::kMicrosecond);
-        if (t > 1) b->UseRealTime();
-      }
+  for (DType kv : {DType::F32, DType::F16, DType::BF16})
+    for (const KernelEntry* e : contenders(Op::Attention, kv))
+      for (int64_t n_kv : {128, 512, 2048, 8192})
+        for (int t : {1, 2})
+          for (int64_t group : {1, 4}) {
+            if (kv != DType::F32 && group == 1) continue;
+            auto* b = benchmark::RegisterBenchmark((std::string("attention/") + e->name + "/n_kv:" + std::to_string(n_kv) +
+                                                    "/threads:" + std::to_string(t) + "/heads_per_call:" + std::to_string(group))
+                                                       .c_str(),
+                                                   bm_attention, e, n_kv, t, group);
+            b->Unit(benchmark::kMicrosecond);
+            if (t > 1) b->UseRealTime();
+          }
   for (DType w : {DType::BF16, DType::F32})
     for (const KernelEntry* e : contenders(Op::RmsNorm, w))
       for (int64_t rows : {1, 512})

@@ -393,11 +393,10 @@ void forward_chunk(const Model::Impl& m, Context::State& s, const int32_t* toks,
         store_kv_row(s.kv_dtype, s.v + t * KVD + j * hd, hd, vc + at);
       }
     }
-    // GQA: the `rep` query heads of one KV head run back to back on one thread, so the
-    // K/V span they share is read from memory once and from the caches after that (the
-    // kernel stays one query row). Per-head items only when there are fewer (token, KV
-    // head) groups than threads.
-    auto attend = [&](int64_t t, int64_t h) {
+    // GQA: the `rep` query heads of one KV head go to the kernel together (n_q = rep), which
+    // reads each K/V row once for all of them. Per-head items only when there are fewer
+    // (token, KV head) groups than threads.
+    auto attend = [&](int64_t t, int64_t h, int64_t n_q) {
       const int64_t j = h / rep;
       AttentionArgs a;
       a.q = s.q + t * QD + h * hd;
@@ -408,18 +407,19 @@ void forward_chunk(const Model::Impl& m, Context::State& s, const int32_t* toks,
       a.head_dim = hd;
       a.scale = scale;
       a.out = s.att + t * QD + h * hd;
-      a.scratch = s.scores + int64_t(omp_get_thread_num()) * ctx;
+      a.scratch = s.scores + int64_t(omp_get_thread_num()) * ctx * rep;
+      a.n_q = n_q;
+      a.q_stride = a.out_stride = hd;
       s.attn_fn(a);
     };
     if (T * nkv >= nt) {
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) collapse(2)
       for (int64_t t = 0; t < T; ++t)
-        for (int64_t j = 0; j < nkv; ++j)
-          for (int64_t r = 0; r < rep; ++r) attend(t, j * rep + r);
+        for (int64_t j = 0; j < nkv; ++j) attend(t, j * rep, rep);
     } else {
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) collapse(2)
       for (int64_t t = 0; t < T; ++t)
-        for (int64_t h = 0; h < nh; ++h) attend(t, h);
+        for (int64_t h = 0; h < nh; ++h) attend(t, h, 1);
     }
     {
       const LinearWeights* ls[1] = {&L.o};

@@ -11,7 +11,7 @@ struct ScratchPlan {
   int64_t batch = 0, ctx = 0, threads = 0;
   // element counts (F32) per buffer
   int64_t x = 0, xb = 0, q = 0, k = 0, v = 0, att = 0, gate = 0, up = 0, logits = 0;
-  int64_t att_scores = 0;  // threads * ctx
+  int64_t att_scores = 0;  // threads * ctx * n_rep (one GQA group's scores per thread)
   int64_t rope = 0;        // ctx * head_dim (cos and sin halves)
   uint64_t prep_bytes = 0; // largest kernel activation-prep buffer
   uint64_t kv_per_token_bytes = 0;
@@ -32,7 +32,7 @@ inline ScratchPlan make_scratch_plan(const ModelConfig& c, int64_t ctx, int64_t 
   p.k = p.v = batch * c.kv_dim();
   p.gate = p.up = batch * c.intermediate_size;
   p.logits = c.vocab_size;
-  p.att_scores = int64_t(threads) * ctx;
+  p.att_scores = int64_t(threads) * ctx * c.n_rep();
   p.rope = ctx * c.head_dim;
   p.prep_bytes = prep_bytes;
   p.kv_per_token_bytes = uint64_t(2 * c.num_hidden_layers * c.kv_dim()) * kv_elem_bytes;

@@ -509,12 +509,16 @@ TEST_CASE("kernels: Attention, every backend against the reference and each othe
   for (DType kvdt : {DType::F32, DType::F16, DType::BF16}) {
   const auto entries = runnable(Op::Attention, kvdt);
   REQUIRE(entries.size() >= 2);  // the reference and at least one ISA kernel per KV dtype
+  // n_q query rows over the same K/V (a GQA group: the kernels take 4, then 2, then 1 at a
+  // time), rows and outputs strided, untouched memory between them checked.
+  for (int64_t nq : {1, 2, 3, 4, 8})
   for (int64_t hd : {64, 128, 5, 17, 33})
     for (int64_t n_kv : {1, 2, 7, 15, 16, 17, 100, 1000, 3001})
       for (float qscale : {1.0f, 6.0f}) {
-        if (kvdt != DType::F32 && qscale != 1.0f) continue;
-        const int64_t stride = hd * 3 + 1;
-        std::vector<float> q(static_cast<size_t>(hd)), kv(static_cast<size_t>(n_kv * stride + hd)), vv(kv.size());
+        if ((kvdt != DType::F32 || nq != 1) && qscale != 1.0f) continue;
+        if (nq != 1 && kvdt != DType::F32 && n_kv > 100) continue;
+        const int64_t stride = hd * 3 + 1, qstride = hd + 3, ostride = hd + 5;
+        std::vector<float> q(static_cast<size_t>(nq * qstride)), kv(static_cast<size_t>(n_kv * stride + hd)), vv(kv.size());
         for (auto& v : q) v = rng.normal(qscale);
         for (auto& v : kv) v = rng.normal();
         for (auto& v : vv) v = rng.normal();
@@ -534,32 +538,35 @@ TEST_CASE("kernels: Attention, every backend against the reference and each othe
           vv[i] = kvdt == DType::BF16 ? bf16_to_f32(hv) : f16_to_f32(hv);
         }
         const float scale = 1.0f / std::sqrt(float(hd));
-        // reference probabilities (F64) for the tolerance
-        std::vector<double> s(static_cast<size_t>(n_kv));
-        double smax = -INFINITY, s_abs = 0;
-        for (int64_t j = 0; j < n_kv; ++j) {
-          double d = 0, da = 0;
-          for (int64_t i = 0; i < hd; ++i) {
-            d += double(q[i]) * kv[j * stride + i];
-            da += std::fabs(double(q[i]) * kv[j * stride + i]);
+        // reference probabilities (F64) per row for the tolerance
+        std::vector<double> A(size_t(nq * hd), 0), rel(static_cast<size_t>(nq));
+        for (int64_t r = 0; r < nq; ++r) {
+          const float* qr = q.data() + r * qstride;
+          std::vector<double> sc(static_cast<size_t>(n_kv));
+          double smax = -INFINITY, s_abs = 0;
+          for (int64_t j = 0; j < n_kv; ++j) {
+            double d = 0, da = 0;
+            for (int64_t i = 0; i < hd; ++i) {
+              d += double(qr[i]) * kv[j * stride + i];
+              da += std::fabs(double(qr[i]) * kv[j * stride + i]);
+            }
+            sc[j] = d * scale;
+            smax = std::max(smax, sc[j]);
+            s_abs = std::max(s_abs, da * scale);
           }
-          s[j] = d * scale;
-          smax = std::max(smax, s[j]);
-          s_abs = std::max(s_abs, da * scale);
+          double z = 0;
+          for (auto& v : sc) z += (v = std::exp(v - smax));
+          for (int64_t i = 0; i < hd; ++i)
+            for (int64_t j = 0; j < n_kv; ++j) A[size_t(r * hd + i)] += sc[j] / z * std::fabs(vv[j * stride + i]);
+          const double ds = 8 * std::sqrt(double(hd) / 8 + 16) * kU * s_abs;
+          rel[size_t(r)] = 2 * ds + 16 * std::sqrt(double(n_kv) / 2 + 16) * kU + 4 * kU;
         }
-        double z = 0;
-        for (auto& v : s) z += (v = std::exp(v - smax));
-        std::vector<double> A(size_t(hd), 0);
-        for (int64_t i = 0; i < hd; ++i)
-          for (int64_t j = 0; j < n_kv; ++j) A[i] += s[j] / z * std::fabs(vv[j * stride + i]);
-        const double ds = 8 * std::sqrt(double(hd) / 8 + 16) * kU * s_abs;
-        const double rel = 2 * ds + 16 * std::sqrt(double(n_kv) / 2 + 16) * kU + 4 * kU;
 
         std::ostringstream lab;
-        lab << "attention " << dtype_name(kvdt) << " KV head_dim=" << hd << " n_kv=" << n_kv << " |q|~" << qscale;
+        lab << "attention " << dtype_name(kvdt) << " KV n_q=" << nq << " head_dim=" << hd << " n_kv=" << n_kv << " |q|~" << qscale;
         Compare c{entries, {}, lab.str()};
         for (auto* e : entries) {
-          std::vector<float> out(size_t(hd) + 1, kSentinel), scratch(static_cast<size_t>(n_kv));
+          std::vector<float> out(size_t(nq * ostride) + 1, kSentinel), scratch(static_cast<size_t>(nq * n_kv));
           AttentionArgs a;
           a.q = q.data();
           a.k = kb.data();
@@ -570,11 +577,15 @@ TEST_CASE("kernels: Attention, every backend against the reference and each othe
           a.scale = scale;
           a.out = out.data();
           a.scratch = scratch.data();
+          a.n_q = nq;
+          a.q_stride = qstride;
+          a.out_stride = ostride;
           kernel_fn<AttentionFn>(*e)(a);
           c.ys.push_back(std::move(out));
         }
         c.check([&](const KernelEntry*, size_t i) {
-                  return i < A.size() ? rel * A[i] + kU * std::fabs(c.ys[0][i]) + 1e-35 : 0.0;
+                  const int64_t r = int64_t(i) / ostride, col = int64_t(i) % ostride;
+                  return r < nq && col < hd ? rel[size_t(r)] * A[size_t(r * hd + col)] + kU * std::fabs(c.ys[0][i]) + 1e-35 : 0.0;
                 },
                 [](auto, auto, size_t) { return 0.0; });
       }

@@ -74,11 +74,13 @@ using RmsNormFn = void (*)(const float* x, const void* w, float* y, int64_t dim,
 using RopeFn = void (*)(float* x, int64_t n_heads, int64_t head_stride, int64_t head_dim,
                         const float* cos, const float* sin);
 
-// Attention for one query row of one head over n_kv cached positions:
-//   s[j] = scale * dot(q, k_j);  p = softmax(s);  out = sum_j p[j] * v_j
-// k_j = k + j*kv_stride, v_j = v + j*kv_stride elements, in the KV cache's dtype (the
-// kernel's registered wtype: F32, F16 or BF16, widened exactly to F32 as they are read).
-// scratch holds n_kv floats.
+// Attention for n_q query rows (the heads of one GQA group, sharing one KV head) over
+// n_kv cached positions, each row r independently:
+//   s[j] = scale * dot(q_r, k_j);  p = softmax(s);  out_r = sum_j p[j] * v_j
+// q_r = q + r*q_stride, out_r = out + r*out_stride (F32); k_j = k + j*kv_stride,
+// v_j = v + j*kv_stride elements, in the KV cache's dtype (the kernel's registered wtype:
+// F32, F16 or BF16, widened exactly to F32 as they are read). scratch holds n_q*n_kv
+// floats. Kernels read each K/V row once for several rows where they can.
 struct AttentionArgs {
   const float* q = nullptr;
   const void* k = nullptr;
@@ -89,6 +91,8 @@ struct AttentionArgs {
   float scale = 1.0f;
   float* out = nullptr;
   float* scratch = nullptr;
+  int64_t n_q = 1;
+  int64_t q_stride = 0, out_stride = 0;
 };
 using AttentionFn = void (*)(const AttentionArgs& a);
 

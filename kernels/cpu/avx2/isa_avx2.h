@@ -20,6 +20,7 @@ struct IsaAvx2 {
   using vf = xsimd::batch<float, arch>;
   static constexpr int L = 8;
   static constexpr int kAttnChunk = 4;  // head_dim vectors kept in registers (x2 partial sums)
+  static constexpr int kAttnGroupChunk = 1;  // ... per query row when 2-4 rows share the pass
 
   static __m256i mask(int n) {
     alignas(32) static const int32_t tbl[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};

@@ -19,6 +19,7 @@ struct IsaAvx512 {
   using vf = xsimd::batch<float, arch>;
   static constexpr int L = 16;
   static constexpr int kAttnChunk = 8;  // head_dim vectors kept in registers (x2 partial sums)
+  static constexpr int kAttnGroupChunk = 2;  // ... per query row when 2-4 rows share the pass
 
   static __mmask16 mask(int n) { return __mmask16((1u << n) - 1u); }
 

@@ -51,12 +51,12 @@ void add(float* y, const float* x, int64_t n) {
 }
 
 template <class Load>
-void attention(const AttentionArgs& a) {
+void attention_row(const AttentionArgs& a, const float* q, float* out) {
   std::vector<double> s(size_t(a.n_kv));
   double mx = -INFINITY;
   for (int64_t j = 0; j < a.n_kv; ++j) {
     double d = 0;
-    for (int64_t i = 0; i < a.head_dim; ++i) d += double(a.q[i]) * double(Load::at(a.k, j * a.kv_stride + i));
+    for (int64_t i = 0; i < a.head_dim; ++i) d += double(q[i]) * double(Load::at(a.k, j * a.kv_stride + i));
     s[size_t(j)] = d * double(a.scale);
     mx = std::max(mx, s[size_t(j)]);
   }
@@ -65,8 +65,13 @@ void attention(const AttentionArgs& a) {
   for (int64_t i = 0; i < a.head_dim; ++i) {
     double o = 0;
     for (int64_t j = 0; j < a.n_kv; ++j) o += s[size_t(j)] * double(Load::at(a.v, j * a.kv_stride + i));
-    a.out[i] = float(o / sum);
+    out[i] = float(o / sum);
   }
+}
+
+template <class Load>
+void attention(const AttentionArgs& a) {
+  for (int64_t r = 0; r < std::max<int64_t>(a.n_q, 1); ++r) attention_row<Load>(a, a.q + r * a.q_stride, a.out + r * a.out_stride);
 }
 
 }  // namespace
