@@ -90,45 +90,54 @@ __device__ __forceinline__ Q8Params q8_params_of(float amax, float lo, float hi,
   return p;
 }
 
-// The quantization parameters of one row (all threads of the block get them).
-__device__ __forceinline__ Q8Params block_q8_params(const float* x, int64_t K, int mode, float static_scale,
-                                                    int32_t static_zp) {
-  __shared__ float s_max[kRowThreads / 32], s_lo[kRowThreads / 32], s_hi[kRowThreads / 32];
-  __shared__ int s_bad[kRowThreads / 32];
-  __shared__ Q8Params s_p;
+// A row's statistics for the parameters, accumulated per thread then reduced.
+struct Q8Stats {
   float amax = 0.0f, lo = 0.0f, hi = 0.0f;
   int bad = 0;
-  auto take = [&](float v) {
+  __device__ __forceinline__ void take(float v) {
     if (!isfinite(v)) bad = 1;
     amax = fmaxf(amax, fabsf(v));
     lo = fminf(lo, v);
     hi = fmaxf(hi, v);
-  };
+  }
+  __device__ __forceinline__ void merge(const Q8Stats& o) {
+    amax = fmaxf(amax, o.amax);
+    lo = fminf(lo, o.lo);
+    hi = fmaxf(hi, o.hi);
+    bad |= o.bad;
+  }
+};
+
+// The block's statistics from each thread's (valid in thread 0 only; order-free).
+__device__ __forceinline__ Q8Stats block_reduce_q8_stats(Q8Stats st) {
+  __shared__ Q8Stats s_st[kRowThreads / 32];
+  st.amax = warp_max(st.amax);
+  st.hi = warp_max(st.hi);
+  st.lo = -warp_max(-st.lo);
+  st.bad = __any_sync(0xffffffffu, st.bad);
+  if ((threadIdx.x & 31) == 0) s_st[threadIdx.x >> 5] = st;
+  __syncthreads();
+  if (threadIdx.x == 0)
+    for (int i = 1; i < kRowThreads / 32; ++i) st.merge(s_st[i]);
+  return st;
+}
+
+// The quantization parameters of one row (all threads of the block get them).
+__device__ __forceinline__ Q8Params block_q8_params(const float* x, int64_t K, int mode, float static_scale,
+                                                    int32_t static_zp) {
+  __shared__ Q8Params s_p;
+  Q8Stats st;
   int64_t k = threadIdx.x;
   for (; k + 7 * kRowThreads < K; k += 8 * kRowThreads) {  // eight loads in flight (max/min: order-free)
     float v[8];
 #pragma unroll
     for (int j = 0; j < 8; ++j) v[j] = x[k + j * kRowThreads];
 #pragma unroll
-    for (int j = 0; j < 8; ++j) take(v[j]);
+    for (int j = 0; j < 8; ++j) st.take(v[j]);
   }
-  for (; k < K; k += kRowThreads) take(x[k]);
-  amax = warp_max(amax);
-  hi = warp_max(hi);
-  lo = -warp_max(-lo);
-  bad = __any_sync(0xffffffffu, bad);
-  const int wid = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  if (lane == 0) s_max[wid] = amax, s_lo[wid] = lo, s_hi[wid] = hi, s_bad[wid] = bad;
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    for (int i = 1; i < kRowThreads / 32; ++i) {
-      amax = fmaxf(amax, s_max[i]);
-      lo = fminf(lo, s_lo[i]);
-      hi = fmaxf(hi, s_hi[i]);
-      bad |= s_bad[i];
-    }
-    s_p = q8_params_of(amax, lo, hi, bad, mode, static_scale, static_zp);
-  }
+  for (; k < K; k += kRowThreads) st.take(x[k]);
+  st = block_reduce_q8_stats(st);
+  if (threadIdx.x == 0) s_p = q8_params_of(st.amax, st.lo, st.hi, st.bad, mode, static_scale, static_zp);
   __syncthreads();
   return s_p;
 }

@@ -186,18 +186,9 @@ __device__ __forceinline__ void grid_barrier(SiluSync* sy) {
 __global__ void __launch_bounds__(kRowThreads) silu_mul_q8_k(const float* g, const float* u, float* out, int64_t n, int64_t ldq,
                                                              int mode, float static_scale, int32_t static_zp, int8_t* q,
                                                              float* scale_out, int32_t* zp_out, SiluSync* sy) {
-  __shared__ float s_max[kRowThreads / 32], s_lo[kRowThreads / 32], s_hi[kRowThreads / 32];
-  __shared__ int s_bad[kRowThreads / 32];
   __shared__ Q8Params s_p;
   const int64_t stride = int64_t(gridDim.x) * kRowThreads;
-  float amax = 0.0f, lo = 0.0f, hi = 0.0f;
-  int bad = 0;
-  auto take = [&](float v) {
-    if (!isfinite(v)) bad = 1;
-    amax = fmaxf(amax, fabsf(v));
-    lo = fminf(lo, v);
-    hi = fmaxf(hi, v);
-  };
+  Q8Stats st;
   constexpr int U = 4;  // loads in flight per thread
   int64_t i = int64_t(blockIdx.x) * kRowThreads + threadIdx.x;
   for (; i + (U - 1) * stride < n; i += U * stride) {
@@ -208,42 +199,24 @@ __global__ void __launch_bounds__(kRowThreads) silu_mul_q8_k(const float* g, con
     for (int j = 0; j < U; ++j) {
       const float h = silu_mul_one(gv[j], uv[j]);
       out[i + j * stride] = h;
-      take(h);
+      st.take(h);
     }
   }
   for (; i < n; i += stride) {
     const float h = silu_mul_one(g[i], u[i]);
     out[i] = h;
-    take(h);
+    st.take(h);
   }
-  amax = warp_max(amax);
-  hi = warp_max(hi);
-  lo = -warp_max(-lo);
-  bad = __any_sync(0xffffffffu, bad);
-  const int wid = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  if (lane == 0) s_max[wid] = amax, s_lo[wid] = lo, s_hi[wid] = hi, s_bad[wid] = bad;
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    for (int w = 1; w < kRowThreads / 32; ++w) {
-      amax = fmaxf(amax, s_max[w]);
-      lo = fminf(lo, s_lo[w]);
-      hi = fmaxf(hi, s_hi[w]);
-      bad |= s_bad[w];
-    }
-    sy->part[blockIdx.x] = make_float4(amax, lo, hi, bad ? 1.0f : 0.0f);
-  }
+  st = block_reduce_q8_stats(st);
+  if (threadIdx.x == 0) sy->part[blockIdx.x] = make_float4(st.amax, st.lo, st.hi, st.bad ? 1.0f : 0.0f);
   grid_barrier(sy);
   if (threadIdx.x == 0) {
-    float A = 0.0f, L = 0.0f, H = 0.0f;
-    int B = 0;
+    Q8Stats all;
     for (unsigned b = 0; b < gridDim.x; ++b) {
       const float4 p = __ldcg(&sy->part[b]);  // written by other SMs: read past L1
-      A = fmaxf(A, p.x);
-      L = fminf(L, p.y);
-      H = fmaxf(H, p.z);
-      B |= p.w != 0.0f;
+      all.merge(Q8Stats{p.x, p.y, p.z, p.w != 0.0f});
     }
-    s_p = q8_params_of(A, L, H, B, mode, static_scale, static_zp);
+    s_p = q8_params_of(all.amax, all.lo, all.hi, all.bad, mode, static_scale, static_zp);
     if (blockIdx.x == 0) scale_out[0] = s_p.s, zp_out[0] = s_p.zp;
   }
   __syncthreads();

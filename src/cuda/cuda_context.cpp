@@ -66,6 +66,18 @@ struct CudaContext::State {
   T* at(uint64_t off) { return reinterpret_cast<T*>(base + off); }
 
   // ---------------------------------------------------------------- ops
+  // The activation quantization of L's input into the context's codes buffer (the fields
+  // Q8QuantizeCall and Q8SiluMulCall share).
+  template <class Call>
+  void q8_target(Call& q, const DevLinear& L) const {
+    q.mode = L.mode;
+    q.static_scale = L.a_scale;
+    q.static_zp = L.a_zp;
+    q.q = xq;
+    q.scale = xs;
+    q.zp = xzp;
+  }
+
   void linear(const DevLinear& L, const float* in, int64_t ldx, float* y, int64_t ldy, int64_t M, bool accumulate,
               bool quantized) {
     if (L.dtype == DType::I8) {
@@ -76,12 +88,7 @@ struct CudaContext::State {
         q.ldx = ldx;
         q.M = M;
         q.K = L.K;
-        q.mode = L.mode;
-        q.static_scale = L.a_scale;
-        q.static_zp = L.a_zp;
-        q.q = xq;
-        q.scale = xs;
-        q.zp = xzp;
+        q8_target(q, L);
         k.quantize(q, s);
       }
       cuda::Q8LinearCall c;
@@ -325,12 +332,7 @@ struct CudaContext::State {
         q.u = gu + c.intermediate_size;
         q.out = gu;
         q.n = c.intermediate_size;
-        q.mode = D.mode;
-        q.static_scale = D.a_scale;
-        q.static_zp = D.a_zp;
-        q.q = xq;
-        q.scale = xs;
-        q.zp = xzp;
+        q8_target(q, D);
         q.sync = q8sync;
         cuda::q8_silu_mul(q, s);
         linear(D, gu, 2 * c.intermediate_size, x, c.hidden_size, 1, true, true);

@@ -15,17 +15,15 @@
 //          4 at a time), each K and V row is loaded once for all of them: at long contexts
 //          the cache no longer fits the caches and was streamed n_q times (measured: 1B at
 //          depth 8192 decoded at 60% of the bandwidth limit with one row at a time).
-// Rounding. One row (n_q = 1): pass 1: L keys at a time, each dot product in one F32 FMA
-//          accumulator vector (lanes = i mod L), the L accumulators reduced together
-//          (Isa::sum_rows), times scale, rounded to F32; keys past the last full block one
-//          at a time (hadd). Softmax: max exact; exp(s - max) with xsimd's F32 exp; the sum in
-//          F32 vector lanes. Pass 2: out accumulated in F32 vectors (two partial sums,
-//          even/odd j) over head_dim chunks, then multiplied by 1/sum (rounded to F32).
-//          NQ = 2 or 4 rows: the same, with L/NQ keys per block in pass 1 (one accumulator
-//          per (row, key), reduced together), and pass 2 over chunks of kAttnGroupChunk
-//          vectors per row (even/odd partial sums as above). Every dot product and weighted
-//          sum has the same number of roundings as the one-row path; only which keys fall in
-//          the hadd tail differs.
+// Rounding (NQ = 1, 2 or 4 rows per pass). Pass 1: L/NQ keys at a time, each dot product
+//          (row, key) in one F32 FMA accumulator vector (lanes = i mod L), the L
+//          accumulators reduced together (Isa::sum_rows), times scale, rounded to F32; keys
+//          past the last full block one at a time (hadd). Softmax per row: max exact;
+//          exp(s - max) with xsimd's F32 exp; the sum in F32 vector lanes. Pass 2: out
+//          accumulated in F32 vectors (two partial sums, even/odd j) over head_dim chunks
+//          (kAttnChunk vectors for one row, kAttnGroupChunk per row for more), then times
+//          1/sum (rounded to F32). The number of roundings per value does not depend on NQ;
+//          only which keys fall in the hadd tail does.
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -36,44 +34,6 @@
 
 namespace llrt::kernels {
 namespace {
-
-// out[0 .. NV*L) (+= into registers) = sum_j e[j] * v_j[d0 ..], scaled by inv.
-template <class Isa, int NV, class T>
-inline void attn_pv_chunk(const T* v, int64_t stride, const float* e, int64_t n, float inv,
-                          float* out) {
-  using vf = typename Isa::vf;
-  constexpr int L = Isa::L;
-  vf a0[NV], a1[NV];
-#pragma GCC unroll 16
-  for (int c = 0; c < NV; ++c) a0[c] = a1[c] = vf(0.0f);
-  int64_t j = 0;
-  for (; j + 2 <= n; j += 2) {
-    const vf p0(e[j]), p1(e[j + 1]);
-    const T* v0 = v + j * stride;
-    const T* v1 = v0 + stride;
-#pragma GCC unroll 16
-    for (int c = 0; c < NV; ++c) {
-      a0[c] = xsimd::fma(p0, Isa::load(v0 + c * L), a0[c]);
-      a1[c] = xsimd::fma(p1, Isa::load(v1 + c * L), a1[c]);
-    }
-  }
-  if (j < n) {
-    const vf p0(e[j]);
-#pragma GCC unroll 16
-    for (int c = 0; c < NV; ++c) a0[c] = xsimd::fma(p0, Isa::load(v + j * stride + c * L), a0[c]);
-  }
-  const vf iv(inv);
-#pragma GCC unroll 16
-  for (int c = 0; c < NV; ++c) Isa::store(out + c * L, (a0[c] + a1[c]) * iv);
-}
-
-template <class Isa, int NV, class T>
-inline void attn_pv_edge(int nv, const T* v, int64_t stride, const float* e, int64_t n,
-                         float inv, float* out) {
-  if constexpr (NV > 1)
-    if (nv < NV) return attn_pv_edge<Isa, NV - 1, T>(nv, v, stride, e, n, inv, out);
-  attn_pv_chunk<Isa, NV, T>(v, stride, e, n, inv, out);
-}
 
 // The softmax numerator of s[0..n) in place; returns 1 / its sum.
 template <class Isa>
@@ -111,65 +71,6 @@ inline float attn_softmax(float* s, int64_t n) {
   const float inv = 1.0f / sum;
   return inv;
 }
-
-template <class Isa, class T>
-void attention_row_t(const AttentionArgs& a, const float* q, float* out, float* s) {
-  using vf = typename Isa::vf;
-  constexpr int L = Isa::L;
-  const int64_t D = a.head_dim, n = a.n_kv, ks = a.kv_stride;
-  const T* K = static_cast<const T*>(a.k);
-  const T* V = static_cast<const T*>(a.v);
-  const int64_t Dv = D / L * L;
-  const int dt = int(D - Dv);
-  const vf scale(a.scale);
-
-  // ---- pass 1: scores ----
-  int64_t j = 0;
-  for (; j + L <= n; j += L) {
-    vf acc[L];
-#pragma GCC unroll 16
-    for (int t = 0; t < L; ++t) acc[t] = vf(0.0f);
-    const T* kb = K + j * ks;
-    for (int64_t d = 0; d < Dv; d += L) {
-      const vf qv = Isa::load(q + d);
-#pragma GCC unroll 16
-      for (int t = 0; t < L; ++t) acc[t] = xsimd::fma(qv, Isa::load(kb + t * ks + d), acc[t]);
-    }
-    if (dt) {
-      const vf qv = Isa::load_tail(q + Dv, dt);
-#pragma GCC unroll 16
-      for (int t = 0; t < L; ++t) acc[t] = xsimd::fma(qv, Isa::load_tail(kb + t * ks + Dv, dt), acc[t]);
-    }
-    Isa::store(s + j, Isa::sum_rows(acc) * scale);
-  }
-  for (; j < n; ++j) {
-    const T* kj = K + j * ks;
-    vf acc(0.0f);
-    for (int64_t d = 0; d < Dv; d += L) acc = xsimd::fma(Isa::load(q + d), Isa::load(kj + d), acc);
-    if (dt) acc = xsimd::fma(Isa::load_tail(q + Dv, dt), Isa::load_tail(kj + Dv, dt), acc);
-    s[j] = xsimd::hadd(acc) * a.scale;
-  }
-
-  // ---- softmax numerator (in place) and 1 / its sum ----
-  const float inv = attn_softmax<Isa>(s, n);
-
-  // ---- pass 2: weighted V sum ----
-  constexpr int CH = Isa::kAttnChunk;  // vectors of head_dim held in registers
-  int64_t d = 0;
-  for (; d + CH * L <= Dv; d += CH * L) attn_pv_chunk<Isa, CH, T>(V + d, ks, s, n, inv, out + d);
-  if (d < Dv) attn_pv_edge<Isa, CH, T>(int((Dv - d) / L), V + d, ks, s, n, inv, out + d);
-  if (dt) {
-    vf a0(0.0f), a1(0.0f);
-    j = 0;
-    for (; j + 2 <= n; j += 2) {
-      a0 = xsimd::fma(vf(s[j]), Isa::load_tail(V + j * ks + Dv, dt), a0);
-      a1 = xsimd::fma(vf(s[j + 1]), Isa::load_tail(V + (j + 1) * ks + Dv, dt), a1);
-    }
-    if (j < n) a0 = xsimd::fma(vf(s[j]), Isa::load_tail(V + j * ks + Dv, dt), a0);
-    Isa::store_tail(out + Dv, (a0 + a1) * vf(inv), dt);
-  }
-}
-
 
 // Pass 2 of NQ rows: out_r[0 .. NV*L) = (sum_j e_r[j] * v_j[d0 ..]) * inv_r, each V chunk
 // loaded once for the NQ rows (two partial sums per row, even/odd j).
@@ -222,7 +123,7 @@ inline void attn_pv_group_edge(int nv, const T* v, int64_t stride, const float* 
   attn_pv_group<Isa, NQ, NV, T>(v, stride, e, n, inv, out, out_stride);
 }
 
-// NQ (2 or 4) query rows q + r*q_stride over the same K/V; scores in s[r*n ..].
+// NQ (1, 2 or 4) query rows q + r*q_stride over the same K/V; scores in s[r*n ..].
 template <class Isa, class T, int NQ>
 void attention_group_t(const AttentionArgs& a, const float* q, float* out, float* s) {
   using vf = typename Isa::vf;
@@ -296,7 +197,7 @@ void attention_group_t(const AttentionArgs& a, const float* q, float* out, float
   for (int r = 0; r < NQ; ++r) inv[r] = attn_softmax<Isa>(s + r * n, n);
 
   // ---- pass 2: weighted V sums, each V chunk loaded once for the NQ rows ----
-  constexpr int CH = Isa::kAttnGroupChunk;
+  constexpr int CH = NQ == 1 ? Isa::kAttnChunk : Isa::kAttnGroupChunk;  // head_dim vectors per row in registers
   const int64_t os = a.out_stride;
   int64_t d = 0;
   for (; d + CH * L <= Dv; d += CH * L) attn_pv_group<Isa, NQ, CH, T>(V + d, ks, s, n, inv, out + d, os);
@@ -325,7 +226,8 @@ void attention_t(const AttentionArgs& a) {
     attention_group_t<Isa, T, 4>(a, a.q + r * a.q_stride, a.out + r * a.out_stride, a.scratch + r * n);
   for (; r + 2 <= nq; r += 2)
     attention_group_t<Isa, T, 2>(a, a.q + r * a.q_stride, a.out + r * a.out_stride, a.scratch + r * n);
-  for (; r < nq; ++r) attention_row_t<Isa, T>(a, a.q + r * a.q_stride, a.out + r * a.out_stride, a.scratch + r * n);
+  for (; r < nq; ++r)
+    attention_group_t<Isa, T, 1>(a, a.q + r * a.q_stride, a.out + r * a.out_stride, a.scratch + r * n);
 }
 
 }  // namespace
