@@ -9,6 +9,7 @@
 #include "llrt/error.h"
 #include "llrt/generate.h"
 #include "llrt/model.h"
+#include "llrt/perplexity.h"
 #include "reference.h"
 
 using namespace llrt;
@@ -244,4 +245,69 @@ TEST_CASE("the llrt CLI: run --ids/--print-ids, text mode, errors on stderr with
   auto j = nlohmann::json::parse(out);
   CHECK(j["runnable"] == true);
   CHECK(j["family"] == "Llama (generic LlamaForCausalLM)");
+}
+
+TEST_CASE("perplexity: stories260K equals an independent numpy float64 evaluation; CLI; errors") {
+  // tests/data/stories260K/perplexity.json: scripts/stories260K_perplexity.py (llama2.c's
+  // forward in numpy float64 on the original weights, chunks of 64 with BOS first).
+  const auto ref = read_json_file(repo_dir() / "tests/data/stories260K/perplexity.json");
+  auto model = Model::load(stories());
+  Tokenizer tok = Tokenizer::load(stories());
+  const auto text_ids = ref["text_ids"].get<std::vector<int32_t>>();
+  CHECK(tok.encode(ref["text"].get<std::string>(), false) == text_ids);
+  std::vector<double> want;
+  for (const auto& c : ref["chunks"])
+    for (double v : c["nll"].get<std::vector<double>>()) want.push_back(v);
+  for (DType kv : {DType::F32, DType::F16}) {
+    Context ctx(model, ContextOptions{128, 16, kv});
+    PerplexityOptions po;
+    po.chunk = ref["chunk"].get<int64_t>();
+    po.bos = tok.bos_id();
+    po.n_batch = 7;  // logits taken in odd pieces: the same values
+    int64_t calls = 0;
+    PerplexityResult r = perplexity(ctx, text_ids, po, [&](int64_t c, double) { calls = c; });
+    REQUIRE(r.nll.size() == want.size());
+    double worst = 0;
+    for (size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::fabs(r.nll[i] - want[i]));
+    const double rel = std::fabs(r.ppl() - ref["ppl"].get<double>()) / ref["ppl"].get<double>();
+    MESSAGE("stories260K perplexity (" << std::string(dtype_name(kv)) << " KV): " << r.ppl() << " vs numpy f64 "
+                                       << ref["ppl"].get<double>() << " (relative " << rel << "), worst token nll diff " << worst);
+    CHECK(r.chunks == int64_t(ref["chunks"].size()));
+    CHECK(calls == r.chunks);
+    CHECK(worst < (kv == DType::F32 ? 1e-4 : 2e-2));
+    CHECK(rel < (kv == DType::F32 ? 1e-5 : 1e-3));
+    CHECK(r.stderr_nll > 0);
+  }
+  // errors: nothing to score, chunk too small, chunk beyond the context
+  Context small(model, ContextOptions{32, 16});
+  PerplexityOptions po;
+  po.bos = 1;
+  po.chunk = 64;
+  CHECK_THROWS_AS(perplexity(small, text_ids, po), Error);
+  po.chunk = 2;
+  CHECK_THROWS_AS(perplexity(small, text_ids, po), Error);
+  po.chunk = 16;
+  CHECK_THROWS_AS(perplexity(small, std::vector<int32_t>{}, po), Error);
+  po.max_chunks = 2;
+  CHECK(perplexity(small, text_ids, po).nll.size() == 30);  // 2 chunks of BOS + 15 tokens
+  // the CLI, as a user runs it
+  const std::string path = (std::filesystem::temp_directory_path() / "llrt_ppl_text.txt").string();
+  {
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    REQUIRE(f);
+    const std::string t = ref["text"].get<std::string>();
+    std::fwrite(t.data(), 1, t.size(), f);
+    std::fclose(f);
+  }
+  int st = -1;
+  const std::string out = run_cli("perplexity " + stories().string() + " --file " + path + " --ctx 64 --json", &st);
+  CHECK(st == 0);
+  const auto j = nlohmann::json::parse(out);
+  CHECK(std::fabs(j["ppl"].get<double>() - ref["ppl"].get<double>()) / ref["ppl"].get<double>() < 1e-5);
+  CHECK(j["scored_tokens"] == want.size());
+  run_cli("perplexity " + stories().string() + " --ctx 64", &st);  // no --file
+  CHECK(st == 1);
+  run_cli("perplexity " + stories().string() + " --file /nonexistent", &st);
+  CHECK(st == 1);
+  std::remove(path.c_str());
 }

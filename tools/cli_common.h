@@ -8,4 +8,5 @@ int cmd_tokenize(Args& a);
 int cmd_inspect(Args& a);
 int cmd_bench(Args& a);
 int cmd_caps(Args& a);
+int cmd_perplexity(Args& a);
 }  // namespace llrt::cli

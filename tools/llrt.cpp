@@ -36,6 +36,9 @@ commands:
   bench MODEL_DIR    throughput: -p 512 -n 128 -r 3 -t THREADS, -d DEPTH (tokens already in the
                      context), --kv-type, --json, --mmap|--no-mmap, --device
   caps               CPU features, backends and registered kernels (--json)
+  perplexity MODEL_DIR --file F   perplexity of a text (llama-perplexity's measure): --ctx N
+                     positions per chunk (default 512; BOS first when the model adds it),
+                     --chunks K (first K only), --json, and the run options (-t, --kv-type, ...)
 environment: LLRT_ISA=avx2|avx512|avx512_bf16|amx caps the instruction sets used
              LLRT_CUDA_DEVICE=N picks the GPU; LLRT_CUDA_GRAPHS=0 disables the decode graph
 )";
@@ -59,6 +62,7 @@ int main(int argc, char** argv) {
     if (cmd == "inspect") return cli::cmd_inspect(args);
     if (cmd == "bench") return cli::cmd_bench(args);
     if (cmd == "caps") return cli::cmd_caps(args);
+    if (cmd == "perplexity") return cli::cmd_perplexity(args);
     std::fprintf(stderr, "llrt: unknown command '%s'\n%s", cmd.c_str(), kUsage);
     return 2;
   } catch (const Error& e) {

@@ -1,0 +1,63 @@
+// Perplexity (include/llrt/perplexity.h): chunked, F64 log-sum-exp per scored token.
+#include "llrt/perplexity.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "llrt/error.h"
+
+namespace llrt {
+
+double PerplexityResult::ppl() const { return std::exp(mean_nll); }
+
+namespace {
+// -log softmax(logits)[target] in F64.
+double nll_of(const float* logits, int64_t V, int32_t target) {
+  float mx = logits[0];
+  for (int64_t i = 1; i < V; ++i) mx = std::max(mx, logits[i]);
+  double sum = 0;
+  for (int64_t i = 0; i < V; ++i) sum += std::exp(double(logits[i]) - double(mx));
+  return double(mx) + std::log(sum) - double(logits[target]);
+}
+}  // namespace
+
+PerplexityResult perplexity(Session& s, std::span<const int32_t> ids, const PerplexityOptions& opt,
+                            const std::function<void(int64_t, double)>& progress) {
+  const int64_t with_bos = opt.bos >= 0 ? 1 : 0;
+  if (ids.empty()) fail(ErrorCode::InvalidArgument, "perplexity: no tokens to score");
+  if (opt.chunk < 2 + with_bos)
+    fail(ErrorCode::InvalidArgument, "perplexity: a chunk of " + std::to_string(opt.chunk) + " positions scores nothing");
+  if (opt.chunk > s.n_ctx())
+    fail(ErrorCode::InvalidArgument, "perplexity: chunk " + std::to_string(opt.chunk) + " exceeds the context (" +
+                                         std::to_string(s.n_ctx()) + " positions): raise --ctx or lower the chunk");
+  const int64_t V = s.config().vocab_size, body = opt.chunk - with_bos, nb = std::max<int64_t>(opt.n_batch, 1);
+  PerplexityResult r;
+  std::vector<int32_t> toks;
+  for (size_t c0 = 0; c0 < ids.size(); c0 += size_t(body)) {
+    if (opt.max_chunks > 0 && r.chunks >= opt.max_chunks) break;
+    const size_t n_body = std::min(ids.size() - c0, size_t(body));
+    toks.clear();
+    if (with_bos) toks.push_back(opt.bos);
+    toks.insert(toks.end(), ids.begin() + std::ptrdiff_t(c0), ids.begin() + std::ptrdiff_t(c0 + n_body));
+    if (toks.size() < 2) break;  // a last chunk of one token (no BOS) has nothing to score
+    s.reset();
+    for (size_t p0 = 0; p0 + 1 < toks.size(); p0 += size_t(nb)) {
+      // positions [p0, p1) predict tokens p0+1 .. p1
+      const size_t p1 = std::min(toks.size() - 1, p0 + size_t(nb));
+      std::vector<float> lg = s.eval_all({toks.data() + p0, p1 - p0});
+      for (size_t p = p0; p < p1; ++p) r.nll.push_back(nll_of(lg.data() + (p - p0) * size_t(V), V, toks[p + 1]));
+    }
+    ++r.chunks;
+    double sum = 0;
+    for (double v : r.nll) sum += v;
+    r.mean_nll = sum / double(r.nll.size());
+    if (progress) progress(r.chunks, r.ppl());
+  }
+  double var = 0;
+  for (double v : r.nll) var += (v - r.mean_nll) * (v - r.mean_nll);
+  r.stderr_nll = r.nll.size() > 1 ? std::sqrt(var / double(r.nll.size() - 1) / double(r.nll.size())) : 0;
+  return r;
+}
+
+}  // namespace llrt
