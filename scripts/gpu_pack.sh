@@ -1,15 +1,12 @@
 #!/usr/bin/env bash
 # Prepares .gpu/ for a lent GPU machine (which has nvcc and PyTorch but not this project's
-# build dependencies): builds here with -Dcuda=enabled, copies the stripped binaries and
-# the two non-system shared libraries they need, and packs the shared test data (models
-# without deepseek-r1-distill-mini, whose 17 MB would break the 64 MiB transfer limit;
-# tokenizer.json of llama-3.2-mini only, for tools/synth_model.py). Then prints the one
+# build dependencies): builds here with -Dcuda=enabled, packs the stripped binaries and the
+# two non-system shared libraries they need into .gpu/bin.tar.xz. Then prints the one
 # command to run there (scripts/gpu_check.sh). .gpu/ must be git-ignored locally:
 #   mkdir -p .git/info && echo /.gpu/ >> .git/info/exclude
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build-cuda}
-SHARED=${SHARED:-../shared}
 [ -f "$BUILD/build.ninja" ] || meson setup "$BUILD" -Dcuda=enabled >/dev/null
 ninja -C "$BUILD" tools/llrt tests/test_cuda tests/test_q8 tests/test_kernels
 rm -rf .gpu && mkdir -p .gpu/bin/lib
@@ -25,19 +22,13 @@ for lib in libgomp.so.1 libpcre2-8.so.0; do
   p=$(ldd .gpu/bin/llrt | awk -v l="$lib" '$1 == l {print $3}')
   [ -n "$p" ] && cp -L "$p" .gpu/bin/lib/
 done
-tmp=$(mktemp -d)
-mkdir -p "$tmp/shared/models" "$tmp/shared/references"
-for m in llama-3.2-mini llama-3.1-mini-sharded llama-3.1-mini-w8a8 tinyllama-mini-f16 tinyllama-mini-f32; do
-  mkdir -p "$tmp/shared/models/$m"
-  cp "$SHARED/models/$m/"*.json "$SHARED/models/$m/"*.safetensors "$tmp/shared/models/$m/"
-  [ "$m" = llama-3.2-mini ] || rm -f "$tmp/shared/models/$m/"tokenizer*.json
-  cp "$SHARED/references/$m".* "$tmp/shared/references/"
-done
-tar -C "$tmp" -cf - shared | xz -9 -T2 > .gpu/shared.tar.xz
-rm -rf "$tmp"
+# The whole transfer (tracked files ~55 MB + carried paths) must stay under 64 MiB: the
+# binaries travel xz-compressed (17 MB -> ~2 MB), the test data as the tracked
+# tests/data/shared.tar.xz (what a clone without ../shared unpacks too).
+tar -C .gpu -cf - bin | xz -9 -T2 > .gpu/bin.tar.xz
+rm -rf .gpu/bin
 du -sh .gpu
 cat <<'EOF'
-device command (carry [".gpu"], timeout_s 500; about 100 s on an H200 before the compute_80 PTX
-suite and the decode variants were added: expect 3-4 minutes):
-set -o pipefail; python3 -c "import tarfile;tarfile.open('.gpu/shared.tar.xz').extractall('/tmp/llrt-data', filter='data')" && LLRT_GPU_BIN=.gpu/bin LLRT_SHARED=/tmp/llrt-data/shared bash scripts/gpu_check.sh 2>&1 | tee $OUT/console.log
+device command (carry [".gpu"], timeout_s 500; 3-4 minutes on an H200):
+set -o pipefail; tar -C .gpu -xJf .gpu/bin.tar.xz && mkdir -p /tmp/llrt-data && tar -C /tmp/llrt-data -xJf tests/data/shared.tar.xz && LLRT_GPU_BIN=.gpu/bin LLRT_SHARED=/tmp/llrt-data/shared bash scripts/gpu_check.sh 2>&1 | tee $OUT/console.log
 EOF
