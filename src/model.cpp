@@ -258,7 +258,7 @@ struct Context::State {
   detail::ScratchPlan plan;
   int64_t n_past = 0;
   std::vector<AlignedBuffer> bufs;
-  float *x, *xb, *q, *k, *v, *att, *gate, *up, *logits, *scores, *rope_cos, *rope_sin;
+  float *x, *xb, *q, *k, *v, *att, *gate, *up, *logits, *scores, *att_part, *att_lse, *rope_cos, *rope_sin;
   char* kv = nullptr;  // [L][2][kvh][ctx][hd] elements of kv_dtype
   DType kv_dtype = DType::F32;
   size_t kv_esize = 4;
@@ -311,6 +311,8 @@ Context::Context(std::shared_ptr<const Model> model, const ContextOptions& opt) 
   s.up = s.alloc(s.plan.up);
   s.logits = s.alloc(s.plan.logits);
   s.scores = s.alloc(s.plan.att_scores);
+  s.att_part = s.alloc(s.plan.att_part);
+  s.att_lse = s.alloc(s.plan.att_lse);
   s.rope_cos = s.alloc(s.plan.rope / 2);
   s.rope_sin = s.alloc(s.plan.rope / 2);
   if (prep) {
@@ -367,7 +369,7 @@ void forward_chunk(const Model::Impl& m, Context::State& s, const int32_t* toks,
   const int64_t ctx = s.plan.ctx, half = hd / 2;
   const float eps = float(c.rms_norm_eps);
   const float scale = float(1.0 / std::sqrt(double(hd)));
-  const int nt = m.threads;
+  const int nt = int(s.plan.threads);  // what this context's per-thread scratch was sized for
 
   m.embed_fn(m.embed, H, toks, T, s.x);
   for (size_t l = 0; l < m.layers.size(); ++l) {
@@ -412,7 +414,47 @@ void forward_chunk(const Model::Impl& m, Context::State& s, const int32_t* toks,
       a.q_stride = a.out_stride = hd;
       s.attn_fn(a);
     };
-    if (T * nkv >= nt) {
+    // A decode step with more threads than KV heads: each KV head's positions in S ranges
+    // (>= 32 positions each), one (head group, range) per item, merged by log-sum-exp.
+    const int64_t S = T == 1 ? std::min<int64_t>(s.plan.att_splits, (p0 + 1) / 32) : 1;
+    if (T == 1 && nkv < nt && S > 1) {
+      const int64_t n = p0 + 1;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) collapse(2)
+      for (int64_t j = 0; j < nkv; ++j)
+        for (int64_t si = 0; si < S; ++si) {
+          const int64_t b0 = n * si / S, b1 = n * (si + 1) / S;
+          AttentionArgs a;
+          a.q = s.q + j * rep * hd;
+          a.k = kc + size_t((j * ctx + b0) * hd) * es;
+          a.v = vc + size_t((j * ctx + b0) * hd) * es;
+          a.kv_stride = hd;
+          a.n_kv = b1 - b0;
+          a.head_dim = hd;
+          a.scale = scale;
+          a.out = s.att_part + (j * S + si) * rep * hd;
+          a.scratch = s.scores + int64_t(omp_get_thread_num()) * ctx * rep;
+          a.n_q = rep;
+          a.q_stride = a.out_stride = hd;
+          a.lse = s.att_lse + (j * S + si) * rep;
+          s.attn_fn(a);
+        }
+      for (int64_t h = 0; h < nh; ++h) {  // out_h = sum_s w_s out_s / sum_s w_s, w_s = exp(lse_s - max lse)
+        const int64_t j = h / rep, r = h % rep;
+        float mx = -INFINITY;
+        for (int64_t si = 0; si < S; ++si) mx = std::max(mx, s.att_lse[(j * S + si) * rep + r]);
+        float* o = s.att + h * hd;
+        std::fill(o, o + hd, 0.0f);
+        double wsum = 0;
+        for (int64_t si = 0; si < S; ++si) {
+          const float w = float(std::exp(double(s.att_lse[(j * S + si) * rep + r]) - double(mx)));
+          const float* p = s.att_part + ((j * S + si) * rep + r) * hd;
+          for (int64_t d = 0; d < hd; ++d) o[d] += w * p[d];
+          wsum += w;
+        }
+        const float inv = float(1.0 / wsum);
+        for (int64_t d = 0; d < hd; ++d) o[d] *= inv;
+      }
+    } else if (T * nkv >= nt || T == 1) {
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) collapse(2)
       for (int64_t t = 0; t < T; ++t)
         for (int64_t j = 0; j < nkv; ++j) attend(t, j * rep, rep);

@@ -1,6 +1,7 @@
 // Internal: the engine's buffer plan, shared by the engine (which allocates it) and
 // estimate_memory (which reports it), so the memory estimate is exact by construction.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 
 #include "llrt/config.h"
@@ -12,12 +13,15 @@ struct ScratchPlan {
   // element counts (F32) per buffer
   int64_t x = 0, xb = 0, q = 0, k = 0, v = 0, att = 0, gate = 0, up = 0, logits = 0;
   int64_t att_scores = 0;  // threads * ctx * n_rep (one GQA group's scores per thread)
+  int64_t att_splits = 1;  // position ranges per KV head in a decode step (threads > KV heads)
+  int64_t att_part = 0;    // n_heads * head_dim * att_splits: the ranges' outputs
+  int64_t att_lse = 0;     // n_heads * att_splits: their log-sum-exps
   int64_t rope = 0;        // ctx * head_dim (cos and sin halves)
   uint64_t prep_bytes = 0; // largest kernel activation-prep buffer
   uint64_t kv_per_token_bytes = 0;
 
   uint64_t scratch_bytes() const {
-    return uint64_t(x + xb + q + k + v + att + gate + up + logits + att_scores + rope) * 4 + prep_bytes;
+    return uint64_t(x + xb + q + k + v + att + gate + up + logits + att_scores + att_part + att_lse + rope) * 4 + prep_bytes;
   }
 };
 
@@ -33,6 +37,9 @@ inline ScratchPlan make_scratch_plan(const ModelConfig& c, int64_t ctx, int64_t 
   p.gate = p.up = batch * c.intermediate_size;
   p.logits = c.vocab_size;
   p.att_scores = int64_t(threads) * ctx * c.n_rep();
+  p.att_splits = std::clamp<int64_t>((threads + c.num_key_value_heads - 1) / c.num_key_value_heads, 1, 64);
+  p.att_part = c.num_attention_heads * c.head_dim * p.att_splits;
+  p.att_lse = c.num_attention_heads * p.att_splits;
   p.rope = ctx * c.head_dim;
   p.prep_bytes = prep_bytes;
   p.kv_per_token_bytes = uint64_t(2 * c.num_hidden_layers * c.kv_dim()) * kv_elem_bytes;

@@ -592,6 +592,62 @@ TEST_CASE("kernels: Attention, every backend against the reference and each othe
   }
 }
 
+TEST_CASE("kernels: Attention writes each row's log-sum-exp (for merging position ranges)") {
+  Rng rng(23);
+  for (DType kvdt : {DType::F32, DType::F16, DType::BF16})
+    for (const KernelEntry* e : runnable(Op::Attention, kvdt))
+      for (int64_t hd : {64, 17})
+        for (int64_t n_kv : {1, 33, 300})
+          for (int64_t nq : {1, 3, 4}) {
+            const int64_t stride = hd + 1;
+            std::vector<float> q(size_t(nq * hd)), kf(size_t(n_kv * stride));
+            for (auto& v : q) v = rng.normal(2.0f);
+            for (auto& v : kf) v = rng.normal();
+            std::vector<uint8_t> kb(kf.size() * dtype_size(kvdt));
+            for (size_t i = 0; i < kf.size(); ++i) {
+              if (kvdt == DType::F32) { std::memcpy(kb.data() + 4 * i, &kf[i], 4); continue; }
+              const uint16_t h = kvdt == DType::BF16 ? f32_to_bf16(kf[i]) : f32_to_f16(kf[i]);
+              std::memcpy(kb.data() + 2 * i, &h, 2);
+              kf[i] = kvdt == DType::BF16 ? bf16_to_f32(h) : f16_to_f32(h);
+            }
+            const float scale = 1.0f / std::sqrt(float(hd));
+            std::vector<float> out(size_t(nq * hd)), scratch(size_t(nq * n_kv)), lse(size_t(nq), kSentinel);
+            AttentionArgs a;
+            a.q = q.data();
+            a.k = kb.data();
+            a.v = kb.data();
+            a.kv_stride = stride;
+            a.n_kv = n_kv;
+            a.head_dim = hd;
+            a.scale = scale;
+            a.out = out.data();
+            a.scratch = scratch.data();
+            a.n_q = nq;
+            a.q_stride = a.out_stride = hd;
+            a.lse = lse.data();
+            kernel_fn<AttentionFn>(*e)(a);
+            for (int64_t r = 0; r < nq; ++r) {
+              double mx = -INFINITY, s_abs = 0;
+              std::vector<double> sc(static_cast<size_t>(n_kv));
+              for (int64_t j = 0; j < n_kv; ++j) {
+                double d = 0, da = 0;
+                for (int64_t i = 0; i < hd; ++i) d += double(q[size_t(r * hd + i)]) * kf[size_t(j * stride + i)],
+                                                 da += std::fabs(double(q[size_t(r * hd + i)]) * kf[size_t(j * stride + i)]);
+                sc[size_t(j)] = d * scale;
+                mx = std::max(mx, sc[size_t(j)]);
+                s_abs = std::max(s_abs, da * scale);
+              }
+              double sum = 0;
+              for (double v : sc) sum += std::exp(v - mx);
+              const double want = mx + std::log(sum);
+              const double tol = 8 * std::sqrt(double(hd) + 16) * kU * s_abs + 16 * std::sqrt(double(n_kv) + 16) * kU + 4 * kU * std::fabs(want) + 1e-6;
+              CHECK_MESSAGE(std::fabs(double(lse[size_t(r)]) - want) <= tol,
+                            e->name << " hd=" << hd << " n_kv=" << n_kv << " n_q=" << nq << " row " << r << ": lse " << lse[size_t(r)]
+                                    << " vs " << want);
+            }
+          }
+}
+
 // ---------------------------------------------------------------- selection
 
 namespace {

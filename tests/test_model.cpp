@@ -123,6 +123,32 @@ TEST_CASE("the KV cache dtype: F32/F16/BF16 allocate 4/2/2 bytes per element, ot
   }
 }
 
+TEST_CASE("decode with more threads than KV heads: attention split over position ranges equals the unsplit decode") {
+  // tinyllama-mini-f16: 2 KV heads; 8 threads -> up to 4 ranges of >= 32 positions per KV head,
+  // merged by log-sum-exp. One thread: no split. The logits agree to summation-order noise.
+  auto model = Model::load(model_dir("tinyllama-mini-f16"));
+  const int64_t V = model->config().vocab_size;
+  model->set_threads(1);
+  Context one(model, ContextOptions{256, 16});
+  model->set_threads(8);
+  Context eight(model, ContextOptions{256, 16});
+  std::vector<int32_t> prompt;
+  for (int i = 0; i < 150; ++i) prompt.push_back(int32_t((i * 37 + 11) % V));
+  one.eval(prompt);
+  eight.eval(prompt);  // prefill: T * n_kv_heads >= threads, no split
+  float worst = 0;
+  for (int step = 0; step < 20; ++step) {  // n_kv 151..170: 4 ranges each
+    const int32_t tok = int32_t((step * 101 + 7) % V);
+    auto a = one.eval({&tok, 1});
+    std::vector<float> la(a.begin(), a.end());
+    auto b = eight.eval({&tok, 1});
+    worst = std::max(worst, max_abs_diff(la.data(), b.data(), size_t(V)) / max_abs(la.data(), size_t(V)));
+  }
+  MESSAGE("split-attention decode vs one thread: max relative logit diff " << worst);
+  CHECK(worst < 1e-5f);
+  model->set_threads(0);
+}
+
 TEST_CASE("prefill of N tokens equals N decode steps") {
   auto model = Model::load(model_dir("llama-3.1-mini-sharded"));
   std::vector<int32_t> toks = {1, 17, 300, 41, 9, 1000, 22, 5, 77, 3000, 12, 4095, 0, 8};

@@ -80,7 +80,10 @@ using RopeFn = void (*)(float* x, int64_t n_heads, int64_t head_stride, int64_t 
 // q_r = q + r*q_stride, out_r = out + r*out_stride (F32); k_j = k + j*kv_stride,
 // v_j = v + j*kv_stride elements, in the KV cache's dtype (the kernel's registered wtype:
 // F32, F16 or BF16, widened exactly to F32 as they are read). scratch holds n_q*n_kv
-// floats. Kernels read each K/V row once for several rows where they can.
+// floats. Kernels read each K/V row once for several rows where they can. When lse is set,
+// lse[r] = max_j s[j] + log(sum_j exp(s[j] - max)) (F32): the engine merges attention over
+// disjoint position ranges of one row with it (out = sum_i exp(lse_i - L) out_i, with
+// L = log sum_i exp(lse_i)).
 struct AttentionArgs {
   const float* q = nullptr;
   const void* k = nullptr;
@@ -93,6 +96,7 @@ struct AttentionArgs {
   float* scratch = nullptr;
   int64_t n_q = 1;
   int64_t q_stride = 0, out_stride = 0;
+  float* lse = nullptr;  // [n_q], optional
 };
 using AttentionFn = void (*)(const AttentionArgs& a);
 

@@ -35,9 +35,10 @@
 namespace llrt::kernels {
 namespace {
 
-// The softmax numerator of s[0..n) in place; returns 1 / its sum.
+// The softmax numerator of s[0..n) in place; returns 1 / its sum; *lse = max + log(sum)
+// when lse is set (for merging splits of one row: include/llrt/kernels.h).
 template <class Isa>
-inline float attn_softmax(float* s, int64_t n) {
+inline float attn_softmax(float* s, int64_t n, float* lse) {
   using vf = typename Isa::vf;
   constexpr int L = Isa::L;
   int64_t j = 0;
@@ -68,8 +69,8 @@ inline float attn_softmax(float* s, int64_t n) {
       for (int i = 0; i < t; ++i) sum += (s[j + i] = lanes[i]);
     }
   }
-  const float inv = 1.0f / sum;
-  return inv;
+  if (lse) *lse = mx + std::log(sum);
+  return 1.0f / sum;
 }
 
 // Pass 2 of NQ rows: out_r[0 .. NV*L) = (sum_j e_r[j] * v_j[d0 ..]) * inv_r, each V chunk
@@ -125,7 +126,7 @@ inline void attn_pv_group_edge(int nv, const T* v, int64_t stride, const float* 
 
 // NQ (1, 2 or 4) query rows q + r*q_stride over the same K/V; scores in s[r*n ..].
 template <class Isa, class T, int NQ>
-void attention_group_t(const AttentionArgs& a, const float* q, float* out, float* s) {
+void attention_group_t(const AttentionArgs& a, const float* q, float* out, float* s, float* lse) {
   using vf = typename Isa::vf;
   constexpr int L = Isa::L;
   constexpr int KB = L / NQ;  // keys per block in pass 1: NQ*KB = L accumulators
@@ -194,7 +195,7 @@ void attention_group_t(const AttentionArgs& a, const float* q, float* out, float
 
   // ---- softmax per row ----
   float inv[NQ];
-  for (int r = 0; r < NQ; ++r) inv[r] = attn_softmax<Isa>(s + r * n, n);
+  for (int r = 0; r < NQ; ++r) inv[r] = attn_softmax<Isa>(s + r * n, n, lse ? lse + r : nullptr);
 
   // ---- pass 2: weighted V sums, each V chunk loaded once for the NQ rows ----
   constexpr int CH = NQ == 1 ? Isa::kAttnChunk : Isa::kAttnGroupChunk;  // head_dim vectors per row in registers
@@ -222,12 +223,13 @@ template <class Isa, class T>
 void attention_t(const AttentionArgs& a) {
   const int64_t nq = std::max<int64_t>(a.n_q, 1), n = a.n_kv;
   int64_t r = 0;
+  auto lse = [&](int64_t i) { return a.lse ? a.lse + i : nullptr; };
   for (; r + 4 <= nq; r += 4)
-    attention_group_t<Isa, T, 4>(a, a.q + r * a.q_stride, a.out + r * a.out_stride, a.scratch + r * n);
+    attention_group_t<Isa, T, 4>(a, a.q + r * a.q_stride, a.out + r * a.out_stride, a.scratch + r * n, lse(r));
   for (; r + 2 <= nq; r += 2)
-    attention_group_t<Isa, T, 2>(a, a.q + r * a.q_stride, a.out + r * a.out_stride, a.scratch + r * n);
+    attention_group_t<Isa, T, 2>(a, a.q + r * a.q_stride, a.out + r * a.out_stride, a.scratch + r * n, lse(r));
   for (; r < nq; ++r)
-    attention_group_t<Isa, T, 1>(a, a.q + r * a.q_stride, a.out + r * a.out_stride, a.scratch + r * n);
+    attention_group_t<Isa, T, 1>(a, a.q + r * a.q_stride, a.out + r * a.out_stride, a.scratch + r * n, lse(r));
 }
 
 }  // namespace

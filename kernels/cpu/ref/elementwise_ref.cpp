@@ -51,7 +51,7 @@ void add(float* y, const float* x, int64_t n) {
 }
 
 template <class Load>
-void attention_row(const AttentionArgs& a, const float* q, float* out) {
+void attention_row(const AttentionArgs& a, const float* q, float* out, float* lse) {
   std::vector<double> s(size_t(a.n_kv));
   double mx = -INFINITY;
   for (int64_t j = 0; j < a.n_kv; ++j) {
@@ -62,6 +62,7 @@ void attention_row(const AttentionArgs& a, const float* q, float* out) {
   }
   double sum = 0;
   for (auto& v : s) sum += (v = std::exp(v - mx));
+  if (lse) *lse = float(mx + std::log(sum));
   for (int64_t i = 0; i < a.head_dim; ++i) {
     double o = 0;
     for (int64_t j = 0; j < a.n_kv; ++j) o += s[size_t(j)] * double(Load::at(a.v, j * a.kv_stride + i));
@@ -71,7 +72,8 @@ void attention_row(const AttentionArgs& a, const float* q, float* out) {
 
 template <class Load>
 void attention(const AttentionArgs& a) {
-  for (int64_t r = 0; r < std::max<int64_t>(a.n_q, 1); ++r) attention_row<Load>(a, a.q + r * a.q_stride, a.out + r * a.out_stride);
+  for (int64_t r = 0; r < std::max<int64_t>(a.n_q, 1); ++r)
+    attention_row<Load>(a, a.q + r * a.q_stride, a.out + r * a.out_stride, a.lse ? a.lse + r : nullptr);
 }
 
 }  // namespace
