@@ -493,6 +493,27 @@ TEST_CASE("kernels: SiluMul and Add, every backend against the reference and eac
 
 // ---------------------------------------------------------------- Attention
 
+namespace {
+// One AttentionArgs over n_q rows (q rows qstride apart, outputs ostride apart).
+AttentionArgs attn_args(const float* q, const void* k, const void* v, int64_t stride, int64_t n_kv, int64_t hd, float* out,
+                        float* scratch, int64_t nq, int64_t qstride, int64_t ostride) {
+  AttentionArgs a;
+  a.q = q;
+  a.k = k;
+  a.v = v;
+  a.kv_stride = stride;
+  a.n_kv = n_kv;
+  a.head_dim = hd;
+  a.scale = 1.0f / std::sqrt(float(hd));
+  a.out = out;
+  a.scratch = scratch;
+  a.n_q = nq;
+  a.q_stride = qstride;
+  a.out_stride = ostride;
+  return a;
+}
+}  // namespace
+
 TEST_CASE("kernels: Attention, every backend against the reference and each other") {
   // Tolerance per output i, with p from the reference (in F64) and A_i = sum_j p_j |v_ji|:
   //   scores: head_dim/8 + 16 roundings of terms bounded by scale*sum|q k| = s_abs, so
@@ -567,19 +588,8 @@ TEST_CASE("kernels: Attention, every backend against the reference and each othe
         Compare c{entries, {}, lab.str()};
         for (auto* e : entries) {
           std::vector<float> out(size_t(nq * ostride) + 1, kSentinel), scratch(static_cast<size_t>(nq * n_kv));
-          AttentionArgs a;
-          a.q = q.data();
-          a.k = kb.data();
-          a.v = vb.data();
-          a.kv_stride = stride;
-          a.n_kv = n_kv;
-          a.head_dim = hd;
-          a.scale = scale;
-          a.out = out.data();
-          a.scratch = scratch.data();
-          a.n_q = nq;
-          a.q_stride = qstride;
-          a.out_stride = ostride;
+          AttentionArgs a = attn_args(q.data(), kb.data(), vb.data(), stride, n_kv, hd, out.data(), scratch.data(), nq, qstride, ostride);
+          REQUIRE(a.scale == scale);
           kernel_fn<AttentionFn>(*e)(a);
           c.ys.push_back(std::move(out));
         }
@@ -612,18 +622,7 @@ TEST_CASE("kernels: Attention writes each row's log-sum-exp (for merging positio
             }
             const float scale = 1.0f / std::sqrt(float(hd));
             std::vector<float> out(size_t(nq * hd)), scratch(size_t(nq * n_kv)), lse(size_t(nq), kSentinel);
-            AttentionArgs a;
-            a.q = q.data();
-            a.k = kb.data();
-            a.v = kb.data();
-            a.kv_stride = stride;
-            a.n_kv = n_kv;
-            a.head_dim = hd;
-            a.scale = scale;
-            a.out = out.data();
-            a.scratch = scratch.data();
-            a.n_q = nq;
-            a.q_stride = a.out_stride = hd;
+            AttentionArgs a = attn_args(q.data(), kb.data(), kb.data(), stride, n_kv, hd, out.data(), scratch.data(), nq, hd, hd);
             a.lse = lse.data();
             kernel_fn<AttentionFn>(*e)(a);
             for (int64_t r = 0; r < nq; ++r) {
