@@ -142,10 +142,10 @@ json inspect_model(const std::filesystem::path& dir, const InspectOptions& opt) 
     r["chat_template"] = tf.has_chat_template;
     const int threads = opt.threads > 0 ? opt.threads : cpu_info().physical_cores;
     const int64_t ctx = opt.ctx > 0 ? opt.ctx : std::min<int64_t>(c.max_position_embeddings, 4096);
-    MemoryEstimate m = estimate_memory(ck, ctx, std::min(opt.batch, ctx), threads);
+    MemoryEstimate m = estimate_memory(ck, ctx, std::min(opt.batch, ctx), threads, opt.kv_dtype);
     r["memory"] = {{"weights_bytes", m.weight_bytes}, {"kv_bytes_per_token", m.kv_bytes_per_token}, {"ctx", m.ctx},
                    {"kv_bytes", m.kv_bytes}, {"scratch_bytes", m.scratch_bytes}, {"batch", m.batch},
-                   {"total_bytes", m.total()}, {"kv_dtype", "F32"},
+                   {"total_bytes", m.total()}, {"kv_dtype", dtype_name(opt.kv_dtype)},
                    {"available_bytes", cpu_info().mem_available_bytes},
                    {"fits", cpu_info().mem_available_bytes == 0 || m.total() <= cpu_info().mem_available_bytes}};
     // The tensor contract (may throw: reported below, with the rest of the report kept).
@@ -202,7 +202,7 @@ std::string format_inspect(const json& r) {
     os << "Memory estimate (ctx " << m["ctx"] << ", batch " << m["batch"] << "): weights "
        << human_bytes(m["weights_bytes"].get<uint64_t>()) << " (" << m["weights_bytes"] << " bytes) + KV cache "
        << human_bytes(m["kv_bytes"].get<uint64_t>()) << " (" << human_bytes(m["kv_bytes_per_token"].get<uint64_t>())
-       << "/token, F32) + scratch " << human_bytes(m["scratch_bytes"].get<uint64_t>()) << " = "
+       << "/token, " << m["kv_dtype"].get<std::string>() << ") + scratch " << human_bytes(m["scratch_bytes"].get<uint64_t>()) << " = "
        << human_bytes(m["total_bytes"].get<uint64_t>()) << "; available " << human_bytes(m["available_bytes"].get<uint64_t>())
        << (m["fits"].get<bool>() ? " (fits)" : " (DOES NOT FIT)") << "\n";
   }

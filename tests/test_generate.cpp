@@ -245,6 +245,14 @@ TEST_CASE("the llrt CLI: run --ids/--print-ids, text mode, errors on stderr with
   auto j = nlohmann::json::parse(out);
   CHECK(j["runnable"] == true);
   CHECK(j["family"] == "Llama (generic LlamaForCausalLM)");
+  CHECK(j["memory"]["kv_dtype"] == "F32");
+  out = run_cli("inspect " + stories().string() + " --json --kv-type bf16", &st);
+  CHECK(st == 0);
+  auto j16 = nlohmann::json::parse(out);
+  CHECK(j16["memory"]["kv_dtype"] == "BF16");
+  CHECK(2 * j16["memory"]["kv_bytes"].get<uint64_t>() == j["memory"]["kv_bytes"].get<uint64_t>());
+  run_cli("inspect " + stories().string() + " --kv-type q4", &st);
+  CHECK(st == 1);
 }
 
 TEST_CASE("perplexity: stories260K equals an independent numpy float64 evaluation; CLI; errors") {

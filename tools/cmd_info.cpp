@@ -3,6 +3,7 @@
 
 #include "cli_common.h"
 #include "llrt/inspect.h"
+#include "run_common.h"
 
 namespace llrt::cli {
 
@@ -11,6 +12,8 @@ int cmd_inspect(Args& a) {
   InspectOptions o;
   a.number({"--ctx", "-c"}, &o.ctx);
   a.number({"-t", "--threads"}, &o.threads);
+  std::string kv;
+  if (a.value({"--kv-type"}, &kv)) o.kv_dtype = parse_kv_type(kv);
   auto pos = a.positionals();
   if (pos.size() != 1) fail(ErrorCode::InvalidArgument, "inspect: give exactly one MODEL_DIR");
   auto r = inspect_model(pos[0], o);

@@ -41,6 +41,13 @@ std::vector<int32_t> parse_ids(const std::string& s) {
   return ids;
 }
 
+DType parse_kv_type(const std::string& kv) {
+  if (kv == "f32") return DType::F32;
+  if (kv == "f16") return DType::F16;
+  if (kv == "bf16") return DType::BF16;
+  fail(ErrorCode::InvalidArgument, "--kv-type: '" + kv + "' is not a KV cache type (use f32, f16 or bf16)");
+}
+
 RunSetup parse_run_setup(Args& a) {
   RunSetup s;
   a.number({"-t", "--threads"}, &s.threads);
@@ -50,12 +57,7 @@ RunSetup parse_run_setup(Args& a) {
   if (a.flag({"--mmap"})) s.map.mode = LoadMode::Mmap;
   s.verbose = a.flag({"--verbose", "-v"});
   std::string kv;
-  if (a.value({"--kv-type", "--cache-type"}, &kv)) {
-    if (kv == "f32") s.kv_dtype = DType::F32;
-    else if (kv == "f16") s.kv_dtype = DType::F16;
-    else if (kv == "bf16") s.kv_dtype = DType::BF16;
-    else fail(ErrorCode::InvalidArgument, "--kv-type: '" + kv + "' is not a KV cache type (use f32, f16 or bf16)");
-  }
+  if (a.value({"--kv-type", "--cache-type"}, &kv)) s.kv_dtype = parse_kv_type(kv);
   if (a.value({"--device"}, &s.device) && s.device != "cpu" && s.device != "cuda")
     fail(ErrorCode::InvalidArgument, "--device: '" + s.device + "' is not a device (use cpu or cuda; LLRT_CUDA_DEVICE picks the GPU)");
   return s;

@@ -32,7 +32,8 @@ commands:
                      --device cpu|cuda (default: cuda when a GPU is present and runs the model)
   chat MODEL_DIR     interactive chat with the model's template (same sampling options)
   tokenize MODEL_DIR TEXT   print token ids (--pieces, --no-bos, --file F, --stdin)
-  inspect MODEL_DIR  diagnostics: family, shapes, dtypes, memory, kernels (--json, --ctx N)
+  inspect MODEL_DIR  diagnostics: family, shapes, dtypes, memory, kernels (--json, --ctx N,
+                     --kv-type f32|f16|bf16 for the memory estimate)
   bench MODEL_DIR    throughput: -p 512 -n 128 -r 3 -t THREADS, -d DEPTH (tokens already in the
                      context), --kv-type, --json, --mmap|--no-mmap, --device
   caps               CPU features, backends and registered kernels (--json)

@@ -22,6 +22,8 @@ struct RunSetup {
   DType kv_dtype = DType::F32;  // --kv-type f32|f16|bf16 (the CPU engine; CUDA keeps F32)
 };
 RunSetup parse_run_setup(Args& a);
+// --kv-type's value: f32, f16 or bf16 (else Error{InvalidArgument}).
+DType parse_kv_type(const std::string& s);
 // A model loaded on its device (exactly one of cpu / cuda is set).
 struct Engine {
   std::shared_ptr<Model> cpu;

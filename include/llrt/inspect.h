@@ -6,12 +6,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "llrt/dtype.h"
+
 namespace llrt {
 
 struct InspectOptions {
   int64_t ctx = 0;    // 0: min(max_position_embeddings, 4096)
   int64_t batch = 512;
   int threads = 0;    // 0: physical cores
+  DType kv_dtype = DType::F32;  // the KV cache the memory estimate assumes (F32, F16, BF16)
 };
 
 // The whole report as JSON. Never throws for a bad model: the error goes into
