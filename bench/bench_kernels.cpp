@@ -37,6 +37,7 @@
 #include "llrt/kernels.h"
 #include "llrt/membw.h"
 #include "llrt/tensor.h"
+#include "tests/random_weights.h"
 
 using namespace llrt;
 
@@ -155,21 +156,9 @@ void bm_linear(benchmark::State& st, const KernelEntry* e, Shape s, int64_t M, i
 void bm_attention(benchmark::State& st, const KernelEntry* e, int64_t n_kv, int threads, int64_t group) {
   const int64_t hd = 64, nh = 32, nkv = 8, rep = nh / nkv;
   std::vector<float> q = random_floats(size_t(nh * hd), 1.0f, 1);
-  std::vector<float> kf = random_floats(size_t(nkv * n_kv * hd), 1.0f, 2);
-  std::vector<float> vf = random_floats(size_t(nkv * n_kv * hd), 1.0f, 3);
+  test::Rng rng(2);  // K and V in the kernel's KV dtype
+  const test::Weights k = test::make_weights(e->wtype, size_t(nkv * n_kv * hd), rng), v = test::make_weights(e->wtype, k.f.size(), rng);
   const size_t es = dtype_size(e->wtype);
-  std::vector<uint8_t> k(kf.size() * es), v(k.size());
-  for (size_t i = 0; i < kf.size(); ++i) {
-    if (es == 4) {
-      std::memcpy(k.data() + 4 * i, &kf[i], 4);
-      std::memcpy(v.data() + 4 * i, &vf[i], 4);
-    } else {
-      const uint16_t a = e->wtype == DType::BF16 ? f32_to_bf16(kf[i]) : f32_to_f16(kf[i]);
-      const uint16_t b = e->wtype == DType::BF16 ? f32_to_bf16(vf[i]) : f32_to_f16(vf[i]);
-      std::memcpy(k.data() + 2 * i, &a, 2);
-      std::memcpy(v.data() + 2 * i, &b, 2);
-    }
-  }
   std::vector<float> out(static_cast<size_t>(nh * hd));
   std::vector<float> scratch(static_cast<size_t>(threads * n_kv * group));
   auto fn = kernel_fn<AttentionFn>(*e);
@@ -178,8 +167,8 @@ void bm_attention(benchmark::State& st, const KernelEntry* e, int64_t n_kv, int 
     for (int64_t h = 0; h < nh; h += group) {
       AttentionArgs a;
       a.q = q.data() + h * hd;
-      a.k = k.data() + size_t((h / rep) * n_kv * hd) * es;
-      a.v = v.data() + size_t((h / rep) * n_kv * hd) * es;
+      a.k = k.bytes.data() + size_t((h / rep) * n_kv * hd) * es;
+      a.v = v.bytes.data() + size_t((h / rep) * n_kv * hd) * es;
       a.kv_stride = hd;
       a.n_kv = n_kv;
       a.head_dim = hd;

@@ -539,25 +539,12 @@ TEST_CASE("kernels: Attention, every backend against the reference and each othe
         if ((kvdt != DType::F32 || nq != 1) && qscale != 1.0f) continue;
         if (nq != 1 && kvdt != DType::F32 && n_kv > 100) continue;
         const int64_t stride = hd * 3 + 1, qstride = hd + 3, ostride = hd + 5;
-        std::vector<float> q(static_cast<size_t>(nq * qstride)), kv(static_cast<size_t>(n_kv * stride + hd)), vv(kv.size());
+        std::vector<float> q(static_cast<size_t>(nq * qstride));
         for (auto& v : q) v = rng.normal(qscale);
-        for (auto& v : kv) v = rng.normal();
-        for (auto& v : vv) v = rng.normal();
         // K/V as the cache stores them (bytes in kvdt), and their exact F32 values
-        std::vector<uint8_t> kb(kv.size() * dtype_size(kvdt)), vb(kb.size());
-        for (size_t i = 0; i < kv.size(); ++i) {
-          if (kvdt == DType::F32) {
-            std::memcpy(kb.data() + 4 * i, &kv[i], 4);
-            std::memcpy(vb.data() + 4 * i, &vv[i], 4);
-            continue;
-          }
-          const uint16_t hk = kvdt == DType::BF16 ? f32_to_bf16(kv[i]) : f32_to_f16(kv[i]);
-          const uint16_t hv = kvdt == DType::BF16 ? f32_to_bf16(vv[i]) : f32_to_f16(vv[i]);
-          std::memcpy(kb.data() + 2 * i, &hk, 2);
-          std::memcpy(vb.data() + 2 * i, &hv, 2);
-          kv[i] = kvdt == DType::BF16 ? bf16_to_f32(hk) : f16_to_f32(hk);
-          vv[i] = kvdt == DType::BF16 ? bf16_to_f32(hv) : f16_to_f32(hv);
-        }
+        const Weights kw = make_weights(kvdt, size_t(n_kv * stride + hd), rng), vw = make_weights(kvdt, kw.f.size(), rng);
+        const std::vector<float>&kv = kw.f, &vv = vw.f;
+        const std::vector<uint8_t>&kb = kw.bytes, &vb = vw.bytes;
         const float scale = 1.0f / std::sqrt(float(hd));
         // reference probabilities (F64) per row for the tolerance
         std::vector<double> A(size_t(nq * hd), 0), rel(static_cast<size_t>(nq));
@@ -610,16 +597,11 @@ TEST_CASE("kernels: Attention writes each row's log-sum-exp (for merging positio
         for (int64_t n_kv : {1, 33, 300})
           for (int64_t nq : {1, 3, 4}) {
             const int64_t stride = hd + 1;
-            std::vector<float> q(size_t(nq * hd)), kf(size_t(n_kv * stride));
+            std::vector<float> q(size_t(nq * hd));
             for (auto& v : q) v = rng.normal(2.0f);
-            for (auto& v : kf) v = rng.normal();
-            std::vector<uint8_t> kb(kf.size() * dtype_size(kvdt));
-            for (size_t i = 0; i < kf.size(); ++i) {
-              if (kvdt == DType::F32) { std::memcpy(kb.data() + 4 * i, &kf[i], 4); continue; }
-              const uint16_t h = kvdt == DType::BF16 ? f32_to_bf16(kf[i]) : f32_to_f16(kf[i]);
-              std::memcpy(kb.data() + 2 * i, &h, 2);
-              kf[i] = kvdt == DType::BF16 ? bf16_to_f32(h) : f16_to_f32(h);
-            }
+            const Weights kw = make_weights(kvdt, size_t(n_kv * stride), rng);
+            const std::vector<float>& kf = kw.f;
+            const std::vector<uint8_t>& kb = kw.bytes;
             const float scale = 1.0f / std::sqrt(float(hd));
             std::vector<float> out(size_t(nq * hd)), scratch(size_t(nq * n_kv)), lse(size_t(nq), kSentinel);
             AttentionArgs a = attn_args(q.data(), kb.data(), kb.data(), stride, n_kv, hd, out.data(), scratch.data(), nq, hd, hd);
