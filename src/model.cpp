@@ -397,47 +397,36 @@ void forward_chunk(const Model::Impl& m, Context::State& s, const int32_t* toks,
     }
     // GQA: the `rep` query heads of one KV head go to the kernel together (n_q = rep), which
     // reads each K/V row once for all of them. Per-head items only when there are fewer
-    // (token, KV head) groups than threads.
-    auto attend = [&](int64_t t, int64_t h, int64_t n_q) {
+    // (token, KV head) groups than threads. One call: query heads h..h+n_q-1 of token t over
+    // positions [b0, b1), outputs (and log-sum-exps, for ranges) where the caller says.
+    auto attend = [&](int64_t t, int64_t h, int64_t n_q, int64_t b0, int64_t b1, float* out, float* lse) {
       const int64_t j = h / rep;
       AttentionArgs a;
       a.q = s.q + t * QD + h * hd;
-      a.k = kc + size_t(j * ctx * hd) * es;
-      a.v = vc + size_t(j * ctx * hd) * es;
+      a.k = kc + size_t((j * ctx + b0) * hd) * es;
+      a.v = vc + size_t((j * ctx + b0) * hd) * es;
       a.kv_stride = hd;
-      a.n_kv = p0 + t + 1;
+      a.n_kv = b1 - b0;
       a.head_dim = hd;
       a.scale = scale;
-      a.out = s.att + t * QD + h * hd;
+      a.out = out;
       a.scratch = s.scores + int64_t(omp_get_thread_num()) * ctx * rep;
       a.n_q = n_q;
       a.q_stride = a.out_stride = hd;
+      a.lse = lse;
       s.attn_fn(a);
     };
+    auto attend_all = [&](int64_t t, int64_t h, int64_t n_q) { attend(t, h, n_q, 0, p0 + t + 1, s.att + t * QD + h * hd, nullptr); };
     // A decode step with more threads than KV heads: each KV head's positions in S ranges
     // (>= 32 positions each), one (head group, range) per item, merged by log-sum-exp.
+    // (att_splits > 1 only when the context has more threads than KV heads.)
     const int64_t S = T == 1 ? std::min<int64_t>(s.plan.att_splits, (p0 + 1) / 32) : 1;
-    if (T == 1 && nkv < nt && S > 1) {
+    if (S > 1) {
       const int64_t n = p0 + 1;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) collapse(2)
       for (int64_t j = 0; j < nkv; ++j)
-        for (int64_t si = 0; si < S; ++si) {
-          const int64_t b0 = n * si / S, b1 = n * (si + 1) / S;
-          AttentionArgs a;
-          a.q = s.q + j * rep * hd;
-          a.k = kc + size_t((j * ctx + b0) * hd) * es;
-          a.v = vc + size_t((j * ctx + b0) * hd) * es;
-          a.kv_stride = hd;
-          a.n_kv = b1 - b0;
-          a.head_dim = hd;
-          a.scale = scale;
-          a.out = s.att_part + (j * S + si) * rep * hd;
-          a.scratch = s.scores + int64_t(omp_get_thread_num()) * ctx * rep;
-          a.n_q = rep;
-          a.q_stride = a.out_stride = hd;
-          a.lse = s.att_lse + (j * S + si) * rep;
-          s.attn_fn(a);
-        }
+        for (int64_t si = 0; si < S; ++si)
+          attend(0, j * rep, rep, n * si / S, n * (si + 1) / S, s.att_part + (j * S + si) * rep * hd, s.att_lse + (j * S + si) * rep);
       for (int64_t h = 0; h < nh; ++h) {  // out_h = sum_s w_s out_s / sum_s w_s, w_s = exp(lse_s - max lse)
         const int64_t j = h / rep, r = h % rep;
         float mx = -INFINITY;
@@ -457,11 +446,11 @@ void forward_chunk(const Model::Impl& m, Context::State& s, const int32_t* toks,
     } else if (T * nkv >= nt || T == 1) {
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) collapse(2)
       for (int64_t t = 0; t < T; ++t)
-        for (int64_t j = 0; j < nkv; ++j) attend(t, j * rep, rep);
+        for (int64_t j = 0; j < nkv; ++j) attend_all(t, j * rep, rep);
     } else {
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) collapse(2)
       for (int64_t t = 0; t < T; ++t)
-        for (int64_t h = 0; h < nh; ++h) attend(t, h, 1);
+        for (int64_t h = 0; h < nh; ++h) attend_all(t, h, 1);
     }
     {
       const LinearWeights* ls[1] = {&L.o};
