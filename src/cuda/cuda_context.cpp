@@ -24,6 +24,14 @@ namespace llrt {
 
 using namespace cudaeng;
 
+namespace {
+// Whether environment variable `name` is set to exactly `value` (the decode-path switches).
+bool env_is(const char* name, const char* value) {
+  const char* e = std::getenv(name);
+  return e && std::string(e) == value;
+}
+}  // namespace
+
 struct CudaContext::State {
   const CudaModel::Impl* m = nullptr;
   ContextPlan plan;
@@ -276,8 +284,7 @@ struct CudaContext::State {
     return dl(m->plan.lm_head, cuda::DecodeInput::RmsNorm, x, &m->plan.final_norm, 0, logits, false);
   }
   bool can_fuse() const {
-    const char* env = std::getenv("LLRT_CUDA_FUSED");
-    if (env && std::string(env) == "0") return false;
+    if (env_is("LLRT_CUDA_FUSED", "0")) return false;
     if (m->cfg.head_dim % 2 != 0) return false;
     for (const auto& L : m->plan.layers) {
       if (L.qkv.size() != 1 || L.gate_up.size() != 1) return false;
@@ -464,21 +471,17 @@ CudaContext::CudaContext(std::shared_ptr<const CudaModel> model, const CudaConte
     }
   cuda::check(cudaMemcpy(S.cos, cs.data(), cs.size() * 4, cudaMemcpyHostToDevice), "copy RoPE table");
   cuda::check(cudaMemcpy(S.sin, sn.data(), sn.size() * 4, cudaMemcpyHostToDevice), "copy RoPE table");
-  const char* env = std::getenv("LLRT_CUDA_GRAPHS");
-  S.graphs = opt.graphs && !(env && std::string(env) == "0");
+  S.graphs = opt.graphs && !env_is("LLRT_CUDA_GRAPHS", "0");
   S.fused = S.can_fuse();
   if (S.fused) cuda::decode_linear_init();  // kernel attributes are set outside any graph capture
   // Programmatic dependent launch: measured slower on an H200 for this chain (193.9 vs 203.4
   // tokens/s, Llama-3.1-8B BF16), so off unless LLRT_CUDA_PDL=1.
-  const char* pdl_env = std::getenv("LLRT_CUDA_PDL");
-  S.pdl = S.fused && m.dev.cc() >= 90 && pdl_env && std::string(pdl_env) == "1";
-  // w8a8 down_proj from codes made by the silu kernel (one grid barrier) instead of each
-  // block of down quantizing the whole row itself: not yet measured on a GPU, so opt-in
-  // (LLRT_CUDA_Q8_SILU=1) until kernels/cuda/NOTES.md has its numbers.
-  const char* an_env = std::getenv("LLRT_CUDA_ASYNC_NORM");  // opt-in until measured (NOTES.md)
-  S.async_norm = S.fused && an_env && std::string(an_env) == "1";
-  const char* q8s_env = std::getenv("LLRT_CUDA_Q8_SILU");
-  S.q8_silu = S.fused && p.q8sync && q8s_env && std::string(q8s_env) == "1";
+  S.pdl = S.fused && m.dev.cc() >= 90 && env_is("LLRT_CUDA_PDL", "1");
+  // Not yet measured on a GPU, so opt-in until kernels/cuda/NOTES.md has their numbers:
+  // the RmsNorm prologue staged with cp.async, and w8a8 down_proj from codes made by the
+  // silu kernel (one grid barrier) instead of each block of down quantizing the whole row.
+  S.async_norm = S.fused && env_is("LLRT_CUDA_ASYNC_NORM", "1");
+  S.q8_silu = S.fused && p.q8sync && env_is("LLRT_CUDA_Q8_SILU", "1");
   for (const auto& L : m.plan.layers) S.q8_silu = S.q8_silu && L.down.dtype == DType::I8 && L.down.K == c.intermediate_size;
 }
 
