@@ -111,11 +111,13 @@ void set_rates(benchmark::State& st, double bytes_per_iter, double flops_per_ite
 
 // ---------------------------------------------------------------- Linear
 
-void bm_linear(benchmark::State& st, const KernelEntry* e, Shape s, int64_t M, int threads) {
+// hot: the same weights every iteration (in L2 for the "hot" shape): the kernel's arithmetic
+// ceiling per core, i.e. the GB/s it would stream on a core whose memory is never the limit.
+void bm_linear(benchmark::State& st, const KernelEntry* e, Shape s, int64_t M, int threads, bool hot = false) {
   const LinearKernel& lk = *static_cast<const LinearKernel*>(e->fn);
   const size_t wbytes = size_t(s.N * s.K) * dtype_size(e->wtype);
   const size_t slot = (wbytes + 4095) / 4096 * 4096;
-  const size_t ncopies = std::max<size_t>(1, kArenaBytes / slot);
+  const size_t ncopies = hot ? 1 : std::max<size_t>(1, kArenaBytes / slot);
   const uint8_t* base = arena(e->wtype);
   std::vector<float> x = random_floats(size_t(M * s.K), 1.0f, 7);
   AlignedBuffer y = aligned_alloc_bytes(size_t(M * s.N) * 4);
@@ -230,7 +232,7 @@ void bm_silu_mul(benchmark::State& st, const KernelEntry* e, int64_t tokens) {
 std::vector<const KernelEntry*> contenders(Op op, DType w) {
   std::vector<const KernelEntry*> out;
   for (const auto& e : KernelRegistry::global().all())
-    if (e.op == op && e.wtype == w && e.atype == DType::F32 && e.backend != Backend::Ref &&
+    if (e.op == op && e.wtype == w && (e.atype == DType::F32 || e.atype == w) && e.backend != Backend::Ref &&
         backend_is_cpu(e.backend) && backend_hw_supported(e.backend))
       out.push_back(&e);
   return out;
@@ -248,6 +250,13 @@ void register_all() {
         ->UseRealTime()
         ->Unit(benchmark::kMillisecond);
   }
+  // Compute ceilings: M = 1 over 256 x 2048 weights that stay in L2 (1-2 MiB), one thread.
+  for (DType w : {DType::BF16, DType::F16, DType::F32})
+    for (const KernelEntry* e : contenders(Op::Linear, w))
+      for (int64_t M : {1, 4}) {
+        const std::string name = std::string("linear_hot/") + e->name + "/256x2048/M:" + std::to_string(M) + "/threads:1";
+        benchmark::RegisterBenchmark(name.c_str(), bm_linear, e, Shape{"hot", 256, 2048}, M, 1, true)->Unit(benchmark::kMicrosecond);
+      }
   for (DType w : {DType::BF16, DType::F16, DType::F32})
     for (const KernelEntry* e : contenders(Op::Linear, w))
       for (const Shape& s : kShapes)
@@ -256,7 +265,7 @@ void register_all() {
           for (int t : {1, 2}) {
             const std::string name = std::string("linear/") + e->name + "/" + s.name + "/M:" +
                                      std::to_string(M) + "/threads:" + std::to_string(t);
-            auto* b = benchmark::RegisterBenchmark(name.c_str(), bm_linear, e, s, M, t);
+            auto* b = benchmark::RegisterBenchmark(name.c_str(), bm_linear, e, s, M, t, false);
             b->Unit(benchmark::kMicrosecond);
             if (t > 1) b->UseRealTime();
           }

@@ -5,6 +5,7 @@
 
 #include "llrt/cuda.h"
 #include "llrt/error.h"
+#include "kernel_choice.h"
 #include "llrt/kernels.h"
 #include "llrt/llama.h"
 
@@ -49,6 +50,18 @@ json capability_report() {
     }
   }
   j["kernels"] = ks;
+  // Which kernel the engine runs per (op, weight dtype) and phase, and why (src/kernel_choice.h).
+  json choice = {{"policy", kernel_choice_policy()}, {"cache", kernel_cache_path()}, {"choices", json::array()}};
+  for (DType w : {DType::BF16, DType::F16, DType::F32, DType::I8}) {
+    const Op op = w == DType::I8 ? Op::LinearQ8 : Op::Linear;
+    for (Phase ph : {Phase::Decode, Phase::Prefill}) {
+      const KernelChoice kc = choose_kernel(op, w, ph);
+      if (kc.entry)
+        choice["choices"].push_back({{"op", op_name(op)}, {"weight", dtype_name(w)}, {"phase", ph == Phase::Decode ? "decode" : "prefill"},
+                                     {"kernel", kc.entry->name}, {"why", kc.why}});
+    }
+  }
+  j["kernel_choice"] = choice;
   // CUDA: every device, and for the one the engine uses, which dtypes it can run
   // (a dtype is listed when every op a Llama model needs has a usable Backend::Cuda entry).
   j["cuda_built"] = cuda_built();
@@ -93,6 +106,13 @@ std::string format_capabilities(const json& j) {
   os << "\nKernels (" << j["kernels"].size() << " registered):\n";
   for (const auto& k : j["kernels"])
     os << "  " << k["name"].get<std::string>() << (k["usable"].get<bool>() ? "" : "  (not usable here)") << "\n";
+  if (j.contains("kernel_choice")) {
+    const auto& kc = j["kernel_choice"];
+    os << "Kernel choice (" << kc["policy"].get<std::string>() << "; cache " << kc["cache"].get<std::string>() << "):\n";
+    for (const auto& c : kc["choices"])
+      os << "  " << c["op"].get<std::string>() << " " << c["weight"].get<std::string>() << " " << c["phase"].get<std::string>() << ": "
+         << c["kernel"].get<std::string>() << " [" << c["why"].get<std::string>() << "]\n";
+  }
   if (j["cuda_devices"].empty()) os << "CUDA devices: none (" << j.value("cuda_status", std::string()) << ")\n";
   for (const auto& d : j["cuda_devices"]) {
     os << "CUDA device " << d["index"] << ": " << d["name"].get<std::string>() << ", compute capability "
@@ -159,6 +179,14 @@ json inspect_model(const std::filesystem::path& dir, const InspectOptions& opt) 
       if (v.chosen) {
         e["kernel"] = v.chosen->name;
         e["backend"] = backend_name(v.chosen->backend);
+        if (v.need.op == Op::Linear || v.need.op == Op::LinearQ8) {  // what the engine runs, per phase
+          for (Phase ph : {Phase::Decode, Phase::Prefill}) {
+            const KernelChoice kc = choose_kernel(v.need.op, v.need.wtype, ph);
+            if (!kc.entry) continue;
+            e[ph == Phase::Decode ? "decode" : "prefill"] = {{"kernel", kc.entry->name}, {"why", kc.why}};
+          }
+          e["kernel"] = e["decode"]["kernel"];
+        }
       } else {
         e["kernel"] = nullptr;
         e["message"] = unsupported_kernel_message(v);
@@ -212,6 +240,9 @@ std::string format_inspect(const json& r) {
       os << "  " << k["op"].get<std::string>() << " " << k["weight"].get<std::string>() << "w/" << k["activation"].get<std::string>()
          << "a -> ";
       if (k["kernel"].is_null()) os << "MISSING: " << k["message"].get<std::string>() << "\n";
+      else if (k.contains("prefill"))
+        os << "decode " << k["decode"]["kernel"].get<std::string>() << " [" << k["decode"]["why"].get<std::string>() << "]\n"
+           << "      prefill " << k["prefill"]["kernel"].get<std::string>() << " [" << k["prefill"]["why"].get<std::string>() << "]\n";
       else os << k["kernel"].get<std::string>() << "\n";
     }
   }

@@ -4,6 +4,7 @@
 // input, then the int8 kernel on row ranges per thread).
 #include <omp.h>
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <set>
@@ -11,6 +12,7 @@
 #include "llrt/error.h"
 #include "llrt/llama.h"
 #include "llrt/quant.h"
+#include "kernel_choice.h"
 #include "model_impl.h"
 
 namespace llrt {
@@ -87,38 +89,50 @@ void bind_quantized_linear(const Checkpoint& ck, LinearWeights& lw) {
   const QuantScheme* s = qc->resolve(module);
   if (!s) fail(ErrorCode::Internal, "bind_quantized_linear on unquantized module " + module);
   auto q = std::make_shared<Q8Linear>(make_q8(ck, module, *s, lw.out, lw.in));
-  lw.entry = &best_linear_q8_entry();
+  (void)best_linear_q8_entry();  // the capability answer (throws when none is usable)
+  lw.entry = choose_kernel(Op::LinearQ8, DType::I8, Phase::Decode).entry;
+  lw.entry_prefill = choose_kernel(Op::LinearQ8, DType::I8, Phase::Prefill).entry;
   lw.q8 = q;
 }
 
 namespace {
 const Q8Linear& q8_of(const LinearWeights& l) { return *static_cast<const Q8Linear*>(l.q8.get()); }
-const LinearQ8Kernel& q8_kernel_of(const LinearWeights& l) { return *static_cast<const LinearQ8Kernel*>(l.entry->fn); }
+const LinearQ8Kernel& q8_kernel_of(const LinearWeights& l, int64_t M) {
+  return *static_cast<const LinearQ8Kernel*>((M == 1 ? l.entry : l.entry_prefill)->fn);
+}
 }  // namespace
 
-size_t q8_prep_bytes(const LinearWeights& lw, int64_t M) { return q8_kernel_of(lw).prep_bytes(M, lw.in); }
+size_t q8_prep_bytes(const LinearWeights& lw, int64_t M) { return q8_kernel_of(lw, M).prep_bytes(M, lw.in); }
 
 bool q8_can_share_prep(const LinearWeights& a, const LinearWeights& b) {
-  return a.entry == b.entry && a.in == b.in && q8_same_activation_quant(q8_of(a).act, q8_of(b).act);
+  return a.entry == b.entry && a.entry_prefill == b.entry_prefill && a.in == b.in && q8_same_activation_quant(q8_of(a).act, q8_of(b).act);
 }
 
 // Quantizes x once (tokens split over threads) and runs every linear's rows in one region.
 void run_q8_linears(const LinearWeights* const* ls, float* const* ys, int count, const float* x, int64_t M,
                     void* prep_buf, int threads) {
-  const LinearQ8Kernel& k = q8_kernel_of(*ls[0]);
+  const LinearQ8Kernel& k = q8_kernel_of(*ls[0], M);
   const Q8Linear& q0 = q8_of(*ls[0]);
   const int64_t K = ls[0]->in;
+  // One token (decode): quantized here, so no thread waits at a barrier for another.
+  const bool prep_par = M > 1;
+  if (!prep_par) k.prep(x, K, M, K, 0, M, q0.act, prep_buf);
+  const RowChunks work(ls, count, threads);
+  std::atomic<int64_t> next{0};
 #pragma omp parallel num_threads(threads)
   {
     const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-    const int64_t m0 = M * t / nt, m1 = M * (t + 1) / nt;
-    if (m0 < m1) k.prep(x, K, M, K, m0, m1, q0.act, prep_buf);
+    if (prep_par) {
+      const int64_t m0 = M * t / nt, m1 = M * (t + 1) / nt;
+      if (m0 < m1) k.prep(x, K, M, K, m0, m1, q0.act, prep_buf);
 #pragma omp barrier
-    for (int i = 0; i < count; ++i) {
+    }
+    for (int64_t item; (item = next.fetch_add(1, std::memory_order_relaxed)) < work.total;) {
+      int i;
+      int64_t n0, n1;
+      work.rows(item, &i, &n0, &n1);
       const LinearWeights& L = *ls[i];
-      const int64_t blocks = (L.out + 15) / 16;
-      const int64_t n0 = std::min(L.out, blocks * t / nt * 16), n1 = std::min(L.out, blocks * (t + 1) / nt * 16);
-      if (n0 < n1) k.run(q8_of(L).args(prep_buf, ys[i], L.out, M, n0, n1));
+      k.run(q8_of(L).args(prep_buf, ys[i], L.out, M, n0, n1));
     }
   }
 }

@@ -7,6 +7,7 @@
 
 #include "llrt/error.h"
 #include "llrt/llama.h"
+#include "kernel_choice.h"
 #include "scratch_plan.h"
 
 namespace llrt {
@@ -127,12 +128,15 @@ MemoryEstimate estimate_memory(const Checkpoint& ck, int64_t ctx, int64_t batch,
   const auto& reg = KernelRegistry::global();
   for (const auto& n : llama_kernel_needs(ck)) {
     if (n.op != Op::Linear && n.op != Op::LinearQ8) continue;
-    const KernelEntry* e = reg.find_best(n.op, n.wtype, n.atype);
-    if (!e) continue;
-    // prep_bytes is the first member of both LinearKernel and LinearQ8Kernel.
-    auto prep_fn = static_cast<const LinearKernel*>(e->fn)->prep_bytes;
-    if (!prep_fn) continue;
-    for (int64_t K : {c.hidden_size, c.q_dim(), c.intermediate_size}) prep = std::max<uint64_t>(prep, prep_fn(batch, K));
+    if (!reg.find_best(n.op, n.wtype, n.atype)) continue;
+    for (Phase ph : {Phase::Decode, Phase::Prefill}) {  // the kernels the engine will run
+      const KernelEntry* e = choose_kernel(n.op, n.wtype, ph).entry;
+      if (!e) continue;
+      // prep_bytes is the first member of both LinearKernel and LinearQ8Kernel.
+      auto prep_fn = static_cast<const LinearKernel*>(e->fn)->prep_bytes;
+      if (!prep_fn) continue;
+      for (int64_t K : {c.hidden_size, c.q_dim(), c.intermediate_size}) prep = std::max<uint64_t>(prep, prep_fn(batch, K));
+    }
   }
   auto plan = detail::make_scratch_plan(c, ctx, batch, threads, prep, dtype_size(kv_dtype));
   MemoryEstimate e;

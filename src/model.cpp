@@ -12,9 +12,11 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 
+#include "kernel_choice.h"
 #include "llrt/error.h"
 #include "model_impl.h"
 
@@ -53,23 +55,34 @@ LinearWeights bind_linear(const Checkpoint& ck, const std::string& module, const
   if (t.dtype() == DType::I8) {
     bind_quantized_linear(ck, l);
   } else {
-    l.entry = &best(Op::Linear, t.dtype());
+    (void)best(Op::Linear, t.dtype());  // the capability answer (throws when none is usable)
+    l.entry = choose_kernel(Op::Linear, t.dtype(), Phase::Decode).entry;
+    l.entry_prefill = choose_kernel(Op::Linear, t.dtype(), Phase::Prefill).entry;
     l.kernel = static_cast<const LinearKernel*>(l.entry->fn);
+    l.kernel_prefill = static_cast<const LinearKernel*>(l.entry_prefill->fn);
   }
   return l;
 }
 
-// Rows per thread, in blocks of 16 so kernels see aligned row groups.
-inline void thread_rows(int64_t N, int t, int nt, int64_t* n0, int64_t* n1) {
-  int64_t blocks = (N + 15) / 16;
-  int64_t per = blocks / nt, extra = blocks % nt;
-  int64_t b0 = t * per + std::min<int64_t>(t, extra);
-  int64_t b1 = b0 + per + (t < extra ? 1 : 0);
-  *n0 = std::min(N, b0 * 16);
-  *n1 = std::min(N, b1 * 16);
-}
-
 }  // namespace
+
+RowChunks::RowChunks(const LinearWeights* const* ls, int count, int threads) {
+  n = count;
+  for (int i = 0; i < count; ++i) {
+    const int64_t N = ls[i]->out;
+    chunk[i] = std::max<int64_t>(16, (N + 4 * threads - 1) / (4 * threads) + 15) / 16 * 16;
+    first[i] = total;
+    total += (N + chunk[i] - 1) / chunk[i];
+    out[i] = N;
+  }
+}
+void RowChunks::rows(int64_t item, int* i, int64_t* n0, int64_t* n1) const {
+  int j = 0;
+  while (j + 1 < n && item >= first[j + 1]) ++j;
+  *i = j;
+  *n0 = (item - first[j]) * chunk[j];
+  *n1 = std::min(out[j], *n0 + chunk[j]);
+}
 
 std::vector<float> rope_inv_freq(const ModelConfig& c) {
   // transformers: inv_freq = 1 / base ** (arange(0, dim, 2).float() / dim), in float32.
@@ -205,16 +218,17 @@ void run_linears(const Model::Impl& m, const LinearWeights* const* ls, float* co
   const void* xp[8] = {};
   bool shared = true;
   const bool q8 = ls[0]->dtype == DType::I8;
+  auto kernel_of = [M](const LinearWeights& L) { return M == 1 ? L.kernel : L.kernel_prefill; };
   for (int i = 1; i < count; ++i)
     shared = shared && (ls[i]->dtype == DType::I8) == q8 &&
-             (q8 ? q8_can_share_prep(*ls[0], *ls[i]) : ls[i]->kernel == ls[0]->kernel);
+             (q8 ? q8_can_share_prep(*ls[0], *ls[i]) : kernel_of(*ls[i]) == kernel_of(*ls[0]));
   if (!shared) {
     for (int i = 0; i < count; ++i) run_linears(m, &ls[i], &ys[i], 1, x, M, prep_buf);
     return;
   }
   // Quantized linears: activation quantization + int8 kernel (src/llama_quant.cpp).
   if (q8) return run_q8_linears(ls, ys, count, x, M, prep_buf, m.threads);
-  const LinearKernel* k = ls[0]->kernel;
+  const LinearKernel* k = kernel_of(*ls[0]);
   const int64_t K = ls[0]->in;
   // The prep is shared by the threads (16-token blocks) where the kernel allows it.
   const bool prep_par = k->prep && k->prep_rows && M >= 32;
@@ -223,6 +237,8 @@ void run_linears(const Model::Impl& m, const LinearWeights* const* ls, float* co
     for (int i = 0; i < count; ++i) xp[i] = prep_buf;
   }
   const int nt = m.threads;
+  const RowChunks work(ls, count, nt);
+  std::atomic<int64_t> next{0};
 #pragma omp parallel num_threads(nt)
   {
     int t = omp_get_thread_num(), n = omp_get_num_threads();
@@ -231,11 +247,11 @@ void run_linears(const Model::Impl& m, const LinearWeights* const* ls, float* co
       if (b0 < b1) k->prep_rows(x, K, M, K, b0 * 16, std::min(M, b1 * 16), prep_buf);
 #pragma omp barrier
     }
-    for (int i = 0; i < count; ++i) {
-      const LinearWeights& L = *ls[i];
+    for (int64_t item; (item = next.fetch_add(1, std::memory_order_relaxed)) < work.total;) {
+      int i;
       int64_t n0, n1;
-      thread_rows(L.out, t, n, &n0, &n1);
-      if (n0 >= n1) continue;
+      work.rows(item, &i, &n0, &n1);
+      const LinearWeights& L = *ls[i];
       LinearArgs a;
       a.w = L.w;
       a.K = L.in;
@@ -247,7 +263,7 @@ void run_linears(const Model::Impl& m, const LinearWeights* const* ls, float* co
       a.M = M;
       a.n0 = n0;
       a.n1 = n1;
-      L.kernel->run(a);
+      k->run(a);
     }
   }
 }

@@ -29,6 +29,9 @@
 #include "llrt/kernels.h"
 #include "llrt/tensor.h"
 #include "random_weights.h"
+#include "src/kernel_choice.h"
+#include <fstream>
+#include <iterator>
 
 using namespace llrt;
 using llrt::test::make_weights;
@@ -44,8 +47,9 @@ constexpr double kUb = 1.0 / 256.0;      // 2^-8: |bf16_rne(x) - x| <= kUb |x|
 std::vector<const KernelEntry*> runnable(Op op, DType w) {
   std::vector<const KernelEntry*> out;
   for (const auto& e : KernelRegistry::global().all())
-    if (e.op == op && e.wtype == w && e.atype == DType::F32 && backend_is_cpu(e.backend) && backend_hw_supported(e.backend))
-      out.push_back(&e);  // (Backend::Cuda entries: tests/test_cuda.cpp)
+    if (e.op == op && e.wtype == w && (e.atype == DType::F32 || e.atype == w) && backend_is_cpu(e.backend) &&
+        backend_hw_supported(e.backend))
+      out.push_back(&e);  // (Backend::Cuda entries: tests/test_cuda.cpp; atype == w: rounded activations)
   std::stable_sort(out.begin(), out.end(), [](auto* a, auto* b) { return a->backend == Backend::Ref && b->backend != Backend::Ref; });
   return out;
 }
@@ -128,8 +132,10 @@ struct Compare {
 // The activation part of each kernel's contract at M tokens, as a bound relative to
 // S = sum |x w|: BF16 weights on AMX, and on vdpbf16ps for M == 1, carry x as two BF16
 // (x ~ xh + xl): 2^-16; F16 weights on AMX also leave out wl*xl: 2^-15; exact F32
-// activations (every other kernel, and avx512bf16 for M >= 2): 0.
+// activations (every other kernel, and avx512bf16 for M >= 2): 0. Kernels registered with
+// BF16 activations round x once to BF16 (nearest even): 2^-8 (kUb).
 double activation_bound(const KernelEntry* e, int64_t M) {
+  if (e->op == Op::Linear && e->atype == DType::BF16) return kUb;
   if (e->wtype == DType::BF16 && (e->backend == Backend::Amx || (e->backend == Backend::Avx512Bf16 && M == 1)))
     return std::ldexp(1.0, -16);
   if (e->wtype == DType::F16 && e->backend == Backend::Amx) return std::ldexp(1.0, -15);
@@ -137,7 +143,7 @@ double activation_bound(const KernelEntry* e, int64_t M) {
 }
 // BF16 weights times split activations: exactly the products of W with xh + xl.
 bool splits_bf16_activations(const KernelEntry* e, int64_t M) {
-  return e->wtype == DType::BF16 && activation_bound(e, M) > 0;
+  return e->wtype == DType::BF16 && e->atype == DType::F32 && activation_bound(e, M) > 0;
 }
 // Sequential F32 roundings per output: K / (k values per accumulator lane) + the lane
 // and K-block reductions. Avx2 lanes hold k mod 8, Avx512 k mod 16; vdpbf16ps lanes two
@@ -205,6 +211,11 @@ int linear_case(DType wt, int64_t N, int64_t K, int64_t M, int64_t n0, int64_t n
   // contract (xh + xl rounded to F32 on the way in: 2^-24 |x|, inside the tolerance).
   std::vector<float> yref_r(size_t(M * ldy), kSentinel);
   run_linear(entries[0], w.data(), K, xr.data(), ldx, yref_r.data(), ldy, M, n0, n1);
+  // And with the activations rounded once to BF16 (the BF16-activation kernels' contract).
+  std::vector<float> xb(x.size());
+  for (size_t i = 0; i < x.size(); ++i) xb[i] = round_bf16(x[i]);
+  std::vector<float> yref_b(size_t(M * ldy), kSentinel);
+  run_linear(entries[0], w.data(), K, xb.data(), ldx, yref_b.data(), ldy, M, n0, n1);
 
   std::ostringstream lab;
   lab << "linear " << std::string(dtype_name(wt)) << " N=" << N << " K=" << K << " M=" << M << " n=[" << n0 << "," << n1 << ")";
@@ -223,6 +234,22 @@ int linear_case(DType wt, int64_t N, int64_t K, int64_t M, int64_t n0, int64_t n
           ++c.failures;
           FAIL_CHECK(c.label << ": " << std::string(e->name) << " vs split-activation reference at " << i << ": " << y[i]
                              << " vs " << yref_r[i] << " (limit " << lim << ")");
+          break;
+        }
+      }
+    }
+    if (e->atype == DType::BF16) {
+      // Tight check against the rounded-activation oracle: only accumulation error
+      // (sum |xb w| <= (1 + 2^-8) S).
+      const double nr = linear_roundings(e, K);
+      for (size_t i = 0; i < y.size(); ++i) {
+        if (std::isnan(yref_b[i])) continue;
+        const double lim = 8 * std::sqrt(nr) * kU * S[i] * 1.01 + 1e-30;
+        g_worst["linear-vs-bf16-activation-ref"] = std::max(g_worst["linear-vs-bf16-activation-ref"], std::fabs(double(y[i]) - yref_b[i]) / lim);
+        if (!(std::fabs(double(y[i]) - yref_b[i]) <= lim)) {
+          ++c.failures;
+          FAIL_CHECK(c.label << ": " << std::string(e->name) << " vs bf16-activation reference at " << i << ": " << y[i]
+                             << " vs " << yref_b[i] << " (limit " << lim << ")");
           break;
         }
       }
@@ -704,4 +731,74 @@ TEST_CASE("kernels: every op x dtype a Llama model needs has an AVX2 kernel and 
                     std::string(op_name(v.need.op)) << " " << std::string(dtype_name(v.need.wtype)) << " chose " << std::string(v.chosen->name));
     }
   }
+}
+
+// ---------------------------------------------------------------- measured kernel choice
+
+TEST_CASE("kernel choice: the measured rule picks the fastest, keeps rank within 5%") {
+  auto& reg = KernelRegistry::global();
+  const KernelEntry* a2 = reg.find(Op::Linear, DType::BF16, DType::F32, Backend::Avx2);
+  const KernelEntry* a5 = reg.find(Op::Linear, DType::BF16, DType::F32, Backend::Avx512);
+  const KernelEntry* bf = reg.find(Op::Linear, DType::BF16, DType::F32, Backend::Avx512Bf16);
+  const KernelEntry* ba = reg.find(Op::Linear, DType::BF16, DType::BF16, Backend::Avx512Bf16);
+  REQUIRE(a2);  // x86 builds register all four (usable or not: the rule itself is pure)
+  REQUIRE(a5);
+  REQUIRE(bf);
+  REQUIRE(ba);
+  const std::vector<const KernelEntry*> c = {a2, a5, bf, ba};
+  std::string why;
+  // The issue's Zen 4 numbers (GB/s): AVX2 beats both AVX-512 kernels by > 5%.
+  CHECK(choose_by_measure(c, {19.9, 16.5, 15.6, 0.0}, &why) == a2);
+  CHECK(why.find("fastest measured") == 0);
+  // Within 5% of the fastest: the higher ISA keeps its place (no flapping on noise).
+  CHECK(choose_by_measure(c, {15.3, 15.0, 15.1, 0.0}, &why) == bf);
+  CHECK(why.find("within 5%") == 0);
+  // Rounded activations only when measurably faster; F32-grade preferred on a tie.
+  CHECK(choose_by_measure(c, {15.0, 15.0, 15.0, 15.5}) == bf);
+  CHECK(choose_by_measure(c, {19.9, 16.5, 15.6, 28.0}) == ba);
+  // Unmeasured (rank policy): F32 activations, highest ISA.
+  CHECK(choose_by_measure(c, {0, 0, 0, 0}, &why) == bf);
+  CHECK(why == "ISA rank (not measured)");
+  CHECK(choose_by_measure({a2}, {0}, &why) == a2);
+  CHECK(why == "the only usable kernel");
+}
+
+TEST_CASE("kernel choice: measured on this machine, cached, and what the engine binds") {
+  const std::string cache = std::string(LLRT_BUILD_DIR) + "/test-kernel-choice.json";
+  setenv("LLRT_KERNEL_CACHE", cache.c_str(), 1);
+  setenv("LLRT_KERNEL_PROBE_MB", "16", 1);
+  set_kernel_choice_for_testing("measured");
+  kernel_choice_retune();  // no numbers in memory, no file
+  for (DType w : {DType::BF16, DType::F16, DType::F32}) {
+    const auto cands = kernel_candidates(Op::Linear, w);
+    if (cands.size() < 2) continue;  // one kernel: nothing to measure
+    for (Phase ph : {Phase::Decode, Phase::Prefill}) {
+      const KernelChoice kc = choose_kernel(Op::Linear, w, ph);
+      REQUIRE(kc.entry);
+      CHECK(std::find(cands.begin(), cands.end(), kc.entry) != cands.end());
+      std::vector<double> m;
+      for (auto* e : cands) {
+        const KernelMeasure km = kernel_measure(*e);
+        CHECK(km.decode_gbs > 0.05);  // a real measurement: some MB/s at least
+        CHECK(km.prefill_gflops > 0.05);
+        m.push_back(ph == Phase::Decode ? km.decode_gbs : km.prefill_gflops);
+      }
+      CHECK(choose_by_measure(cands, m) == kc.entry);  // the rule over the cached numbers
+      MESSAGE(std::string(dtype_name(w)) << (ph == Phase::Decode ? " decode: " : " prefill: ") << std::string(kc.entry->name) << " [" << kc.why << "]");
+    }
+    // Each candidate's numbers are in the cache file, keyed by its name.
+    std::ifstream f(cache);
+    REQUIRE(f.good());
+    const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    for (auto* e : cands) CHECK_MESSAGE(text.find(e->name) != std::string::npos, e->name);
+  }
+  // LLRT_ACT=f32: no rounded-activation kernel is a candidate.
+  setenv("LLRT_ACT", "f32", 1);
+  for (auto* e : kernel_candidates(Op::Linear, DType::BF16)) CHECK(e->atype == DType::F32);
+  unsetenv("LLRT_ACT");
+  kernel_choice_retune();
+  CHECK_FALSE(std::ifstream(cache).good());
+  set_kernel_choice_for_testing(nullptr);
+  unsetenv("LLRT_KERNEL_CACHE");
+  unsetenv("LLRT_KERNEL_PROBE_MB");
 }

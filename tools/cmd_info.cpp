@@ -3,6 +3,7 @@
 
 #include "cli_common.h"
 #include "llrt/inspect.h"
+#include "src/kernel_choice.h"
 #include "run_common.h"
 
 namespace llrt::cli {
@@ -24,6 +25,7 @@ int cmd_inspect(Args& a) {
 
 int cmd_caps(Args& a) {
   bool as_json = a.flag({"--json"});
+  if (a.flag({"--retune"})) kernel_choice_retune();  // measure the kernels again (src/kernel_choice.h)
   a.positionals();
   auto c = capability_report();
   if (as_json) std::printf("%s\n", c.dump(2).c_str());

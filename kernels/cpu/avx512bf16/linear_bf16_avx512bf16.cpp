@@ -1,5 +1,6 @@
-// Linear with BF16 weights and F32 activations for AVX512_BF16. One kernel, two inner
-// loops chosen by shape:
+// Linear with BF16 weights for AVX512_BF16: two kernels.
+//
+// linear_bf16w_f32a__avx512bf16 (F32-grade activations): two inner loops chosen by shape:
 //   M == 1 (decode, memory bound): vdpbf16ps on split activations,
 //     y[0, n] = sum_k W[n, k] * xh[k] + W[n, k] * xl[k],  x ~ xh + xl in two BF16
 //     (kernels/cpu/avx512bf16/dot_bf16.h);
@@ -17,6 +18,18 @@
 //           into F32 accumulators (lane = k mod 16). Lanes summed in F32; K blocks (an
 //           MR-token x-panel in 24 KiB of L1) summed into y in F32.
 // Blocking: decode 4 rows x 2 accumulators; prefill micro-tile 4 rows x 6 tokens (24 zmm).
+//
+// linear_bf16w_bf16a__avx512bf16 (activations rounded once to BF16, registered as
+// Linear BF16w/BF16a; chosen only where measured faster, never with LLRT_ACT=f32):
+// Math:     y[m, n] = sum_k W[n, k] * bf16_rne(x[m, k]), every M.
+// Layout:   prep: x F32 -> [M, Kp] BF16, Kp = round_up(K, 32), zero padded (prep_bytes
+//           M * Kp * 2; prep_rows lets threads share it). W [N, K] BF16 in place; y F32.
+// Rounding: x to BF16 nearest even (denormals to zero): |x - xb| <= 2^-8 |x|, as HF's own
+//           BF16 run rounds its activations; BF16 x BF16 products exact in F32, pair-summed
+//           into F32 accumulators by vdpbf16ps (lane l: k = 2l, 2l+1 mod 32); lanes summed
+//           in F32; K blocks summed into y in F32.
+// Blocking: decode 4 rows x 2 accumulators (one vdpbf16ps per 64 weight bytes); prefill
+//           micro-tile 4 rows x 6 tokens (24 zmm accumulators, 32 k per instruction).
 #include "dot_bf16.h"
 #include "kernels/cpu/avx512/isa_avx512.h"
 #include "kernels/cpu/common/linear_blocked.h"
@@ -42,10 +55,25 @@ void run_bf16(const LinearArgs& a) {
                                                                  a.ldx, a.M, a.n0, a.n1, a.y, a.ldy);
 }
 const LinearKernel linear_bf16w_f32a__avx512bf16{&prep_bytes_bf16, &prep_bf16, &run_bf16};
+
+size_t prep_bytes_bf16a(int64_t M, int64_t K) { return size_t(std::max<int64_t>(M, 1)) * size_t(bf16_row_stride(K)) * 2; }
+void prep_bf16a(const float* x, int64_t ldx, int64_t M, int64_t K, void* xp) {
+  prep_bf16_round_rows(x, ldx, 0, M, K, static_cast<uint16_t*>(xp));
+}
+void prep_rows_bf16a(const float* x, int64_t ldx, int64_t, int64_t K, int64_t m0, int64_t m1, void* xp) {
+  prep_bf16_round_rows(x, ldx, m0, m1, K, static_cast<uint16_t*>(xp));
+}
+void run_bf16a(const LinearArgs& a) {
+  linear_blocked<Bf16DotPolicy, kNR, kMR, kNRD>(static_cast<const uint16_t*>(a.w), a.K, static_cast<const uint16_t*>(a.xp),
+                                                bf16_row_stride(a.K), a.M, a.n0, a.n1, a.y, a.ldy);
+}
+const LinearKernel linear_bf16w_bf16a__avx512bf16{&prep_bytes_bf16a, &prep_bf16a, &run_bf16a, &prep_rows_bf16a};
 }  // namespace
 
 void register_linear_bf16_avx512bf16(KernelRegistry& r) {
   r.add({Op::Linear, DType::BF16, DType::F32, Backend::Avx512Bf16, "linear_bf16w_f32a__avx512bf16",
          &linear_bf16w_f32a__avx512bf16});
+  r.add({Op::Linear, DType::BF16, DType::BF16, Backend::Avx512Bf16, "linear_bf16w_bf16a__avx512bf16",
+         &linear_bf16w_bf16a__avx512bf16});
 }
 }  // namespace llrt::kernels
