@@ -130,14 +130,13 @@ struct Compare {
 // ---------------------------------------------------------------- Linear
 
 // The activation part of each kernel's contract at M tokens, as a bound relative to
-// S = sum |x w|: BF16 weights on AMX, and on vdpbf16ps for M == 1, carry x as two BF16
-// (x ~ xh + xl): 2^-16; F16 weights on AMX also leave out wl*xl: 2^-15; exact F32
-// activations (every other kernel, and avx512bf16 for M >= 2): 0. Kernels registered with
-// BF16 activations round x once to BF16 (nearest even): 2^-8 (kUb).
+// S = sum |x w|: BF16 weights on AMX tiles (M >= 2) carry x as two BF16 (x ~ xh + xl):
+// 2^-16; F16 weights on AMX also leave out wl*xl: 2^-15; exact F32 activations (every other
+// kernel, and AMX BF16 at M == 1): 0. Kernels registered with BF16 activations round x once
+// to BF16 (nearest even): 2^-8 (kUb).
 double activation_bound(const KernelEntry* e, int64_t M) {
   if (e->op == Op::Linear && e->atype == DType::BF16) return kUb;
-  if (e->wtype == DType::BF16 && (e->backend == Backend::Amx || (e->backend == Backend::Avx512Bf16 && M == 1)))
-    return std::ldexp(1.0, -16);
+  if (e->wtype == DType::BF16 && e->backend == Backend::Amx && M >= 2) return std::ldexp(1.0, -16);
   if (e->wtype == DType::F16 && e->backend == Backend::Amx) return std::ldexp(1.0, -15);
   return 0.0;
 }
@@ -146,15 +145,15 @@ bool splits_bf16_activations(const KernelEntry* e, int64_t M) {
   return e->wtype == DType::BF16 && e->atype == DType::F32 && activation_bound(e, M) > 0;
 }
 // Sequential F32 roundings per output: K / (k values per accumulator lane) + the lane
-// and K-block reductions. Avx2 lanes hold k mod 8, Avx512 k mod 16; vdpbf16ps lanes two
-// of every 32, twice (xh, xl), two roundings each; AMX accumulates all of K in one tile
-// element, twice for split BF16 and three times for split F16.
+// and K-block reductions. Avx2 lanes hold k mod 8 (BF16 decode: k mod 16, even and odd
+// halves), Avx512 k mod 16; vdpbf16ps lanes two of every 32 (BF16 activations); AMX
+// accumulates all of K in one tile element, twice for split BF16 and three times for split F16.
 double linear_roundings(const KernelEntry* e, int64_t K) {
   switch (e->backend) {
     case Backend::Ref: return 0;
     case Backend::Avx2: return double(K) / 8 + 16;
     case Backend::Avx512: return double(K) / 16 + 16;
-    case Backend::Avx512Bf16: return double(K) / 8 + 16;  // the M == 1 path; M >= 2: K / 16
+    case Backend::Avx512Bf16: return double(K) / 8 + 16;
     default: return double(K) * (e->wtype == DType::F16 ? 3 : 2) + 16;
   }
 }

@@ -1,6 +1,7 @@
 // Linear with BF16 weights and F32 activations on AMX tiles (TDPBF16PS): the prefill
 // fast path. One kernel, two inner loops chosen by shape: M >= kAmxMinM runs on tiles;
-// M = 1 (decode) runs the vdpbf16ps rows of kernels/cpu/avx512bf16/dot_bf16.h.
+// M = 1 (decode) runs the even/odd F32 rows of kernels/cpu/common/linear_bf16_evenodd.h
+// (exact F32 products, as linear_bf16w_f32a__avx512bf16 at M = 1).
 //
 // Math:     y[m, n] = sum_k W[n, k] * xh[m, k] + W[n, k] * xl[m, k],  x ~ xh + xl split
 //           into two BF16 (dot_bf16.h), for m < M, n in [n0, n1); computed as
@@ -12,8 +13,8 @@
 //           group copied into a zero-padded 1 KiB stack tile (per call, never stored).
 //           prep (M >= kAmxMinM): split B tile pairs (xh, xl) in the VNNI pair layout
 //           (amx_tiles.h), prep_bytes = round_up(M, 16) * round_up(K, 32) * 4; one pass
-//           over x. prep (M = 1): split rows as in dot_bf16.h. y [M, ldy] F32.
-// Rounding: |x - (xh + xl)| <= 2^-16 |x| (denormals to zero); the BF16 products are exact
+//           over x. prep (M = 1): x in the even/odd block order (Kp F32). y [M, ldy] F32.
+// Rounding (M >= 2; M = 1 is exact F32 products, F32 sums): |x - (xh + xl)| <= 2^-16 |x| (denormals to zero); the BF16 products are exact
 //           and accumulated in F32 inside the tile (per k pair, RNE, denormals flushed);
 //           for K > 2048 the F32 tile is carried across K chunks in F32 memory without
 //           extra rounding. Error vs. exact: <= 2^-16 sum|x w| plus F32 accumulation, the
@@ -29,7 +30,9 @@
 
 #include "kernels/cpu/amx/amx_tiles.h"
 #include "kernels/cpu/avx512bf16/dot_bf16.h"
+#include "kernels/cpu/avx512/isa_avx512.h"
 #include "kernels/cpu/common/linear_blocked.h"
+#include "kernels/cpu/common/linear_bf16_evenodd.h"
 #include "kernels/cpu/hooks.h"
 
 namespace llrt::kernels {
@@ -40,16 +43,19 @@ constexpr int64_t kAmxMinM = 2;  // M = 1: vdpbf16ps rows (bandwidth bound eithe
 constexpr int64_t kAmxKChunkBlocks = 64;   // 64 x 32 = 2048 k per C pass
 constexpr int64_t kAmxMChunkBlocks = 8;    // 8 x 16 = 128 tokens per chunk
 constexpr int64_t kAmxSuperRows = 256;     // rows whose C tiles are carried across K chunks
-constexpr int kNR = 4, kMR = 6, kNRD = 4;  // vdpbf16ps path (as avx512bf16)
+constexpr int kNR = 4, kMR = 6, kNRD = 4;  // M = 1 path (as avx512bf16)
 
 size_t prep_bytes_amx(int64_t M, int64_t K) {
-  return M < kAmxMinM ? size_t(M * bf16_row_stride(K)) * 4 : split_tiles_bytes(M, K);
+  return M < kAmxMinM ? size_t(M * evenodd_row_stride<IsaAvx512>(K)) * 4 : split_tiles_bytes(M, K);
 }
 
 void prep_amx(const float* x, int64_t ldx, int64_t M, int64_t K, void* xp) {
   uint16_t* out = static_cast<uint16_t*>(xp);
-  if (M < kAmxMinM) prep_bf16_split_rows(x, ldx, M, K, out);
-  else prep_split_tiles(x, ldx, M, K, out);
+  if (M < kAmxMinM) {
+    if (M == 1) prep_evenodd_row<IsaAvx512>(x, K, reinterpret_cast<float*>(out));
+  } else {
+    prep_split_tiles(x, ldx, M, K, out);
+  }
 }
 
 void prep_rows_amx(const float* x, int64_t ldx, int64_t M, int64_t K, int64_t m0, int64_t m1, void* xp) {
@@ -165,9 +171,9 @@ void run_tiles(const LinearArgs& a, int64_t nb0, int64_t nb1, int rows) {
 
 void run_amx(const LinearArgs& a) {
   if (a.M < kAmxMinM || a.K <= 0) {
-    linear_blocked<Bf16SplitDotPolicy, kNR, kMR, kNRD>(static_cast<const uint16_t*>(a.w), a.K,
-                                                       static_cast<const uint16_t*>(a.xp),
-                                                       2 * bf16_row_stride(a.K), a.M, a.n0, a.n1, a.y, a.ldy);
+    linear_blocked<Bf16EvenOddPolicy<IsaAvx512>, kNR, kMR, kNRD>(static_cast<const uint16_t*>(a.w), a.K,
+                                                               static_cast<const float*>(a.xp),
+                                                               evenodd_row_stride<IsaAvx512>(a.K), a.M, a.n0, a.n1, a.y, a.ldy);
     return;
   }
   const int64_t n_end = a.n0 + (a.n1 - a.n0) / 16 * 16;

@@ -2,14 +2,16 @@
 //
 // Math:     y[m, n] = sum_k x[m, k] * W[n, k]  for m < M, n in [n0, n1)
 // Layout:   W row-major [N, K] in the stored dtype, used in place; x [M, ldx] F32,
-//           y [M, ldy] F32. No prep.
-// Rounding: weights widened exactly to F32 (vcvtph2ps / bf16 << 16); products fused
+//           y [M, ldy] F32. No prep, but for BF16 at M == 1 (below).
+// Rounding: weights widened exactly to F32 (vcvtph2ps / bf16 << 16, or for BF16 decode the
+//           even/odd split of common/linear_bf16_evenodd.h); products fused
 //           into F32 accumulators (8 lanes, lane = k mod 8); lanes summed in F32; K
 //           blocks (an MR-token x-panel in 24 KiB of L1) summed into y in F32 (common/linear_blocked.h).
 // Blocking: decode (M == 1) 4 rows x 2 accumulators; prefill micro-tile 3 rows x 4 tokens
 //           (12 accumulators + 3 weight vectors + 1 activation vector = 16 ymm).
 #include "isa_avx2.h"
 #include "kernels/cpu/common/linear_blocked.h"
+#include "kernels/cpu/common/linear_bf16_evenodd.h"
 #include "kernels/cpu/hooks.h"
 
 namespace llrt::kernels {
@@ -23,7 +25,20 @@ void linear_run_avx2(const LinearArgs& a) {
 }
 const LinearKernel linear_f32w_f32a__avx2{nullptr, nullptr, &linear_run_avx2<float>};
 const LinearKernel linear_f16w_f32a__avx2{nullptr, nullptr, &linear_run_avx2<f16_t>};
-const LinearKernel linear_bf16w_f32a__avx2{nullptr, nullptr, &linear_run_avx2<bf16_t>};
+// BF16, M == 1: the even/odd split of common/linear_bf16_evenodd.h (no widening shuffle);
+// prep (M == 1 only) writes x in that order. M >= 2: the widening FMA loop above.
+size_t prep_bytes_bf16_avx2(int64_t M, int64_t K) { return M >= 1 ? size_t(evenodd_row_stride<IsaAvx2>(K)) * 4 : 0; }
+void prep_bf16_avx2(const float* x, int64_t, int64_t M, int64_t K, void* xp) {
+  if (M == 1) prep_evenodd_row<IsaAvx2>(x, K, static_cast<float*>(xp));
+}
+void run_bf16_avx2(const LinearArgs& a) {
+  if (a.M == 1)
+    linear_blocked<Bf16EvenOddPolicy<IsaAvx2>, kNR, kMR, kNRD>(static_cast<const uint16_t*>(a.w), a.K, static_cast<const float*>(a.xp),
+                                                          evenodd_row_stride<IsaAvx2>(a.K), 1, a.n0, a.n1, a.y, a.ldy);
+  else
+    linear_run_avx2<bf16_t>(a);
+}
+const LinearKernel linear_bf16w_f32a__avx2{&prep_bytes_bf16_avx2, &prep_bf16_avx2, &run_bf16_avx2};
 }  // namespace
 
 void register_linear_avx2(KernelRegistry& r) {

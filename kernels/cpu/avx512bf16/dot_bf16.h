@@ -1,5 +1,5 @@
-// The BF16 building blocks shared by the avx512bf16 Linear and the AMX Linears (whose
-// small-M paths use them). Include only from files compiled with the avx512bf16 flags;
+// The BF16 building blocks shared by the avx512bf16 Linears and the AMX Linears (the split
+// activations of their tile prep). Include only from files compiled with the avx512bf16 flags;
 // anonymous namespace on purpose (one copy per ISA TU).
 //
 // Split activations. An F32 activation is carried as two BF16 numbers:
@@ -11,13 +11,6 @@
 //   references) at twice the vdpbf16ps / TDPBF16PS work, which decode (memory bound)
 //   does not notice.
 //
-// Split rows (the avx512bf16 prep form, and the AMX kernels' for M = 1):
-//   token m, k block b (32 k): xh[32] then xl[32] at xs[m * 2Kp + 64b], Kp = round_up(K, 32),
-//   zero for k >= K. Row stride 2Kp.
-// Bf16SplitDotPolicy (for kernels/cpu/common/linear_blocked.h): 32 k per step,
-//   acc[l] = vdpbf16ps(vdpbf16ps(acc[l], w, xh), w, xl) (lane l: k = 2l, 2l+1 mod 32; each
-//   BF16 product exact in F32, sums rounded to F32 nearest-even, denormals flushed).
-//   The W tail (K % 32) is a masked load so nothing past a row end is read.
 #pragma once
 #include <immintrin.h>
 
@@ -51,44 +44,6 @@ inline void bf16_split32(const float* p, int64_t n_valid, __m512i* xh, __m512i* 
   *xh = h;
   *xl = (__m512i)_mm512_cvtne2ps_pbh(_mm512_sub_ps(x1, bf16_widen_hi(h)), _mm512_sub_ps(x0, bf16_widen_lo(h)));
 }
-
-inline void prep_bf16_split_rows(const float* x, int64_t ldx, int64_t M, int64_t K, uint16_t* xs) {
-  const int64_t Kp = bf16_row_stride(K);
-  for (int64_t m = 0; m < M; ++m)
-    for (int64_t k = 0; k < Kp; k += 32) {
-      __m512i h, l;
-      bf16_split32(x + m * ldx + k, K - k, &h, &l);
-      uint16_t* o = xs + m * 2 * Kp + 2 * k;
-      _mm512_storeu_si512(o, h);
-      _mm512_storeu_si512(o + 32, l);
-    }
-}
-
-struct Bf16SplitDotPolicy {
-  using WT = uint16_t;
-  using XT = uint16_t;
-  struct xvec {
-    __m512i h, l;
-  };
-  using wvec = __m512i;
-  using acc = __m512;
-  static constexpr int KS = 32;
-  static constexpr int64_t xk(int64_t k) { return 2 * k; }  // x offset of k (xh, xl blocks)
-  static __mmask32 mask(int n) { return __mmask32((1ull << n) - 1ull); }
-  static acc zero() { return _mm512_setzero_ps(); }
-  static wvec load_w(const uint16_t* p) { return _mm512_loadu_si512(p); }
-  static wvec load_w_tail(const uint16_t* p, int n) { return _mm512_maskz_loadu_epi16(mask(n), p); }
-  static xvec load_x(const uint16_t* p) { return {_mm512_loadu_si512(p), _mm512_loadu_si512(p + 32)}; }
-  static xvec load_x_tail(const uint16_t* p, int n) {
-    return {_mm512_maskz_loadu_epi16(mask(n), p), _mm512_maskz_loadu_epi16(mask(n), p + 32)};
-  }
-  static acc madd(acc a, wvec w, xvec x) {
-    return _mm512_dpbf16_ps(_mm512_dpbf16_ps(a, (__m512bh)w, (__m512bh)x.h), (__m512bh)w, (__m512bh)x.l);
-  }
-  static acc sum(acc a, acc b) { return _mm512_add_ps(a, b); }
-  static float reduce(acc a) { return _mm512_reduce_add_ps(a); }
-  static void reduce4(acc a, acc b, acc c, acc d, float* out) { reduce4_zmm(a, b, c, d, out); }
-};
 
 // Rounded activations (the BF16-activation kernels, Linear BF16w/BF16a): x rounded ONCE to
 // BF16 (vcvtne2ps2bf16: nearest even, denormals to zero), as HF's own BF16 model computes.
