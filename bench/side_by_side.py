@@ -440,6 +440,9 @@ def main():
     ap.add_argument("--probe-reps", type=int, default=10)
     ap.add_argument("--timeout", type=int, default=3600, help="seconds per engine run")
     ap.add_argument("--json-out", help="write every number of the run to this file")
+    ap.add_argument("--busy-core", type=int, default=None,
+                    help="after the quiet runs, run both engines again with a busy loop pinned to this core "
+                         "(taskset) and report the share of its quiet speed each keeps (issue 11: shared machines)")
     args = ap.parse_args()
 
     model_dir = os.path.abspath(args.model_dir)
@@ -491,6 +494,26 @@ def main():
             cmd, res = run_llrt(args.llrt, model_dir, args.p, args.n, args.t, args.r, shlex.split(v), args.timeout)
             llrt_runs.append({"variant": v, "cmd": shlex.join(cmd), "result": res})
         report["llrt"] = llrt_runs
+
+    busy = None
+    if args.busy_core is not None:
+        # Another process takes one core: a pinned spin loop, for the whole of both engines' runs.
+        spin = subprocess.Popen(["taskset", "-c", str(args.busy_core), "sh", "-c", "while :; do :; done"])
+        try:
+            busy = {"core": args.busy_core}
+            if not args.skip_llama:
+                cmd, rows = run_llama_bench(args.llama_bench, gguf_path, args.p, args.n, args.t, args.r, modes,
+                                            shlex.split(args.llama_extra), args.timeout)
+                busy["llama_cpp"] = {"cmd": shlex.join(cmd), "rows": rows, "best": llama_best(rows)}
+            if not args.skip_llrt:
+                busy["llrt"] = []
+                for v in variants:
+                    cmd, res = run_llrt(args.llrt, model_dir, args.p, args.n, args.t, args.r, shlex.split(v), args.timeout)
+                    busy["llrt"].append({"variant": v, "cmd": shlex.join(cmd), "result": res})
+        finally:
+            spin.kill()
+            spin.wait()
+        report["busy"] = busy
 
     probes.append(("end", run_probe(args.t, args.probe_reps, args.probe_mb)))
     report["probes"] = {k: v for k, v in probes}
@@ -566,6 +589,23 @@ def main():
           + (f"; llama.cpp: {llama['streamed_bytes_per_token'] / 1e9:.3f} GB from the GGUF" if llama and
              llama["streamed_bytes_per_token"] else "") + "). Ratios are against llama.cpp's best per test.")
     report["summary"] = summary
+    if busy:
+        print(f"\n## with a busy loop pinned to core {busy['core']}: share of the quiet speed kept")
+        print("| engine | config | pp t/s busy | tg t/s busy | pp kept | tg kept |\n|---|---|---|---|---|---|")
+        def kept(a, b):
+            return a / b if (a and b) else None
+        if "llama_cpp" in busy and llama:
+            bb = busy["llama_cpp"]["best"]
+            bpp, btg = bb.get("pp"), bb.get("tg")
+            print(f"| llama.cpp | best | {fmt(bpp and bpp['mean_tps'])} | {fmt(btg and btg['mean_tps'])} | "
+                  f"{fmt(kept(bpp and bpp['mean_tps'], lb.get('pp') and lb['pp']['mean_tps']), '{:.0%}')} | "
+                  f"{fmt(kept(btg and btg['mean_tps'], lb.get('tg') and lb['tg']['mean_tps']), '{:.0%}')} |")
+        for run, quiet in zip(busy.get("llrt", []), llrt_runs):
+            res, q = run["result"] or {}, quiet["result"] or {}
+            bpp, btg = res.get("pp"), res.get("tg")
+            print(f"| llrt | {run['variant'] or 'defaults'} | {fmt(bpp and bpp['mean_tps'])} | {fmt(btg and btg['mean_tps'])} | "
+                  f"{fmt(kept(bpp and bpp['mean_tps'], q.get('pp') and q['pp']['mean_tps']), '{:.0%}')} | "
+                  f"{fmt(kept(btg and btg['mean_tps'], q.get('tg') and q['tg']['mean_tps']), '{:.0%}')} |")
     report["loadavg_end"] = os.getloadavg()
     if args.json_out:
         with open(args.json_out, "w") as f:

@@ -54,6 +54,24 @@ struct IsaAvx2 {
   // out[i] = sum of the lanes of rows[i], i < 8 (xsimd's avx haddp).
   static vf sum_rows(const vf* rows) { return xsimd::haddp(rows); }
   static void store_tail(float* p, vf v, int n) { _mm256_maskstore_ps(p, mask(n), v); }
+  // In place: rows[j] becomes column j of the 8 x 8 block (common/linear_packed.h).
+  static void transpose(vf* rows) {
+    __m256 t[8], u[8];
+    for (int i = 0; i < 4; ++i) {
+      t[2 * i] = _mm256_unpacklo_ps(rows[2 * i], rows[2 * i + 1]);
+      t[2 * i + 1] = _mm256_unpackhi_ps(rows[2 * i], rows[2 * i + 1]);
+    }
+    for (int q = 0; q < 2; ++q) {  // u[4q + c]: column 4l + c of rows 4q..4q+3, per 128-bit lane l
+      u[4 * q + 0] = _mm256_shuffle_ps(t[4 * q], t[4 * q + 2], _MM_SHUFFLE(1, 0, 1, 0));
+      u[4 * q + 1] = _mm256_shuffle_ps(t[4 * q], t[4 * q + 2], _MM_SHUFFLE(3, 2, 3, 2));
+      u[4 * q + 2] = _mm256_shuffle_ps(t[4 * q + 1], t[4 * q + 3], _MM_SHUFFLE(1, 0, 1, 0));
+      u[4 * q + 3] = _mm256_shuffle_ps(t[4 * q + 1], t[4 * q + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int c = 0; c < 4; ++c) {
+      rows[c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x20);
+      rows[4 + c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x31);
+    }
+  }
 };
 
 }  // namespace

@@ -49,6 +49,30 @@ struct IsaAvx512 {
     return reduce16_zmm(r);
   }
   static void reduce4(vf a, vf b, vf c, vf d, float* out) { reduce4_zmm(a, b, c, d, out); }
+  // In place: rows[j] becomes column j of the 16 x 16 block (common/linear_packed.h).
+  static void transpose(vf* rows) {
+    __m512 a[16], b[16];
+    for (int i = 0; i < 8; ++i) {
+      a[2 * i] = _mm512_unpacklo_ps(rows[2 * i], rows[2 * i + 1]);
+      a[2 * i + 1] = _mm512_unpackhi_ps(rows[2 * i], rows[2 * i + 1]);
+    }
+    auto lo = [](__m512 x, __m512 y) { return _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(x), _mm512_castps_pd(y))); };
+    auto hi = [](__m512 x, __m512 y) { return _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(x), _mm512_castps_pd(y))); };
+    for (int q = 0; q < 4; ++q) {  // b[4q + c]: column 4l + c of rows 4q..4q+3, per 128-bit lane l
+      b[4 * q + 0] = lo(a[4 * q], a[4 * q + 2]);
+      b[4 * q + 1] = hi(a[4 * q], a[4 * q + 2]);
+      b[4 * q + 2] = lo(a[4 * q + 1], a[4 * q + 3]);
+      b[4 * q + 3] = hi(a[4 * q + 1], a[4 * q + 3]);
+    }
+    for (int c = 0; c < 4; ++c) {
+      const __m512 e0 = _mm512_shuffle_f32x4(b[c], b[4 + c], 0x44), e1 = _mm512_shuffle_f32x4(b[c], b[4 + c], 0xEE);
+      const __m512 e2 = _mm512_shuffle_f32x4(b[8 + c], b[12 + c], 0x44), e3 = _mm512_shuffle_f32x4(b[8 + c], b[12 + c], 0xEE);
+      rows[c] = _mm512_shuffle_f32x4(e0, e2, 0x88);
+      rows[4 + c] = _mm512_shuffle_f32x4(e0, e2, 0xDD);
+      rows[8 + c] = _mm512_shuffle_f32x4(e1, e3, 0x88);
+      rows[12 + c] = _mm512_shuffle_f32x4(e1, e3, 0xDD);
+    }
+  }
 };
 
 }  // namespace

@@ -7,10 +7,13 @@
 //           even/odd split of common/linear_bf16_evenodd.h); products fused
 //           into F32 accumulators (16 lanes, lane = k mod 16); lanes summed in F32; K
 //           blocks (an MR-token x-panel in 24 KiB of L1) summed into y in F32 (common/linear_blocked.h).
+//           M >= 8: the broadcast form of common/linear_packed.h (W panels widened and
+//           transposed per call, one F32 FMA per product, K blocks of 256 summed into y).
 // Blocking: decode (M == 1) 4 rows x 2 accumulators; prefill micro-tile 4 rows x 6 tokens
 //           (24 accumulators + 4 weight vectors + 1 activation vector = 29 of 32 zmm).
 #include "isa_avx512.h"
 #include "kernels/cpu/common/linear_blocked.h"
+#include "kernels/cpu/common/linear_packed.h"
 #include "kernels/cpu/common/linear_bf16_evenodd.h"
 #include "kernels/cpu/hooks.h"
 
@@ -18,9 +21,15 @@ namespace llrt::kernels {
 namespace {
 constexpr int kNR = 4, kMR = 6, kNRD = 4;
 
+constexpr int kPackNV = 2, kPackMR = 12;  // broadcast-form tile: 12 tokens x 2 vectors
+constexpr int64_t kPackMinM = 8;  // below: the dot form (memory bound, no panel to pack)
+
 template <class W>
 void linear_run_avx512(const LinearArgs& a) {
-  linear_blocked<FmaPolicy<IsaAvx512, W>, kNR, kMR, kNRD>(static_cast<const W*>(a.w), a.K, a.x,
+  if (a.M >= kPackMinM)
+    linear_packed<IsaAvx512, W, kPackNV, kPackMR>(static_cast<const W*>(a.w), a.K, a.x, a.ldx, a.M, a.n0, a.n1, a.y, a.ldy);
+  else
+    linear_blocked<FmaPolicy<IsaAvx512, W>, kNR, kMR, kNRD>(static_cast<const W*>(a.w), a.K, a.x,
                                                         a.ldx, a.M, a.n0, a.n1, a.y, a.ldy);
 }
 const LinearKernel linear_f32w_f32a__avx512{nullptr, nullptr, &linear_run_avx512<float>};

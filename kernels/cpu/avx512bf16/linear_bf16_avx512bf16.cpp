@@ -6,7 +6,8 @@
 //     vdpbf16ps on split activations (x ~ xh + xl in two BF16, two instructions per 64 weight
 //     bytes): linear_hot 75 vs 53 GB/s per core, and exact instead of 2^-16.
 //   M >= 2 (prefill, compute bound): W widened exactly to F32 and FMA with the F32
-//     activations: vdpbf16ps issues one per cycle on Sapphire Rapids, half the FMA rate.
+//     activations (M >= 8: the packed broadcast form of common/linear_packed.h; 2..7: the dot
+//     form): vdpbf16ps issues one per cycle on Sapphire Rapids, half the FMA rate.
 // Layout:   W row-major [N, K] BF16, used in place (zero-copy from the file).
 //           prep (M == 1): x in the even/odd block order, Kp = round_up(K, 32) F32
 //           (prep_bytes = Kp * 4). M >= 2: prep writes nothing and run reads x [M, ldx].
@@ -28,6 +29,7 @@
 #include "dot_bf16.h"
 #include "kernels/cpu/avx512/isa_avx512.h"
 #include "kernels/cpu/common/linear_blocked.h"
+#include "kernels/cpu/common/linear_packed.h"
 #include "kernels/cpu/common/linear_bf16_evenodd.h"
 #include "kernels/cpu/hooks.h"
 
@@ -46,6 +48,8 @@ void run_bf16(const LinearArgs& a) {
     linear_blocked<Bf16EvenOddPolicy<IsaAvx512>, kNR, kMR, kNRD>(static_cast<const uint16_t*>(a.w), a.K,
                                                                static_cast<const float*>(a.xp),
                                                                evenodd_row_stride<IsaAvx512>(a.K), 1, a.n0, a.n1, a.y, a.ldy);
+  else if (a.M >= 8)  // the packed broadcast form (common/linear_packed.h), as linear_bf16w_f32a__avx512
+    linear_packed<IsaAvx512, bf16_t, 2, 12>(static_cast<const bf16_t*>(a.w), a.K, a.x, a.ldx, a.M, a.n0, a.n1, a.y, a.ldy);
   else
     linear_blocked<FmaPolicy<IsaAvx512, bf16_t>, kNR, kMR, kNRD>(static_cast<const bf16_t*>(a.w), a.K, a.x,
                                                                  a.ldx, a.M, a.n0, a.n1, a.y, a.ldy);
