@@ -152,8 +152,8 @@ bool splits_bf16_activations(const KernelEntry* e, int64_t M) {
 double linear_roundings(const KernelEntry* e, int64_t K, int64_t M) {
   // The packed broadcast form (AVX2 / AVX-512 F32-activation kernels, M >= 8) accumulates
   // each output over a K block of 256 in one lane, then adds the blocks.
-  const bool packed = M >= 8 && e->atype == DType::F32 &&
-                      (e->backend == Backend::Avx2 || e->backend == Backend::Avx512 || (e->backend == Backend::Avx512Bf16));
+  // (The BF16-activation kernel's packed form adds k pairs: the same count, bounded alike.)
+  const bool packed = M >= 8 && (e->backend == Backend::Avx2 || e->backend == Backend::Avx512 || e->backend == Backend::Avx512Bf16);
   if (packed) return double(std::min<int64_t>(K, 256)) + double(K) / 256 + 16;
   switch (e->backend) {
     case Backend::Ref: return 0;

@@ -24,9 +24,10 @@
 //           BF16 run rounds its activations; BF16 x BF16 products exact in F32, pair-summed
 //           into F32 accumulators by vdpbf16ps (lane l: k = 2l, 2l+1 mod 32); lanes summed
 //           in F32; K blocks summed into y in F32.
-// Blocking: decode 4 rows x 2 accumulators (one vdpbf16ps per 64 weight bytes); prefill
-//           micro-tile 4 rows x 6 tokens (24 zmm accumulators, 32 k per instruction).
+// Blocking: decode (M < 8) 4 rows x 2 accumulators (one vdpbf16ps per 64 weight bytes);
+//           prefill (M >= 8) the broadcast form of linear_bf16a_packed.h (12 tokens x 32 rows).
 #include "dot_bf16.h"
+#include "linear_bf16a_packed.h"
 #include "kernels/cpu/avx512/isa_avx512.h"
 #include "kernels/cpu/common/linear_blocked.h"
 #include "kernels/cpu/common/linear_packed.h"
@@ -64,6 +65,9 @@ void prep_rows_bf16a(const float* x, int64_t ldx, int64_t, int64_t K, int64_t m0
   prep_bf16_round_rows(x, ldx, m0, m1, K, static_cast<uint16_t*>(xp));
 }
 void run_bf16a(const LinearArgs& a) {
+  if (a.M >= 8)
+    return linear_bf16a_packed(static_cast<const uint16_t*>(a.w), a.K, static_cast<const uint16_t*>(a.xp),
+                               bf16_row_stride(a.K), a.M, a.n0, a.n1, a.y, a.ldy);
   linear_blocked<Bf16DotPolicy, kNR, kMR, kNRD>(static_cast<const uint16_t*>(a.w), a.K, static_cast<const uint16_t*>(a.xp),
                                                 bf16_row_stride(a.K), a.M, a.n0, a.n1, a.y, a.ldy);
 }
