@@ -2,8 +2,6 @@
 // (llrt/quant.h resolves the config), checkpoint validation of their tensors, binding
 // them to the LinearQ8 kernel, and running them (activation quantization once per
 // input, then the int8 kernel on row ranges per thread).
-#include <omp.h>
-
 #include <atomic>
 #include <memory>
 #include <optional>
@@ -14,6 +12,7 @@
 #include "llrt/quant.h"
 #include "kernel_choice.h"
 #include "model_impl.h"
+#include "work_pool.h"
 
 namespace llrt {
 
@@ -117,24 +116,17 @@ void run_q8_linears(const LinearWeights* const* ls, float* const* ys, int count,
   // One token (decode): quantized here, so no thread waits at a barrier for another.
   const bool prep_par = M > 1;
   if (!prep_par) k.prep(x, K, M, K, 0, M, q0.act, prep_buf);
+  WorkPool& pool = WorkPool::global();
+  if (prep_par)  // token ranges of 16
+    pool.run(threads, (M + 15) / 16, [&](int64_t b, int) { k.prep(x, K, M, K, b * 16, std::min(M, b * 16 + 16), q0.act, prep_buf); });
   const RowChunks work(ls, count, threads);
-  std::atomic<int64_t> next{0};
-#pragma omp parallel num_threads(threads)
-  {
-    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-    if (prep_par) {
-      const int64_t m0 = M * t / nt, m1 = M * (t + 1) / nt;
-      if (m0 < m1) k.prep(x, K, M, K, m0, m1, q0.act, prep_buf);
-#pragma omp barrier
-    }
-    for (int64_t item; (item = next.fetch_add(1, std::memory_order_relaxed)) < work.total;) {
-      int i;
-      int64_t n0, n1;
-      work.rows(item, &i, &n0, &n1);
-      const LinearWeights& L = *ls[i];
-      k.run(q8_of(L).args(prep_buf, ys[i], L.out, M, n0, n1));
-    }
-  }
+  pool.run(threads, work.total, [&](int64_t item, int) {
+    int i;
+    int64_t n0, n1;
+    work.rows(item, &i, &n0, &n1);
+    const LinearWeights& L = *ls[i];
+    k.run(q8_of(L).args(prep_buf, ys[i], L.out, M, n0, n1));
+  });
 }
 
 }  // namespace llrt

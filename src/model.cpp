@@ -9,8 +9,6 @@
 // ContextOptions::kv_dtype: rows rounded to nearest-even as written, widened exactly by the
 // attention kernel of that dtype), layout [layer][kv_head][position][head_dim] so each
 // head's positions are contiguous.
-#include <omp.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -19,6 +17,7 @@
 #include "kernel_choice.h"
 #include "llrt/error.h"
 #include "model_impl.h"
+#include "work_pool.h"
 
 namespace llrt {
 
@@ -237,35 +236,28 @@ void run_linears(const Model::Impl& m, const LinearWeights* const* ls, float* co
     for (int i = 0; i < count; ++i) xp[i] = prep_buf;
   }
   const int nt = m.threads;
+  WorkPool& pool = WorkPool::global();
+  if (prep_par)  // the prep shared by the threads, 16-token blocks
+    pool.run(nt, (M + 15) / 16, [&](int64_t b, int) { k->prep_rows(x, K, M, K, b * 16, std::min(M, b * 16 + 16), prep_buf); });
   const RowChunks work(ls, count, nt);
-  std::atomic<int64_t> next{0};
-#pragma omp parallel num_threads(nt)
-  {
-    int t = omp_get_thread_num(), n = omp_get_num_threads();
-    if (prep_par) {  // the same for every thread: all of them reach the barrier
-      const int64_t nb = (M + 15) / 16, b0 = nb * t / n, b1 = nb * (t + 1) / n;
-      if (b0 < b1) k->prep_rows(x, K, M, K, b0 * 16, std::min(M, b1 * 16), prep_buf);
-#pragma omp barrier
-    }
-    for (int64_t item; (item = next.fetch_add(1, std::memory_order_relaxed)) < work.total;) {
-      int i;
-      int64_t n0, n1;
-      work.rows(item, &i, &n0, &n1);
-      const LinearWeights& L = *ls[i];
-      LinearArgs a;
-      a.w = L.w;
-      a.K = L.in;
-      a.x = x;
-      a.ldx = L.in;
-      a.xp = xp[i];
-      a.y = ys[i];
-      a.ldy = L.out;
-      a.M = M;
-      a.n0 = n0;
-      a.n1 = n1;
-      k->run(a);
-    }
-  }
+  pool.run(nt, work.total, [&](int64_t item, int) {
+    int i;
+    int64_t n0, n1;
+    work.rows(item, &i, &n0, &n1);
+    const LinearWeights& L = *ls[i];
+    LinearArgs a;
+    a.w = L.w;
+    a.K = L.in;
+    a.x = x;
+    a.ldx = L.in;
+    a.xp = xp[i];
+    a.y = ys[i];
+    a.ldy = L.out;
+    a.M = M;
+    a.n0 = n0;
+    a.n1 = n1;
+    k->run(a);
+  });
 }
 
 // ------------------------------------------------------------------ Context
@@ -386,6 +378,7 @@ void forward_chunk(const Model::Impl& m, Context::State& s, const int32_t* toks,
   const float eps = float(c.rms_norm_eps);
   const float scale = float(1.0 / std::sqrt(double(hd)));
   const int nt = int(s.plan.threads);  // what this context's per-thread scratch was sized for
+  WorkPool& pool = WorkPool::global();
 
   m.embed_fn(m.embed, H, toks, T, s.x);
   for (size_t l = 0; l < m.layers.size(); ++l) {
@@ -393,8 +386,7 @@ void forward_chunk(const Model::Impl& m, Context::State& s, const int32_t* toks,
     const size_t es = s.kv_esize;
     char* kc = s.kv + size_t(l) * 2 * size_t(nkv * ctx * hd) * es;
     char* vc = kc + size_t(nkv * ctx * hd) * es;
-#pragma omp parallel for num_threads(nt) schedule(static) if (T > 8)
-    for (int64_t t = 0; t < T; ++t) L.attn_norm.fn(s.x + t * H, L.attn_norm.w, s.xb + t * H, H, eps);
+    pool.run(T > 8 ? nt : 1, T, [&](int64_t t, int) { L.attn_norm.fn(s.x + t * H, L.attn_norm.w, s.xb + t * H, H, eps); });
     {
       const LinearWeights* ls[3] = {&L.q, &L.k, &L.v};
       float* ys[3] = {s.q, s.k, s.v};
@@ -415,7 +407,7 @@ void forward_chunk(const Model::Impl& m, Context::State& s, const int32_t* toks,
     // reads each K/V row once for all of them. Per-head items only when there are fewer
     // (token, KV head) groups than threads. One call: query heads h..h+n_q-1 of token t over
     // positions [b0, b1), outputs (and log-sum-exps, for ranges) where the caller says.
-    auto attend = [&](int64_t t, int64_t h, int64_t n_q, int64_t b0, int64_t b1, float* out, float* lse) {
+    auto attend = [&](int slot, int64_t t, int64_t h, int64_t n_q, int64_t b0, int64_t b1, float* out, float* lse) {
       const int64_t j = h / rep;
       AttentionArgs a;
       a.q = s.q + t * QD + h * hd;
@@ -426,23 +418,25 @@ void forward_chunk(const Model::Impl& m, Context::State& s, const int32_t* toks,
       a.head_dim = hd;
       a.scale = scale;
       a.out = out;
-      a.scratch = s.scores + int64_t(omp_get_thread_num()) * ctx * rep;
+      a.scratch = s.scores + int64_t(slot) * ctx * rep;
       a.n_q = n_q;
       a.q_stride = a.out_stride = hd;
       a.lse = lse;
       s.attn_fn(a);
     };
-    auto attend_all = [&](int64_t t, int64_t h, int64_t n_q) { attend(t, h, n_q, 0, p0 + t + 1, s.att + t * QD + h * hd, nullptr); };
+    auto attend_all = [&](int slot, int64_t t, int64_t h, int64_t n_q) {
+      attend(slot, t, h, n_q, 0, p0 + t + 1, s.att + t * QD + h * hd, nullptr);
+    };
     // A decode step with more threads than KV heads: each KV head's positions in S ranges
     // (>= 32 positions each), one (head group, range) per item, merged by log-sum-exp.
     // (att_splits > 1 only when the context has more threads than KV heads.)
     const int64_t S = T == 1 ? std::min<int64_t>(s.plan.att_splits, (p0 + 1) / 32) : 1;
     if (S > 1) {
       const int64_t n = p0 + 1;
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) collapse(2)
-      for (int64_t j = 0; j < nkv; ++j)
-        for (int64_t si = 0; si < S; ++si)
-          attend(0, j * rep, rep, n * si / S, n * (si + 1) / S, s.att_part + (j * S + si) * rep * hd, s.att_lse + (j * S + si) * rep);
+      pool.run(nt, nkv * S, [&](int64_t it, int slot) {
+        const int64_t j = it / S, si = it % S;
+        attend(slot, 0, j * rep, rep, n * si / S, n * (si + 1) / S, s.att_part + (j * S + si) * rep * hd, s.att_lse + (j * S + si) * rep);
+      });
       for (int64_t h = 0; h < nh; ++h) {  // out_h = sum_s w_s out_s / sum_s w_s, w_s = exp(lse_s - max lse)
         const int64_t j = h / rep, r = h % rep;
         float mx = -INFINITY;
@@ -460,13 +454,9 @@ void forward_chunk(const Model::Impl& m, Context::State& s, const int32_t* toks,
         for (int64_t d = 0; d < hd; ++d) o[d] *= inv;
       }
     } else if (T * nkv >= nt || T == 1) {
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) collapse(2)
-      for (int64_t t = 0; t < T; ++t)
-        for (int64_t j = 0; j < nkv; ++j) attend_all(t, j * rep, rep);
+      pool.run(nt, T * nkv, [&](int64_t it, int slot) { attend_all(slot, it / nkv, (it % nkv) * rep, rep); });
     } else {
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) collapse(2)
-      for (int64_t t = 0; t < T; ++t)
-        for (int64_t h = 0; h < nh; ++h) attend_all(t, h, 1);
+      pool.run(nt, T * nh, [&](int64_t it, int slot) { attend_all(slot, it / nh, it % nh, 1); });
     }
     {
       const LinearWeights* ls[1] = {&L.o};
@@ -474,8 +464,7 @@ void forward_chunk(const Model::Impl& m, Context::State& s, const int32_t* toks,
       run_linears(m, ls, ys, 1, s.att, T, s.prep);
     }
     m.add_fn(s.x, s.xb, T * H);
-#pragma omp parallel for num_threads(nt) schedule(static) if (T > 8)
-    for (int64_t t = 0; t < T; ++t) L.mlp_norm.fn(s.x + t * H, L.mlp_norm.w, s.xb + t * H, H, eps);
+    pool.run(T > 8 ? nt : 1, T, [&](int64_t t, int) { L.mlp_norm.fn(s.x + t * H, L.mlp_norm.w, s.xb + t * H, H, eps); });
     {
       const LinearWeights* ls[2] = {&L.gate, &L.up};
       float* ys[2] = {s.gate, s.up};

@@ -9,6 +9,12 @@
 #include "llrt/error.h"
 #include "llrt/kernels.h"
 #include "llrt/tensor.h"
+#include "src/work_pool.h"
+
+#include <algorithm>
+#include <atomic>
+#include <thread>
+#include <vector>
 
 using namespace llrt;
 
@@ -103,4 +109,50 @@ TEST_CASE("registry never picks the scalar reference silently") {
     CHECK(m.find("F64") != std::string::npos);
     CHECK(m.find("test.weight") != std::string::npos);
   }
+}
+
+// ---------------------------------------------------------------- the engine's work pool
+
+TEST_CASE("work pool: every item once, slots unique while running, results visible, jobs back to back") {
+  WorkPool& pool = WorkPool::global();
+  for (int threads : {1, 2, 3, 4, 8}) {  // more threads than this machine's cores too
+    for (int64_t n : {1, 2, 7, 64, 1000}) {
+      std::vector<int> hits(static_cast<size_t>(n), 0);  // plain ints: the join must publish the writes
+      std::vector<std::atomic<int>> busy(static_cast<size_t>(threads));
+      std::atomic<int> clash{0}, bad_slot{0};
+      pool.run(threads, n, [&](int64_t i, int slot) {
+        if (slot < 0 || slot >= threads) {
+          bad_slot.fetch_add(1);
+          return;
+        }
+        if (busy[size_t(slot)].fetch_add(1) != 0) clash.fetch_add(1);  // two items on one slot at once
+        hits[size_t(i)] += 1;
+        busy[size_t(slot)].fetch_sub(1);
+      });
+      CHECK(bad_slot.load() == 0);
+      CHECK(clash.load() == 0);
+      CHECK(std::count(hits.begin(), hits.end(), 1) == n);
+    }
+  }
+  // Many tiny jobs in a row: a worker that wakes late must not take an item of a later job
+  // with the earlier job's function (each job checks its own tag).
+  // A stale call (job j's function run again after run() returned, or for job j+1's ticket)
+  // shows as a count other than 3.
+  std::vector<std::atomic<int>> counts(20000);
+  for (int job = 0; job < 20000; ++job) pool.run(4, 3, [&, job](int64_t, int) { counts[size_t(job)].fetch_add(1); });
+  int off = 0;
+  for (auto& c : counts) off += c.load() != 3;
+  CHECK(off == 0);
+}
+
+TEST_CASE("work pool: two callers at once both finish, each item once") {
+  WorkPool& pool = WorkPool::global();
+  std::vector<int> a(5000, 0), b(5000, 0);
+  std::thread other([&] {
+    for (int r = 0; r < 50; ++r) pool.run(3, 100, [&](int64_t i, int) { b[size_t(r * 100 + i)] += 1; });
+  });
+  for (int r = 0; r < 50; ++r) pool.run(3, 100, [&](int64_t i, int) { a[size_t(r * 100 + i)] += 1; });
+  other.join();
+  CHECK(std::count(a.begin(), a.end(), 1) == 5000);
+  CHECK(std::count(b.begin(), b.end(), 1) == 5000);
 }
