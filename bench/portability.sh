@@ -21,6 +21,10 @@ N=${N:-128}
 mkdir -p "$OUT"
 lscpu > "$OUT/lscpu.txt"
 grep -m1 "model name" /proc/cpuinfo | tee "$OUT/cpu.txt"
+# The kernel choice is measured once per machine and cached: measure it now, on this (quiet)
+# machine, and keep what it chose with the results.
+build/tools/llrt caps --retune > "$OUT/caps.txt" 2>&1
+sed -n '/^Kernel choice/,/^CUDA/p' "$OUT/caps.txt"
 
 run() {  # name isa llama_build model [extra side_by_side args...]
   local name=$1 isa=$2 build=$3 model=$4
