@@ -353,6 +353,18 @@ KernelChoice choose_kernel(Op op, DType w, Phase phase) {
   return c;
 }
 
+bool kernel_choice_pending(Op op, DType w) {
+  if (!probed_op(op) || !measured_policy()) return false;
+  const auto cands = kernel_candidates(op, w);
+  if (cands.size() < 2) return false;
+  Store& s = store();
+  std::lock_guard<std::mutex> lk(s.mu);
+  load_locked(s);
+  for (auto* e : cands)
+    if (!s.m.count(e->name)) return true;
+  return false;
+}
+
 KernelMeasure kernel_measure(const KernelEntry& e) {
   if (!measured_policy() || !probed_op(e.op) || !backend_is_cpu(e.backend)) return {};
   Store& s = store();

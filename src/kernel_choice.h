@@ -51,6 +51,10 @@ KernelChoice choose_kernel(Op op, DType w, Phase phase);
 // (op, w, w) entries (activations rounded to the weight dtype) unless LLRT_ACT=f32.
 std::vector<const KernelEntry*> kernel_candidates(Op op, DType w);
 
+// True when choose_kernel(op, w, ...) would run the probe now (measured policy, several
+// candidates, some without cached numbers): callers can say so before the pause (~1-3 s).
+bool kernel_choice_pending(Op op, DType w);
+
 // Measured numbers of an entry (measuring its (op, w) group now if needed); zeros in rank mode.
 KernelMeasure kernel_measure(const KernelEntry& e);
 

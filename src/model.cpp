@@ -163,6 +163,12 @@ std::shared_ptr<Model> Model::load(const std::filesystem::path& dir, const Model
   auto needs = llama_kernel_needs(ck);
   require_kernels(needs);
 
+  for (const auto& n : needs)
+    if ((n.op == Op::Linear || n.op == Op::LinearQ8) && kernel_choice_pending(n.op, n.wtype)) {
+      say(std::string("measuring the ") + dtype_name(n.wtype) + " " + op_name(n.op) +
+          " kernels on this CPU (once; cached in " + kernel_cache_path() + ")");
+      break;
+    }
   std::shared_ptr<Model> m(new Model());
   m->impl_ = std::make_unique<Impl>();
   Impl& im = *m->impl_;
