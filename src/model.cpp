@@ -268,6 +268,27 @@ void run_linears(const Model::Impl& m, const LinearWeights* const* ls, float* co
 
 // ------------------------------------------------------------------ Context
 
+namespace {
+// Bytes of activation prep the bound kernels need: decode kernels at M = 1, prefill kernels
+// up to M = batch (prep_bytes never shrinks as M grows).
+uint64_t bound_prep_bytes(const Model::Impl& m, int64_t batch) {
+  uint64_t p = 0;
+  auto one = [&](const LinearWeights& L) {
+    if (L.dtype == DType::I8) {
+      p = std::max<uint64_t>(p, q8_prep_bytes(L, 1));
+      if (batch > 1) p = std::max<uint64_t>(p, q8_prep_bytes(L, batch));
+      return;
+    }
+    if (L.kernel->prep_bytes) p = std::max<uint64_t>(p, L.kernel->prep_bytes(1, L.in));
+    if (batch > 1 && L.kernel_prefill->prep_bytes) p = std::max<uint64_t>(p, L.kernel_prefill->prep_bytes(batch, L.in));
+  };
+  for (const auto& L : m.layers)
+    for (const LinearWeights* l : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down}) one(*l);
+  one(m.lm_head);
+  return p;
+}
+}  // namespace
+
 struct Context::State {
   detail::ScratchPlan plan;
   int64_t n_past = 0;
@@ -308,12 +329,13 @@ Context::Context(std::shared_ptr<const Model> model, const ContextOptions& opt) 
                                          " MiB (KV cache + scratch) but only " + std::to_string(avail >> 20) +
                                          " MiB are available: lower --ctx");
   State& s = *st_;
-  uint64_t prep = est.scratch_bytes;  // recompute the plan exactly as estimate_memory did
   s.plan = detail::make_scratch_plan(c, ctx, batch, m.threads, 0, dtype_size(opt.kv_dtype));
   s.kv_dtype = opt.kv_dtype;
   s.kv_esize = dtype_size(opt.kv_dtype);
   s.attn_fn = attn_fn;
-  prep = est.scratch_bytes - s.plan.scratch_bytes();
+  // The prep buffer for the kernels this model bound (not a new choice: the environment or a
+  // re-measurement may have changed since the load).
+  const uint64_t prep = bound_prep_bytes(m, batch);
   s.plan.prep_bytes = prep;
   s.x = s.alloc(s.plan.x);
   s.xb = s.alloc(s.plan.xb);

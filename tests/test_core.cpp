@@ -137,12 +137,18 @@ TEST_CASE("work pool: every item once, slots unique while running, results visib
   // Many tiny jobs in a row: a worker that wakes late must not take an item of a later job
   // with the earlier job's function (each job checks its own tag).
   // A stale call (job j's function run again after run() returned, or for job j+1's ticket)
-  // shows as a count other than 3.
+  // shows as a count other than the job's size. Sizes alternate small and large: a worker that
+  // wakes late for a small job must not take the large next job's items under the old ticket.
   std::vector<std::atomic<int>> counts(20000);
-  for (int job = 0; job < 20000; ++job) pool.run(4, 3, [&, job](int64_t, int) { counts[size_t(job)].fetch_add(1); });
+  for (int job = 0; job < 20000; ++job)
+    pool.run(4, job % 2 ? 64 : 2, [&, job](int64_t, int) { counts[size_t(job)].fetch_add(1); });
   int off = 0;
-  for (auto& c : counts) off += c.load() != 3;
+  for (int job = 0; job < 20000; ++job) off += counts[size_t(job)].load() != (job % 2 ? 64 : 2);
   CHECK(off == 0);
+  // run() from inside an item runs inline (no deadlock on the pool's own lock).
+  std::atomic<int> inner{0};
+  pool.run(2, 4, [&](int64_t, int) { pool.run(2, 3, [&](int64_t, int) { inner.fetch_add(1); }); });
+  CHECK(inner.load() == 12);
 }
 
 TEST_CASE("work pool: two callers at once both finish, each item once") {

@@ -302,6 +302,9 @@ TEST_CASE("kernels: Linear, every backend against the reference and each other")
     failures += linear_case(wt, 37, 64, 300, 0, 37, rng);
     failures += linear_case(wt, 70, 33, 257, 2, 69, rng);
     failures += linear_case(wt, 48, 2048 + 2048 + 40, 18, 0, 48, rng);
+    // The packed prefill form: several 256-row panels, M 9..15 (edge tiles of 12), K blocks of 256.
+    for (int64_t M : {9, 13, 15}) failures += linear_case(wt, 600, 300, M, 7, 590, rng);
+    failures += linear_case(wt, 529, 513, 25, 0, 529, rng);
     CHECK(failures == 0);
   }
 }
