@@ -1,10 +1,10 @@
 #include "llrt/config.h"
 
 #include <cmath>
-#include <fstream>
-#include <sstream>
+#include <limits>
 
 #include "llrt/error.h"
+#include "src/bounded_io.h"
 
 namespace llrt {
 
@@ -19,21 +19,7 @@ const char* rope_type_name(RopeScaling::Type t) {
   return "?";
 }
 
-json read_json_file(const std::filesystem::path& path, uint64_t max_bytes) {
-  std::error_code ec;
-  auto size = std::filesystem::file_size(path, ec);
-  if (ec) fail(ErrorCode::Io, "cannot read " + path.string() + ": " + ec.message());
-  if (size > max_bytes) fail(ErrorCode::Format, path.string() + " is " + std::to_string(size) + " bytes: too large for a JSON config");
-  std::ifstream f(path, std::ios::binary);
-  if (!f) fail(ErrorCode::Io, "cannot open " + path.string());
-  std::stringstream ss;
-  ss << f.rdbuf();
-  try {
-    return json::parse(ss.str());
-  } catch (const json::exception& e) {
-    fail(ErrorCode::Format, path.string() + " is not valid JSON: " + e.what());
-  }
-}
+json read_json_file(const std::filesystem::path& path, uint64_t max_bytes) { return io::read_json(path, max_bytes); }
 
 namespace {
 

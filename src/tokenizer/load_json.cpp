@@ -2,6 +2,7 @@
 // what llrt implements; anything else is Error(Tokenizer) naming the component.
 #include <nlohmann/json.hpp>
 
+#include "src/bounded_io.h"
 #include "src/tokenizer/tokenizer_impl.h"
 #include "src/tokenizer/unicode.h"
 
@@ -286,12 +287,7 @@ void parse_model(const json& m, TokenizerImpl& t) {
 }  // namespace
 
 std::shared_ptr<TokenizerImpl> load_tokenizer_json(std::string_view text) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const std::exception& e) {
-    tok_fail(std::string("tokenizer.json is not valid JSON: ") + e.what());
-  }
+  const json j = io::parse_json(text, "tokenizer: tokenizer.json", ErrorCode::Tokenizer, io::kMaxTokenizerFile);
   if (!j.is_object()) tok_fail("tokenizer.json is not a JSON object");
   if (!j.contains("model")) tok_fail("tokenizer.json has no \"model\"");
   for (const char* k : {"truncation", "padding"})

@@ -20,9 +20,14 @@
 // descending, lengths in code points. The merge rank is the position in that order.
 // The tokenizer_config.json `legacy` flag is not consulted: see the report in the commit log.
 #include <algorithm>
+#include <cerrno>
+#include <climits>
 #include <cstring>
+#include <random>
+#include <unordered_map>
 #include <nlohmann/json.hpp>
 
+#include "src/bounded_io.h"
 #include "src/tokenizer/tokenizer_impl.h"
 #include "src/tokenizer/unicode.h"
 
@@ -163,11 +168,7 @@ std::shared_ptr<TokenizerImpl> load_sentencepiece(std::string_view proto, std::s
              (sp.model_type == 1 ? " (Unigram)" : "") + " is not supported by llrt (supported: BPE)");
   nlohmann::json cfg = nlohmann::json::object();
   if (!config_json.empty()) {
-    try {
-      cfg = nlohmann::json::parse(config_json);
-    } catch (const std::exception& e) {
-      fail(ErrorCode::Format, std::string("tokenizer_config.json: invalid JSON: ") + e.what());
-    }
+    cfg = io::parse_json(config_json, "tokenizer_config.json", ErrorCode::Format, io::kMaxConfigJson);
     if (!cfg.is_object()) fail(ErrorCode::Format, "tokenizer_config.json: not a JSON object");
   }
   const bool add_prefix_space = cfg_bool(cfg, "add_prefix_space", true);

@@ -3,11 +3,11 @@
 
 #include <algorithm>
 #include <atomic>
-#include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <unordered_set>
 
+#include "src/bounded_io.h"
 #include "src/tokenizer/tokenizer_impl.h"
 #include "src/tokenizer/unicode.h"
 
@@ -178,24 +178,10 @@ static int32_t config_token_id(const TokenizerImpl& t, const nlohmann::json& j, 
 
 void TokenizerImpl::apply_config(std::string_view config_json) {
   if (config_json.empty()) return;
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(config_json);
-  } catch (const std::exception& e) {
-    fail(ErrorCode::Format, std::string("tokenizer_config.json: invalid JSON: ") + e.what());
-  }
+  const nlohmann::json j = io::parse_json(config_json, "tokenizer_config.json", ErrorCode::Format, io::kMaxConfigJson);
   if (!j.is_object()) fail(ErrorCode::Format, "tokenizer_config.json: not a JSON object");
   if (int32_t b = config_token_id(*this, j, "bos_token"); b >= 0) bos = b;
   if (int32_t e = config_token_id(*this, j, "eos_token"); e >= 0) eos = e;
-}
-
-std::string read_file(const std::filesystem::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  if (!f) fail(ErrorCode::Io, "cannot open " + p.string());
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  if (f.bad()) fail(ErrorCode::Io, "cannot read " + p.string());
-  return ss.str();
 }
 
 }  // namespace tok
@@ -203,9 +189,9 @@ std::string read_file(const std::filesystem::path& p) {
 // ---------------------------------------------------------------- public API
 Tokenizer Tokenizer::load(const std::filesystem::path& dir) {
   const auto json = dir / "tokenizer.json", model = dir / "tokenizer.model", cfg = dir / "tokenizer_config.json";
-  const std::string config = std::filesystem::exists(cfg) ? tok::read_file(cfg) : std::string();
-  if (std::filesystem::exists(json)) return from_json(tok::read_file(json), config);
-  if (std::filesystem::exists(model)) return from_sentencepiece(tok::read_file(model), config);
+  const std::string config = std::filesystem::exists(cfg) ? io::read_file(cfg, io::kMaxConfigJson) : std::string();
+  if (std::filesystem::exists(json)) return from_json(io::read_file(json, io::kMaxTokenizerFile), config);
+  if (std::filesystem::exists(model)) return from_sentencepiece(io::read_file(model, io::kMaxTokenizerFile), config);
   fail(ErrorCode::Io, "no tokenizer in " + dir.string() + ": neither tokenizer.json nor tokenizer.model exists");
 }
 
