@@ -80,18 +80,16 @@ struct Reader {
     const json* v = get(key);
     std::vector<int64_t> out;
     if (!v) return out;
-    if (v->is_number_integer()) {
-      out.push_back(v->get<int64_t>());
-    } else if (v->is_array()) {
-      for (const auto& e : *v) {
-        if (!e.is_number_integer()) err(key, "must be an integer or a list of integers, got " + v->dump());
-        out.push_back(e.get<int64_t>());
-      }
+    // Token ids are int32 everywhere downstream: a value above 2^31 is an error, never truncated.
+    auto id = [&](const json& e) {
+      if (!e.is_number_integer()) err(key, "must be an integer or a list of integers, got " + v->dump());
+      return io::json_int(e, what + ": '" + key + "'", 0, std::numeric_limits<int32_t>::max(), ErrorCode::Config);
+    };
+    if (v->is_array()) {
+      for (const auto& e : *v) out.push_back(id(e));
     } else {
-      err(key, "must be an integer or a list of integers, got " + v->dump());
+      out.push_back(id(*v));
     }
-    for (auto id : out)
-      if (id < 0) err(key, "contains a negative token id");
     return out;
   }
 };
@@ -166,7 +164,8 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& what) {
   c.tie_word_embeddings = rd.boolean("tie_word_embeddings", false);
   if (rd.get("bos_token_id")) c.bos_token_id = rd.integer("bos_token_id", std::nullopt, 0, c.vocab_size - 1);
   c.eos_token_ids = rd.id_list("eos_token_id");
-  if (const json* p = rd.get("pad_token_id"); p && p->is_number_integer()) c.pad_token_id = p->get<int64_t>();
+  if (const json* p = rd.get("pad_token_id"); p && p->is_number_integer())
+    c.pad_token_id = io::json_int(*p, what + ": 'pad_token_id'", -1, std::numeric_limits<int32_t>::max(), ErrorCode::Config);
   c.torch_dtype = rd.string("torch_dtype", rd.string("dtype", ""));
   std::string act = rd.string("hidden_act", "silu");
   if (act != "silu")

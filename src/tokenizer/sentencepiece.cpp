@@ -48,6 +48,13 @@ struct Reader {
     }
     tok_fail("tokenizer.model: varint too long");
   }
+  // An int32 / enum field: protobuf writes negative values as 64-bit two's complement; anything
+  // outside int32 is an error, never truncated.
+  int32_t int32(const char* what) {
+    const auto v = static_cast<int64_t>(varint());
+    if (v < INT32_MIN || v > INT32_MAX) tok_fail(std::string("tokenizer.model: ") + what + " = " + std::to_string(v) + " is out of range for an int32");
+    return static_cast<int32_t>(v);
+  }
   // Returns field number and wire type of the next key.
   void key(uint32_t& field, uint32_t& wire) {
     const uint64_t k = varint();
@@ -108,7 +115,7 @@ SpModel parse_proto(std::string_view data) {
         pr.key(f, w);
         if (f == 1 && w == 2) sp.piece = std::string(pr.bytes());
         else if (f == 2 && w == 5) { const uint32_t u = pr.fixed32(); std::memcpy(&sp.score, &u, 4); }
-        else if (f == 3 && w == 0) sp.type = static_cast<int>(pr.varint());
+        else if (f == 3 && w == 0) sp.type = pr.int32("piece type");
         else pr.skip(w);
       }
       m.pieces.push_back(std::move(sp));
@@ -118,7 +125,7 @@ SpModel parse_proto(std::string_view data) {
       while (!tr.done()) {
         tr.key(f, w);
         if (w == 0 && (f == 3 || f == 40 || f == 41 || f == 42)) {
-          const auto v = static_cast<int32_t>(static_cast<uint32_t>(tr.varint()));
+          const int32_t v = tr.int32(f == 3 ? "trainer_spec.model_type" : f == 40 ? "trainer_spec.unk_id" : f == 41 ? "trainer_spec.bos_id" : "trainer_spec.eos_id");
           if (f == 3) m.model_type = v;
           else if (f == 40) m.unk_id = v;
           else if (f == 41) m.bos_id = v;
@@ -279,7 +286,13 @@ std::shared_ptr<TokenizerImpl> load_sentencepiece(std::string_view proto, std::s
       a.rstrip = cfg_bool(v, "rstrip", false);
       a.normalized = cfg_bool(v, "normalized", false);
       a.special = cfg_bool(v, "special", false);
-      extra.emplace_back(std::strtol(it.key().c_str(), nullptr, 10), a);
+      const std::string& key = it.key();
+      char* end = nullptr;
+      errno = 0;
+      const long id = std::strtol(key.c_str(), &end, 10);
+      if (key.empty() || end != key.c_str() + key.size() || errno == ERANGE || id < 0 || id > INT32_MAX)
+        tok_fail("tokenizer_config.json: added_tokens_decoder key \"" + key + "\" is not a token id in [0, 2147483647]");
+      extra.emplace_back(id, a);
     }
     std::sort(extra.begin(), extra.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     for (auto& [id, a] : extra) added.push_back(a);
