@@ -166,6 +166,73 @@ bool cfg_bool(const nlohmann::json& j, const char* key, bool dflt) {
   return j[key].get<bool>();
 }
 
+// "Is w[b, e) a piece, and which?" for every split of every piece, in O(|w|) per piece: hashing
+// each substring afresh (what a string-keyed map does) made merge generation O(|w|^2), 17 s for
+// one 200 KB piece. Polynomial hashes mod 2^61-1 with a base drawn per load: a piece's prefix
+// hashes give any substring's hash in O(1); a table maps (hash, length) to a piece id; a hit is
+// confirmed byte by byte and a collision falls back to the exact map, so results are exact.
+class PieceHashes {
+ public:
+  PieceHashes(const std::vector<SpPiece>& pieces, const StrIdMap& exact) : pieces_(pieces), exact_(exact) {
+    std::random_device rd;
+    base_ = (uint64_t(rd()) << 32 | rd()) % (kMod - 257) + 256;
+    size_t longest = 0;
+    for (const SpPiece& p : pieces) longest = std::max(longest, p.piece.size());
+    pow_.resize(longest + 1);
+    pow_[0] = 1;
+    for (size_t k = 1; k <= longest; ++k) pow_[k] = mulmod(pow_[k - 1], base_);
+    table_.reserve(pieces.size());
+    std::vector<uint64_t> pre;
+    std::vector<uint32_t> cps;
+    for (size_t i = 0; i < pieces.size(); ++i) {
+      const std::string& w = pieces[i].piece;
+      if (exact.find(w) != static_cast<int32_t>(i)) continue;  // the last id of a repeated piece
+      prefixes(w, pre, cps);
+      table_.emplace(key(pre[w.size()], w.size()), static_cast<int32_t>(i));  // a colliding key keeps its first
+    }
+  }
+  void prefixes(const std::string& w, std::vector<uint64_t>& pre, std::vector<uint32_t>& cps) const {
+    pre.resize(w.size() + 1);
+    cps.resize(w.size() + 1);
+    pre[0] = 0;
+    cps[0] = 0;
+    for (size_t k = 0; k < w.size(); ++k) {
+      const auto b = static_cast<unsigned char>(w[k]);
+      pre[k + 1] = addmod(mulmod(pre[k], base_), b + 1);
+      cps[k + 1] = cps[k] + ((b & 0xC0) != 0x80);
+    }
+  }
+  uint64_t sub(const std::vector<uint64_t>& pre, size_t b, size_t e) const {
+    return addmod(pre[e], kMod - mulmod(pre[b], pow_[e - b]));
+  }
+  int32_t find(const std::string& w, size_t b, size_t e, uint64_t h) const {
+    auto it = table_.find(key(h, e - b));
+    if (it == table_.end()) return -1;  // no piece has this (hash, length): w[b, e) is none
+    const std::string& cand = pieces_[static_cast<size_t>(it->second)].piece;
+    if (cand.size() == e - b && std::memcmp(cand.data(), w.data() + b, e - b) == 0) return it->second;
+    return exact_.find(std::string_view(w).substr(b, e - b));  // a hash collision: ask the exact map
+  }
+
+ private:
+  static constexpr uint64_t kMod = (uint64_t(1) << 61) - 1;
+  static uint64_t mulmod(uint64_t a, uint64_t b) {
+    const unsigned __int128 p = static_cast<unsigned __int128>(a) * b;
+    uint64_t r = static_cast<uint64_t>(p & kMod) + static_cast<uint64_t>(p >> 61);  // < 2^62
+    r = (r & kMod) + (r >> 61);                                                       // <= kMod + 1
+    return r >= kMod ? r - kMod : r;
+  }
+  static uint64_t addmod(uint64_t a, uint64_t b) {
+    const uint64_t r = a + b;
+    return r >= kMod ? r - kMod : r;
+  }
+  static uint64_t key(uint64_t h, size_t len) { return h ^ (static_cast<uint64_t>(len) * 0x9E3779B97F4A7C15ull); }
+  const std::vector<SpPiece>& pieces_;
+  const StrIdMap& exact_;
+  uint64_t base_;
+  std::vector<uint64_t> pow_;
+  std::unordered_map<uint64_t, int32_t> table_;
+};
+
 }  // namespace
 
 std::shared_ptr<TokenizerImpl> load_sentencepiece(std::string_view proto, std::string_view config_json) {
@@ -208,17 +275,20 @@ std::shared_ptr<TokenizerImpl> load_sentencepiece(std::string_view proto, std::s
   };
   std::vector<M> merges;
   std::vector<M> local;
+  const PieceHashes ph(sp.pieces, t->piece_ids);
+  std::vector<uint64_t> pre;  // pre[k]: hash of w[0, k)
+  std::vector<uint32_t> cps;  // cps[k]: code points in w[0, k)
   for (size_t i = 0; i < n; ++i) {
     const std::string& w = sp.pieces[i].piece;
     if (t->piece_ids.find(w) != static_cast<int32_t>(i)) continue;  // dict(vocab_scores) keeps one entry per piece
     local.clear();
+    ph.prefixes(w, pre, cps);
     for (size_t k = 1; k < w.size(); ++k) {
       if ((static_cast<unsigned char>(w[k]) & 0xC0) == 0x80) continue;
-      const int32_t l = t->piece_ids.find(std::string_view(w).substr(0, k));
-      const int32_t r = t->piece_ids.find(std::string_view(w).substr(k));
-      if (l >= 0 && r >= 0)
-        local.push_back({l, r, static_cast<int32_t>(i), score[i], static_cast<uint32_t>(cp_len(w.substr(0, k))),
-                         static_cast<uint32_t>(cp_len(w.substr(k)))});
+      const int32_t l = ph.find(w, 0, k, pre[k]);
+      if (l < 0) continue;
+      const int32_t r = ph.find(w, k, w.size(), ph.sub(pre, k, w.size()));
+      if (r >= 0) local.push_back({l, r, static_cast<int32_t>(i), score[i], cps[k], cps[w.size()] - cps[k]});
     }
     std::stable_sort(local.begin(), local.end(), [](const M& a, const M& b) { return a.l != b.l ? a.l < b.l : a.r < b.r; });
     merges.insert(merges.end(), local.begin(), local.end());
