@@ -38,10 +38,6 @@ void TokenizerImpl::add_tokens(const std::vector<AddedToken>& tokens) {
   std::vector<std::string> added_order;
   std::unordered_set<std::string> special_set;
   std::unordered_map<int32_t, AddedToken> by_id;
-  auto same = [](const AddedToken& a, const AddedToken& b) {
-    return a.content == b.content && a.single_word == b.single_word && a.lstrip == b.lstrip &&
-           a.rstrip == b.rstrip && a.normalized == b.normalized && a.special == b.special;
-  };
   auto lookup = [&](const std::string& c) -> int32_t {
     auto it = added_by_content.find(c);
     if (it != added_by_content.end()) return it->second;
@@ -50,22 +46,37 @@ void TokenizerImpl::add_tokens(const std::vector<AddedToken>& tokens) {
   for (const AddedToken& t : tokens) {
     if (t.special && !t.content.empty() && special_set.insert(t.content).second) special_order.push_back(t.content);
   }
+  // HF skips a token equal (content and flags) to one already held, and gives a new content
+  // the next id after the largest added id. Both are kept as they change (a hash of the held
+  // tokens, a running maximum) so that registering n tokens is O(n), not O(n^2).
+  auto key_of = [](const AddedToken& a) {
+    std::string k = a.content;
+    k.push_back(static_cast<char>(a.single_word | a.lstrip << 1 | a.rstrip << 2 | a.normalized << 3 | a.special << 4));
+    return k;
+  };
+  std::unordered_set<std::string> held;  // key_of(v) for every v in by_id
+  int32_t mx = -1;
+  for (const auto& [c, v] : added_by_content) mx = std::max(mx, v);
   for (const AddedToken& t : tokens) {
     if (t.content.empty()) continue;
-    bool dup = false;
-    for (const auto& [id, v] : by_id) dup = dup || same(v, t);
-    if (dup) continue;
+    std::string key = key_of(t);
+    if (held.count(key)) continue;
     int32_t id = lookup(t.content);
     if (id < 0) {
-      int32_t mx = -1;
-      for (const auto& [c, v] : added_by_content) mx = std::max(mx, v);
       const auto msize = static_cast<int32_t>(model.model_vocab_entries);
+      if (mx == std::numeric_limits<int32_t>::max()) tok_fail("added tokens: no token id is left after " + std::to_string(mx));
       id = mx < 0 ? msize : ((mx >= msize || msize == 0) ? mx + 1 : msize);
     }
     added_by_content[t.content] = id;
+    mx = std::max(mx, id);
     AddedToken tt = t;
     tt.id = id;
-    by_id[id] = tt;
+    auto [it, fresh] = by_id.try_emplace(id, tt);
+    if (!fresh) {
+      held.erase(key_of(it->second));
+      it->second = tt;
+    }
+    held.insert(std::move(key));
     if (!special_set.count(t.content)) added_order.push_back(t.content);
   }
   added.clear();
