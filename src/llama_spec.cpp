@@ -138,7 +138,7 @@ MemoryEstimate estimate_memory(const Checkpoint& ck, int64_t ctx, int64_t batch,
   e.weight_bytes = ck.weight_bytes();
   e.kv_bytes_per_token = plan.kv_per_token_bytes;
   e.ctx = ctx;
-  e.kv_bytes = plan.kv_per_token_bytes * uint64_t(ctx);
+  e.kv_bytes = plan.kv_bytes;
   e.scratch_bytes = plan.scratch_bytes();
   e.batch = batch;
   return e;
