@@ -21,7 +21,7 @@ namespace llrt::io {
 
 constexpr int kMaxJsonDepth = 128;                      // real files nest < 10 levels
 constexpr uint64_t kMaxConfigJson = 64ull << 20;        // config / generation / index / tokenizer_config
-constexpr uint64_t kMaxTokenizerFile = 1ull << 30;      // tokenizer.json / tokenizer.model (real: < 40 MiB)
+constexpr uint64_t kMaxTokenizerFile = 128ull << 20;    // tokenizer.json / tokenizer.model (real: < 40 MiB)
 constexpr uint64_t kMaxTemplateFile = 16ull << 20;      // chat_template.jinja
 
 // An open, regular, read-only file. Closes on destruction.

@@ -149,7 +149,7 @@ TokenizerFiles find_tokenizer_files(const fs::path& dir) {
   if (fs::exists(dir / "tokenizer.json")) {
     std::string kind = "tokenizer.json";
     try {
-      auto j = read_json_file(dir / "tokenizer.json", 256ull << 20);
+      auto j = read_json_file(dir / "tokenizer.json", io::kMaxTokenizerFile);
       std::string model = j.value("/model/type"_json_pointer, std::string("?"));
       bool bytelevel = j.dump().find("\"ByteLevel\"") != std::string::npos;
       kind = "HF tokenizers " + model + (bytelevel ? " (byte-level, Llama 3 style)" : " (SentencePiece-style, byte fallback)");
