@@ -40,10 +40,7 @@ struct Reader {
       if (def) return *def;
       err(key, "is missing");
     }
-    if (!v->is_number_integer()) err(key, "must be an integer, got " + v->dump());
-    int64_t x = v->get<int64_t>();
-    if (x < lo || x > hi) err(key, "= " + std::to_string(x) + " is out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
-    return x;
+    return io::json_int(*v, what + ": '" + key + "'", lo, hi, ErrorCode::Config);  // never wraps a value past 2^63
   }
   double number(const std::string& key, std::optional<double> def, double lo, double hi) const {
     const json* v = get(key);

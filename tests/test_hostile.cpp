@@ -398,6 +398,10 @@ TEST_CASE("hostile: ids above 2^31 in config files are errors naming the field, 
   cfg["pad_token_id"] = 4294967296ull;
   expect_error("config pad_token_id", [&] { (void)ModelConfig::from_json(cfg); }, ErrorCode::Config, "'pad_token_id' = 4294967296");
   cfg = cfg0;
+  cfg["hidden_size"] = 18446744073709551615ull;  // past int64: reported as written, not wrapped to -1
+  expect_error("config hidden_size 2^64-1", [&] { (void)ModelConfig::from_json(cfg); }, ErrorCode::Config,
+               "'hidden_size' = 18446744073709551615 is out of range");
+  cfg = cfg0;
   cfg["eos_token_id"] = json::array({2147483647});
   CHECK(ModelConfig::from_json(cfg).eos_token_ids == std::vector<int64_t>{2147483647});  // the edge itself is fine
 }
