@@ -356,8 +356,9 @@ TEST_CASE("hostile: 150000 added tokens register in linear time, with HF's ids")
   const std::clock_t c0 = std::clock();
   const Tokenizer tok = Tokenizer::from_json(text);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  MESSAGE("150000 added tokens: " << s << " s wall, " << double(std::clock() - c0) / CLOCKS_PER_SEC << " s CPU");
-  CHECK(s < 5.0);
+  const double cpu = double(std::clock() - c0) / CLOCKS_PER_SEC;
+  MESSAGE("150000 added tokens: " << s << " s wall, " << cpu << " s CPU");
+  CHECK(cpu < 5.0);  // CPU time: a loaded CI machine stretches the wall time, not the work (was 14 s / 17 s+)
   CHECK(tok.vocab_size() == base + 150000);
   CHECK(tok.piece_to_id("<extra_0>") == base);
   CHECK(tok.piece_to_id("<extra_149999>") == base + 149999);
@@ -374,8 +375,9 @@ TEST_CASE("hostile: a 1 MB SentencePiece piece loads in linear time") {
   const std::clock_t c0 = std::clock();
   const Tokenizer tok = Tokenizer::from_sentencepiece(proto, "{\"add_prefix_space\": false}");
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  MESSAGE("1 MiB SentencePiece piece: " << s << " s wall, " << double(std::clock() - c0) / CLOCKS_PER_SEC << " s CPU");
-  CHECK(s < 5.0);
+  const double cpu = double(std::clock() - c0) / CLOCKS_PER_SEC;
+  MESSAGE("1 MiB SentencePiece piece: " << s << " s wall, " << cpu << " s CPU");
+  CHECK(cpu < 5.0);  // CPU time: a loaded CI machine stretches the wall time, not the work (was 14 s / 17 s+)
   CHECK(tok.vocab_size() == 7);
   CHECK(tok.piece_to_id(a + "b") == 6);
   CHECK(tok.encode("ab", false) == std::vector<int32_t>{3, 4});
