@@ -166,51 +166,57 @@ bool cfg_bool(const nlohmann::json& j, const char* key, bool dflt) {
   return j[key].get<bool>();
 }
 
-// "Is w[b, e) a piece, and which?" for every split of every piece, in O(|w|) per piece: hashing
+// "Is w[b, e) a piece, and which?" for every split of every piece, in O(1) per split: hashing
 // each substring afresh (what a string-keyed map does) made merge generation O(|w|^2), 17 s for
-// one 200 KB piece. Polynomial hashes mod 2^61-1 with a base drawn per load: a piece's prefix
-// hashes give any substring's hash in O(1); a table maps (hash, length) to a piece id; a hit is
-// confirmed byte by byte and a collision falls back to the exact map, so results are exact.
+// one 200 KB piece. Two polynomial hashes mod 2^61-1, bases drawn per load: a piece's prefix
+// hashes give any substring's hashes in O(1), and a table maps (length, hash 1, hash 2) to a
+// piece id. Equal keys are taken as equal strings (no byte compare, which would make a vocabulary
+// of a, aa, aaa, ... cubic): two different strings of length n get equal keys with probability
+// at most (n / 2^61)^2 (a degree-n polynomial has at most n roots), whatever the input, since
+// the bases are drawn after it is written.
 class PieceHashes {
  public:
-  PieceHashes(const std::vector<SpPiece>& pieces, const StrIdMap& exact) : pieces_(pieces), exact_(exact) {
+  struct Prefix {
+    std::vector<uint64_t> h1, h2;  // hashes of w[0, k)
+    std::vector<uint32_t> cps;     // code points in w[0, k)
+  };
+  PieceHashes(const std::vector<SpPiece>& pieces, const StrIdMap& exact) {
     std::random_device rd;
-    base_ = (uint64_t(rd()) << 32 | rd()) % (kMod - 257) + 256;
+    for (uint64_t* b : {&b1_, &b2_}) *b = (uint64_t(rd()) << 32 | rd()) % (kMod - 257) + 256;
     size_t longest = 0;
     for (const SpPiece& p : pieces) longest = std::max(longest, p.piece.size());
-    pow_.resize(longest + 1);
-    pow_[0] = 1;
-    for (size_t k = 1; k <= longest; ++k) pow_[k] = mulmod(pow_[k - 1], base_);
+    p1_.resize(longest + 1);
+    p2_.resize(longest + 1);
+    p1_[0] = p2_[0] = 1;
+    for (size_t k = 1; k <= longest; ++k) p1_[k] = mulmod(p1_[k - 1], b1_), p2_[k] = mulmod(p2_[k - 1], b2_);
     table_.reserve(pieces.size());
-    std::vector<uint64_t> pre;
-    std::vector<uint32_t> cps;
+    Prefix pre;
     for (size_t i = 0; i < pieces.size(); ++i) {
       const std::string& w = pieces[i].piece;
       if (exact.find(w) != static_cast<int32_t>(i)) continue;  // the last id of a repeated piece
-      prefixes(w, pre, cps);
-      table_.emplace(key(pre[w.size()], w.size()), static_cast<int32_t>(i));  // a colliding key keeps its first
+      prefixes(w, pre);
+      table_.emplace(Key{w.size(), pre.h1[w.size()], pre.h2[w.size()]}, static_cast<int32_t>(i));
     }
   }
-  void prefixes(const std::string& w, std::vector<uint64_t>& pre, std::vector<uint32_t>& cps) const {
-    pre.resize(w.size() + 1);
-    cps.resize(w.size() + 1);
-    pre[0] = 0;
-    cps[0] = 0;
+  void prefixes(const std::string& w, Prefix& pre) const {
+    pre.h1.resize(w.size() + 1);
+    pre.h2.resize(w.size() + 1);
+    pre.cps.resize(w.size() + 1);
+    pre.h1[0] = pre.h2[0] = 0;
+    pre.cps[0] = 0;
     for (size_t k = 0; k < w.size(); ++k) {
       const auto b = static_cast<unsigned char>(w[k]);
-      pre[k + 1] = addmod(mulmod(pre[k], base_), b + 1);
-      cps[k + 1] = cps[k] + ((b & 0xC0) != 0x80);
+      pre.h1[k + 1] = addmod(mulmod(pre.h1[k], b1_), b + 1);
+      pre.h2[k + 1] = addmod(mulmod(pre.h2[k], b2_), b + 1);
+      pre.cps[k + 1] = pre.cps[k] + ((b & 0xC0) != 0x80);
     }
   }
-  uint64_t sub(const std::vector<uint64_t>& pre, size_t b, size_t e) const {
-    return addmod(pre[e], kMod - mulmod(pre[b], pow_[e - b]));
-  }
-  int32_t find(const std::string& w, size_t b, size_t e, uint64_t h) const {
-    auto it = table_.find(key(h, e - b));
-    if (it == table_.end()) return -1;  // no piece has this (hash, length): w[b, e) is none
-    const std::string& cand = pieces_[static_cast<size_t>(it->second)].piece;
-    if (cand.size() == e - b && std::memcmp(cand.data(), w.data() + b, e - b) == 0) return it->second;
-    return exact_.find(std::string_view(w).substr(b, e - b));  // a hash collision: ask the exact map
+  // The piece id of w[b, e), or -1.
+  int32_t find(const Prefix& pre, size_t b, size_t e) const {
+    const Key k{e - b, addmod(pre.h1[e], kMod - mulmod(pre.h1[b], p1_[e - b])),
+                addmod(pre.h2[e], kMod - mulmod(pre.h2[b], p2_[e - b]))};
+    auto it = table_.find(k);
+    return it == table_.end() ? -1 : it->second;
   }
 
  private:
@@ -225,13 +231,22 @@ class PieceHashes {
     const uint64_t r = a + b;
     return r >= kMod ? r - kMod : r;
   }
-  static uint64_t key(uint64_t h, size_t len) { return h ^ (static_cast<uint64_t>(len) * 0x9E3779B97F4A7C15ull); }
-  const std::vector<SpPiece>& pieces_;
-  const StrIdMap& exact_;
-  uint64_t base_;
-  std::vector<uint64_t> pow_;
-  std::unordered_map<uint64_t, int32_t> table_;
+  struct Key {
+    size_t len;
+    uint64_t h1, h2;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const { return k.h1 ^ (k.h2 * 0x9E3779B97F4A7C15ull) ^ k.len; }
+  };
+  uint64_t b1_ = 0, b2_ = 0;
+  std::vector<uint64_t> p1_, p2_;
+  std::unordered_map<Key, int32_t, KeyHash> table_;
 };
+
+// More merges than this is not a tokenizer (Llama 2's 32000 pieces give 61249; a vocabulary of
+// a, aa, aaa, ... gives n^2/2 and would exhaust memory).
+constexpr size_t kMaxMerges = size_t(1) << 24;
 
 }  // namespace
 
@@ -276,20 +291,22 @@ std::shared_ptr<TokenizerImpl> load_sentencepiece(std::string_view proto, std::s
   std::vector<M> merges;
   std::vector<M> local;
   const PieceHashes ph(sp.pieces, t->piece_ids);
-  std::vector<uint64_t> pre;  // pre[k]: hash of w[0, k)
-  std::vector<uint32_t> cps;  // cps[k]: code points in w[0, k)
+  PieceHashes::Prefix pre;
   for (size_t i = 0; i < n; ++i) {
     const std::string& w = sp.pieces[i].piece;
     if (t->piece_ids.find(w) != static_cast<int32_t>(i)) continue;  // dict(vocab_scores) keeps one entry per piece
     local.clear();
-    ph.prefixes(w, pre, cps);
+    ph.prefixes(w, pre);
     for (size_t k = 1; k < w.size(); ++k) {
       if ((static_cast<unsigned char>(w[k]) & 0xC0) == 0x80) continue;
-      const int32_t l = ph.find(w, 0, k, pre[k]);
+      const int32_t l = ph.find(pre, 0, k);
       if (l < 0) continue;
-      const int32_t r = ph.find(w, k, w.size(), ph.sub(pre, k, w.size()));
-      if (r >= 0) local.push_back({l, r, static_cast<int32_t>(i), score[i], cps[k], cps[w.size()] - cps[k]});
+      const int32_t r = ph.find(pre, k, w.size());
+      if (r >= 0) local.push_back({l, r, static_cast<int32_t>(i), score[i], pre.cps[k], pre.cps[w.size()] - pre.cps[k]});
     }
+    if (merges.size() + local.size() > kMaxMerges)
+      tok_fail("tokenizer.model: the pieces make more than " + std::to_string(kMaxMerges) +
+               " merges (every split of a piece into two pieces is one): not a real SentencePiece BPE model");
     std::stable_sort(local.begin(), local.end(), [](const M& a, const M& b) { return a.l != b.l ? a.l < b.l : a.r < b.r; });
     merges.insert(merges.end(), local.begin(), local.end());
   }
