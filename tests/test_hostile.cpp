@@ -383,6 +383,21 @@ TEST_CASE("hostile: a 1 MB SentencePiece piece loads in linear time") {
   CHECK(tok.encode("ab", false) == std::vector<int32_t>{3, 4});
 }
 
+TEST_CASE("hostile: a SentencePiece vocabulary a, aa, aaa, ... (n^2/2 merges) stops at the merge limit") {
+  std::vector<std::string> pieces;
+  for (size_t k = 1; k <= 6000; ++k) pieces.push_back(std::string(k, 'a'));  // 18 million merges
+  const std::string proto = sp_model(pieces);
+  const std::clock_t c0 = std::clock();
+  expect_error("a^1..a^6000", [&] { (void)Tokenizer::from_sentencepiece(proto); }, ErrorCode::Tokenizer,
+               "more than 16777216 merges");
+  const double cpu = double(std::clock() - c0) / CLOCKS_PER_SEC;
+  MESSAGE("a^1..a^6000 rejected after " << cpu << " s CPU");
+  CHECK(cpu < 10.0);
+  pieces.resize(100);  // 4950 merges: loads, and "a" * 100 is one token
+  const Tokenizer tok = Tokenizer::from_sentencepiece(sp_model(pieces), "{\"add_prefix_space\": false}");
+  CHECK(tok.encode(std::string(100, 'a'), false) == std::vector<int32_t>{3 + 99});
+}
+
 // ====================================================================== 6. integer narrowing
 
 TEST_CASE("hostile: ids above 2^31 in config files are errors naming the field, never truncated") {
