@@ -392,7 +392,7 @@ TEST_CASE("hostile: a SentencePiece vocabulary a, aa, aaa, ... (n^2/2 merges) st
                "more than 16777216 merges");
   const double cpu = double(std::clock() - c0) / CLOCKS_PER_SEC;
   MESSAGE("a^1..a^6000 rejected after " << cpu << " s CPU");
-  CHECK(cpu < 10.0);
+  CHECK(cpu < 30.0);  // the byte-compare version was cubic: minutes
   pieces.resize(100);  // 4950 merges: loads, and "a" * 100 is one token
   const Tokenizer tok = Tokenizer::from_sentencepiece(sp_model(pieces), "{\"add_prefix_space\": false}");
   CHECK(tok.encode(std::string(100, 'a'), false) == std::vector<int32_t>{3 + 99});
