@@ -147,12 +147,6 @@ SpModel parse_proto(std::string_view data) {
   return m;
 }
 
-size_t cp_len(std::string_view s) {
-  size_t n = 0;
-  for (char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-  return n;
-}
-
 std::string cfg_token(const nlohmann::json& j, const char* key, const std::string& dflt) {
   if (!j.contains(key) || j[key].is_null()) return dflt;
   if (j[key].is_string()) return j[key].get<std::string>();
