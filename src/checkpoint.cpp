@@ -3,10 +3,31 @@
 #include <set>
 
 #include "llrt/error.h"
+#include "src/shard_index.h"
 
 namespace llrt {
 
 namespace fs = std::filesystem;
+
+detail::ShardIndex detail::parse_shard_index(const nlohmann::json& j, const std::string& what) {
+  ShardIndex ix;
+  if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
+    fail(ErrorCode::Format, what + ": missing 'weight_map' object");
+  std::set<std::string> seen_files;
+  for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
+    if (!it.value().is_string()) fail(ErrorCode::Format, what + ": weight_map['" + it.key() + "'] is not a file name");
+    const std::string f = it.value().get<std::string>();
+    if (f.find('\0') != std::string::npos)
+      fail(ErrorCode::Format, what + ": shard name '" + std::string(f.c_str()) + "\\0...' for tensor '" + it.key() +
+                                  "' contains a NUL byte: not a file name");
+    if (f.empty() || f.find('/') != std::string::npos || f.find('\\') != std::string::npos || f == "." || f == "..")
+      fail(ErrorCode::Format, what + ": shard name '" + f + "' for tensor '" + it.key() + "' is not a plain file name in the folder");
+    ix.weight_map[it.key()] = f;
+    if (seen_files.insert(f).second) ix.files.push_back(f);
+  }
+  if (ix.weight_map.empty()) fail(ErrorCode::Format, what + ": weight_map is empty");
+  return ix;
+}
 
 Checkpoint Checkpoint::open(const fs::path& dir, const MapOptions& opt) {
   Checkpoint c;
@@ -26,22 +47,11 @@ Checkpoint Checkpoint::open(const fs::path& dir, const MapOptions& opt) {
   std::vector<std::string> files;
   if (fs::exists(index)) {
     c.sharded_ = true;
-    auto j = read_json_file(index);
-    const std::string what = index.string();
-    if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
-      fail(ErrorCode::Format, what + ": missing 'weight_map' object");
-    std::set<std::string> seen_files;
-    for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
-      if (!it.value().is_string()) fail(ErrorCode::Format, what + ": weight_map['" + it.key() + "'] is not a file name");
-      std::string f = it.value().get<std::string>();
-      if (f.empty() || f.find('/') != std::string::npos || f.find('\\') != std::string::npos || f == "." || f == "..")
-        fail(ErrorCode::Format, what + ": shard name '" + f + "' for tensor '" + it.key() + "' is not a plain file name in the folder");
-      weight_map[it.key()] = f;
-      if (seen_files.insert(f).second) files.push_back(f);
-    }
-    if (weight_map.empty()) fail(ErrorCode::Format, what + ": weight_map is empty");
+    detail::ShardIndex ix = detail::parse_shard_index(read_json_file(index), index.string());
+    weight_map = std::move(ix.weight_map);
+    files = std::move(ix.files);
     for (const auto& f : files)
-      if (!fs::exists(dir / f)) fail(ErrorCode::Io, what + " lists shard '" + f + "', which is missing from " + dir.string());
+      if (!fs::exists(dir / f)) fail(ErrorCode::Io, index.string() + " lists shard '" + f + "', which is missing from " + dir.string());
   } else if (fs::exists(single)) {
     files.push_back("model.safetensors");
   } else {

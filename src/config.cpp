@@ -1,10 +1,10 @@
 #include "llrt/config.h"
 
 #include <cmath>
-#include <fstream>
-#include <sstream>
+#include <limits>
 
 #include "llrt/error.h"
+#include "src/bounded_io.h"
 
 namespace llrt {
 
@@ -19,21 +19,7 @@ const char* rope_type_name(RopeScaling::Type t) {
   return "?";
 }
 
-json read_json_file(const std::filesystem::path& path, uint64_t max_bytes) {
-  std::error_code ec;
-  auto size = std::filesystem::file_size(path, ec);
-  if (ec) fail(ErrorCode::Io, "cannot read " + path.string() + ": " + ec.message());
-  if (size > max_bytes) fail(ErrorCode::Format, path.string() + " is " + std::to_string(size) + " bytes: too large for a JSON config");
-  std::ifstream f(path, std::ios::binary);
-  if (!f) fail(ErrorCode::Io, "cannot open " + path.string());
-  std::stringstream ss;
-  ss << f.rdbuf();
-  try {
-    return json::parse(ss.str());
-  } catch (const json::exception& e) {
-    fail(ErrorCode::Format, path.string() + " is not valid JSON: " + e.what());
-  }
-}
+json read_json_file(const std::filesystem::path& path, uint64_t max_bytes) { return io::read_json(path, max_bytes); }
 
 namespace {
 
@@ -54,10 +40,7 @@ struct Reader {
       if (def) return *def;
       err(key, "is missing");
     }
-    if (!v->is_number_integer()) err(key, "must be an integer, got " + v->dump());
-    int64_t x = v->get<int64_t>();
-    if (x < lo || x > hi) err(key, "= " + std::to_string(x) + " is out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
-    return x;
+    return io::json_int(*v, what + ": '" + key + "'", lo, hi, ErrorCode::Config);  // never wraps a value past 2^63
   }
   double number(const std::string& key, std::optional<double> def, double lo, double hi) const {
     const json* v = get(key);
@@ -94,18 +77,16 @@ struct Reader {
     const json* v = get(key);
     std::vector<int64_t> out;
     if (!v) return out;
-    if (v->is_number_integer()) {
-      out.push_back(v->get<int64_t>());
-    } else if (v->is_array()) {
-      for (const auto& e : *v) {
-        if (!e.is_number_integer()) err(key, "must be an integer or a list of integers, got " + v->dump());
-        out.push_back(e.get<int64_t>());
-      }
+    // Token ids are int32 everywhere downstream: a value above 2^31 is an error, never truncated.
+    auto id = [&](const json& e) {
+      if (!e.is_number_integer()) err(key, "must be an integer or a list of integers, got " + v->dump());
+      return io::json_int(e, what + ": '" + key + "'", 0, std::numeric_limits<int32_t>::max(), ErrorCode::Config);
+    };
+    if (v->is_array()) {
+      for (const auto& e : *v) out.push_back(id(e));
     } else {
-      err(key, "must be an integer or a list of integers, got " + v->dump());
+      out.push_back(id(*v));
     }
-    for (auto id : out)
-      if (id < 0) err(key, "contains a negative token id");
     return out;
   }
 };
@@ -180,7 +161,8 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& what) {
   c.tie_word_embeddings = rd.boolean("tie_word_embeddings", false);
   if (rd.get("bos_token_id")) c.bos_token_id = rd.integer("bos_token_id", std::nullopt, 0, c.vocab_size - 1);
   c.eos_token_ids = rd.id_list("eos_token_id");
-  if (const json* p = rd.get("pad_token_id"); p && p->is_number_integer()) c.pad_token_id = p->get<int64_t>();
+  if (const json* p = rd.get("pad_token_id"); p && p->is_number_integer())
+    c.pad_token_id = io::json_int(*p, what + ": 'pad_token_id'", -1, std::numeric_limits<int32_t>::max(), ErrorCode::Config);
   c.torch_dtype = rd.string("torch_dtype", rd.string("dtype", ""));
   std::string act = rd.string("hidden_act", "silu");
   if (act != "silu")

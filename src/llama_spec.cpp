@@ -1,14 +1,13 @@
 // The Llama checkpoint contract: expected modules and shapes, kernel needs, memory,
 // and family detection. Reads config.json and safetensors headers only.
 #include <algorithm>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "llrt/error.h"
 #include "llrt/llama.h"
 #include "kernel_choice.h"
 #include "scratch_plan.h"
+#include "src/bounded_io.h"
 
 namespace llrt {
 
@@ -143,30 +142,18 @@ MemoryEstimate estimate_memory(const Checkpoint& ck, int64_t ctx, int64_t batch,
   e.weight_bytes = ck.weight_bytes();
   e.kv_bytes_per_token = plan.kv_per_token_bytes;
   e.ctx = ctx;
-  e.kv_bytes = plan.kv_per_token_bytes * uint64_t(ctx);
+  e.kv_bytes = plan.kv_bytes;
   e.scratch_bytes = plan.scratch_bytes();
   e.batch = batch;
   return e;
 }
-
-namespace {
-std::string read_small(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::string s;
-  if (!f) return s;
-  s.resize(4096);
-  f.read(s.data(), std::streamsize(s.size()));
-  s.resize(size_t(f.gcount()));
-  return s;
-}
-}  // namespace
 
 TokenizerFiles find_tokenizer_files(const fs::path& dir) {
   TokenizerFiles tf;
   if (fs::exists(dir / "tokenizer.json")) {
     std::string kind = "tokenizer.json";
     try {
-      auto j = read_json_file(dir / "tokenizer.json", 256ull << 20);
+      auto j = read_json_file(dir / "tokenizer.json", io::kMaxTokenizerFile);
       std::string model = j.value("/model/type"_json_pointer, std::string("?"));
       bool bytelevel = j.dump().find("\"ByteLevel\"") != std::string::npos;
       kind = "HF tokenizers " + model + (bytelevel ? " (byte-level, Llama 3 style)" : " (SentencePiece-style, byte fallback)");
@@ -176,7 +163,11 @@ TokenizerFiles find_tokenizer_files(const fs::path& dir) {
     tf.files.push_back({"tokenizer.json", kind});
   }
   if (fs::exists(dir / "tokenizer.model")) {
-    std::string head = read_small(dir / "tokenizer.model");
+    std::string head;
+    try {
+      head = io::read_head(dir / "tokenizer.model", 4096);
+    } catch (const Error&) {
+    }
     bool tiktoken = !head.empty() && head.find(' ') != std::string::npos && head.find('\n') != std::string::npos &&
                     std::all_of(head.begin(), head.begin() + std::min<size_t>(head.size(), 64), [](char ch) {
                       return ch == '\n' || ch == ' ' || ch == '=' || ch == '+' || ch == '/' || std::isalnum(static_cast<unsigned char>(ch));
@@ -205,10 +196,10 @@ ModelFamily classify_model(const Checkpoint& ck) {
                        ", model_type " + (c.model_type.empty() ? std::string("(none)") : c.model_type));
   std::string tok_cfg;
   if (fs::exists(ck.dir() / "tokenizer_config.json")) {
-    std::ifstream in(ck.dir() / "tokenizer_config.json", std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    tok_cfg = ss.str();
+    try {  // an unreadable one is reported by find_tokenizer_files; here it is only evidence
+      tok_cfg = io::read_file(ck.dir() / "tokenizer_config.json", io::kMaxConfigJson);
+    } catch (const Error&) {
+    }
   }
   const bool deepseek = tok_cfg.find("begin\xe2\x96\x81of\xe2\x96\x81sentence") != std::string::npos ||
                         tok_cfg.find("<\xef\xbd\x9c" "Assistant\xef\xbd\x9c>") != std::string::npos;

@@ -356,7 +356,7 @@ Context::Context(std::shared_ptr<const Model> model, const ContextOptions& opt) 
     s.bytes += prep;
     s.prep = s.bufs.back().get();
   }
-  const uint64_t kv_bytes = s.plan.kv_per_token_bytes * uint64_t(ctx);
+  const uint64_t kv_bytes = s.plan.kv_bytes;
   s.bufs.push_back(aligned_alloc_bytes(size_t(std::max<uint64_t>(kv_bytes, 4))));
   s.bytes += kv_bytes;
   s.kv = static_cast<char*>(s.bufs.back().get());

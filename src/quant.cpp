@@ -4,6 +4,7 @@
 #include "llrt/quant.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <map>
 #include <regex>
@@ -218,7 +219,82 @@ struct ModuleClass {
 
 // ==================================================================== regex
 
+namespace {
+
+constexpr size_t kMaxRegexLen = 1024;       // real patterns: < 100 characters
+constexpr int kMaxRegexNesting = 32;        // groups inside groups
+constexpr uint64_t kMaxRegexStates = 100000;  // atoms after expanding {m,n} counts
+
+// std::regex compiles (and matches) by recursion, about one level per nested group and per
+// term, and expands a{m,n} into copies: a hostile pattern overflows the stack or memory
+// before it can report anything. This linear scan bounds the length, the group nesting and
+// the expanded size (counts multiply through nested groups) of the ECMAScript text first.
+void check_regex_bounds(const std::string& ecma, const std::string& pat, const std::string& where) {
+  const std::string shown = pat.size() > 60 ? pat.substr(0, 60) + "..." : pat;
+  auto bad = [&](const std::string& what) {
+    fail(ErrorCode::Config, where + " = \"re:" + shown + "\": " + what + ": not a module-name pattern llrt accepts");
+  };
+  if (ecma.size() > kMaxRegexLen)
+    bad("the pattern is " + std::to_string(ecma.size()) + " characters long (limit " + std::to_string(kMaxRegexLen) + ")");
+  // sizes[d]: expanded atoms so far in the group open at depth d; last[d]: the size of its last atom
+  std::vector<uint64_t> sizes{0}, last{0};
+  auto add_atom = [&](uint64_t n) {
+    sizes.back() += n;
+    last.back() = n;
+    if (sizes.back() > kMaxRegexStates) bad("the pattern expands to more than " + std::to_string(kMaxRegexStates) + " states");
+  };
+  for (size_t i = 0; i < ecma.size(); ++i) {
+    const char c = ecma[i];
+    if (c == '\\') {
+      ++i;
+      add_atom(1);
+    } else if (c == '[') {
+      for (++i; i < ecma.size() && ecma[i] != ']'; ++i)
+        if (ecma[i] == '\\') ++i;
+      add_atom(1);
+    } else if (c == '(') {
+      if (int(sizes.size()) > kMaxRegexNesting) bad("groups nest more than " + std::to_string(kMaxRegexNesting) + " levels deep");
+      sizes.push_back(0);
+      last.push_back(0);
+    } else if (c == ')') {
+      if (sizes.size() == 1) continue;  // unbalanced: std::regex reports it
+      const uint64_t g = sizes.back() + 1;
+      sizes.pop_back();
+      last.pop_back();
+      add_atom(g);
+    } else if (c == '{') {
+      // {m}, {m,}, {m,n}: the last atom is repeated max(m, n) (+1 when open-ended) times
+      uint64_t m = 0, n = 0;
+      size_t k = i + 1;
+      bool any = false, comma = false;
+      for (; k < ecma.size() && (std::isdigit(static_cast<unsigned char>(ecma[k])) || ecma[k] == ','); ++k) {
+        if (ecma[k] == ',') { comma = true; continue; }
+        uint64_t& x = comma ? n : m;
+        x = std::min<uint64_t>(x * 10 + uint64_t(ecma[k] - '0'), kMaxRegexStates + 1);
+        any = true;
+      }
+      if (!any || k >= ecma.size() || ecma[k] != '}') { add_atom(1); continue; }  // a literal '{'
+      const uint64_t reps = std::max(m, n) + (comma && n == 0 ? 1 : 0);
+      const uint64_t grown = last.back() * std::max<uint64_t>(reps, 1);
+      if (grown > kMaxRegexStates) bad("the pattern expands to more than " + std::to_string(kMaxRegexStates) + " states");
+      sizes.back() += grown - last.back();
+      last.back() = grown;
+      if (sizes.back() > kMaxRegexStates) bad("the pattern expands to more than " + std::to_string(kMaxRegexStates) + " states");
+      i = k;
+    } else if (c == '*' || c == '+' || c == '?' || c == '|' || c == '^' || c == '$') {
+      // quantifiers and anchors add no copies
+    } else {
+      add_atom(1);
+    }
+  }
+}
+
+}  // namespace
+
 std::string python_regex_to_ecmascript(const std::string& pat, const std::string& where) {
+  if (pat.size() > kMaxRegexLen)
+    fail(ErrorCode::Config, where + " = \"re:" + pat.substr(0, 60) + "...\": the pattern is " + std::to_string(pat.size()) +
+                                " characters long (limit " + std::to_string(kMaxRegexLen) + "): not a module-name pattern llrt accepts");
   auto bad = [&](const std::string& what) {
     fail(ErrorCode::UnsupportedModel, where + " = \"re:" + pat + "\": the Python regex construct " + what +
                                           " has no std::regex (ECMAScript) equivalent in llrt");
@@ -274,6 +350,7 @@ std::string python_regex_to_ecmascript(const std::string& pat, const std::string
       bad("possessive quantifier");
     out += c;
   }
+  check_regex_bounds(out, pat, where);
   try {
     std::regex test(out, std::regex::ECMAScript);
   } catch (const std::regex_error& e) {
@@ -599,38 +676,6 @@ Q8Linear validate_q8_linear(const std::string& module, const QuantScheme& s, int
     bad("input_zero_point", "missing (static asymmetric activation quantization)");
   }
   return q;
-}
-
-// ==================================================================== kernels
-
-namespace {
-[[noreturn]] void no_q8_kernel(const std::string& what) {
-  KernelVerdict v;
-  v.need = {Op::LinearQ8, DType::I8, DType::F32, what};
-  for (const auto& x : KernelRegistry::global().all())
-    if (x.op == Op::LinearQ8 && backend_is_cpu(x.backend)) v.compiled.push_back(&x);
-  fail(ErrorCode::UnsupportedKernel, unsupported_kernel_message(v));
-}
-}  // namespace
-
-// CPU backends only: other backends (CUDA) register their own kernel structs under
-// Op::LinearQ8 with a different signature.
-const LinearQ8Kernel& linear_q8_kernel(Backend b) {
-  const auto* e = KernelRegistry::global().find(Op::LinearQ8, DType::I8, DType::F32, b);
-  if (!e || !backend_is_cpu(b)) no_q8_kernel(std::string("the CPU LinearQ8 kernel for backend ") + backend_name(b));
-  return *static_cast<const LinearQ8Kernel*>(e->fn);
-}
-
-const KernelEntry& best_linear_q8_entry() {
-  const KernelEntry* best = nullptr;
-  for (const auto& e : KernelRegistry::global().all()) {
-    if (e.op != Op::LinearQ8 || e.wtype != DType::I8 || e.atype != DType::F32 || !backend_is_cpu(e.backend)) continue;
-    if (!backend_usable(e.backend)) continue;
-    if (e.backend == Backend::Ref && !ref_kernels_allowed()) continue;  // the oracle only when asked for
-    if (!best || int(e.backend) > int(best->backend)) best = &e;
-  }
-  if (!best) no_q8_kernel("w8a8 int8 linear layers");
-  return *best;
 }
 
 }  // namespace llrt

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "llrt/error.h"
+#include "src/bounded_io.h"
 
 namespace llrt {
 
@@ -38,16 +39,11 @@ int64_t TensorInfo::numel() const {
 // ---------------------------------------------------------------- FileBytes
 
 std::shared_ptr<FileBytes> FileBytes::open(const std::filesystem::path& path, const MapOptions& opt) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail(ErrorCode::Io, "cannot open " + path.string() + ": " + std::strerror(errno));
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    fail(ErrorCode::Io, path.string() + " is not a regular file");
-  }
+  io::RegularFile file = io::open_regular(path);  // never blocks on a FIFO; refuses devices
   std::shared_ptr<FileBytes> fb(new FileBytes());
   fb->path_ = path;
-  fb->size_ = uint64_t(st.st_size);
+  fb->size_ = file.size();
+  const int fd = file.release();
   fb->mode_ = opt.mode == LoadMode::Copy ? LoadMode::Copy : LoadMode::Mmap;  // (Auto is resolved by Model::load)
   if (fb->size_ == 0) {
     ::close(fd);
@@ -158,18 +154,14 @@ SafetensorsHeader parse_safetensors_header(const uint8_t* prefix, uint64_t prefi
   // safetensors format cannot mean two tensors with one name).
   std::set<std::string> top_keys;
   std::string dup;
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(js, js + n, [&](int depth, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
-      if (ev == nlohmann::json::parse_event_t::key && depth == 1) {
-        std::string k = parsed.get<std::string>();
-        if (!top_keys.insert(k).second && dup.empty()) dup = k;
-      }
-      return true;
-    });
-  } catch (const nlohmann::json::exception& e) {
-    bad(what, std::string("header is not valid JSON: ") + e.what());
-  }
+  const nlohmann::json j = io::parse_json(std::string_view(js, n), what + ": header", ErrorCode::Format, kMaxHeaderLen,
+                                         [&](int depth, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
+                                           if (ev == nlohmann::json::parse_event_t::key && depth == 1) {
+                                             std::string k = parsed.get<std::string>();
+                                             if (!top_keys.insert(k).second && dup.empty()) dup = k;
+                                           }
+                                           return true;
+                                         });
   if (!dup.empty()) bad(what, "tensor '" + dup + "' appears twice in the header");
   if (!j.is_object()) bad(what, "header JSON is not an object");
 

@@ -2,11 +2,11 @@
 #include "llrt/chat_template.h"
 
 #include <ctime>
-#include <fstream>
 #include <map>
 #include <sstream>
 
 #include "llrt/error.h"
+#include "src/bounded_io.h"
 #include "src/chat/jinja_error.h"
 #include "src/chat/jinja_eval.h"
 #include "src/chat/jinja_lexer.h"
@@ -118,27 +118,15 @@ ChatTemplate ChatTemplate::from_string(const std::string& source, const std::str
 }
 
 ChatTemplate ChatTemplate::from_tokenizer_config(const std::filesystem::path& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) fail(ErrorCode::Io, "cannot open " + path.string());
-  std::stringstream ss;
-  ss << f.rdbuf();
-  ordered_json cfg;
-  try {
-    cfg = ordered_json::parse(ss.str());
-  } catch (const std::exception& e) {
-    fail(ErrorCode::Format, path.string() + ": invalid JSON: " + e.what());
-  }
+  const ordered_json cfg = io::read_json<ordered_json>(path);
   if (!cfg.is_object()) fail(ErrorCode::Format, path.string() + ": not a JSON object");
 
   auto impl = std::make_shared<Impl>();
   impl->origin = path.string();
   std::filesystem::path jinja_file = path.parent_path() / "chat_template.jinja";
   if (std::filesystem::exists(jinja_file)) {
-    std::ifstream jf(jinja_file, std::ios::binary);
-    std::stringstream js;
-    js << jf.rdbuf();
     impl->origin = jinja_file.string();
-    impl->templates["default"] = compile(js.str(), impl->origin);
+    impl->templates["default"] = compile(io::read_file(jinja_file, io::kMaxTemplateFile), impl->origin);
   } else {
     auto it = cfg.find("chat_template");
     if (it == cfg.end() || it->is_null())

@@ -2,6 +2,7 @@
 // what llrt implements; anything else is Error(Tokenizer) naming the component.
 #include <nlohmann/json.hpp>
 
+#include "src/bounded_io.h"
 #include "src/tokenizer/tokenizer_impl.h"
 #include "src/tokenizer/unicode.h"
 
@@ -184,8 +185,8 @@ void parse_post(const json& j, PostProcessor& post) {
         if (!specials.contains(id) || !specials[id].contains("ids") || !specials[id]["ids"].is_array())
           tok_fail("post_processor TemplateProcessing: special token \"" + id + "\" is missing from special_tokens");
         for (const json& x : specials[id]["ids"]) {
-          if (!x.is_number_integer()) tok_fail("post_processor TemplateProcessing: ids of \"" + id + "\" must be integers");
-          (seen_a ? suf : pre).push_back(x.get<int32_t>());
+          (seen_a ? suf : pre).push_back(io::json_token_id(
+              x, "tokenizer: post_processor TemplateProcessing: an id of special token \"" + id + "\"", ErrorCode::Tokenizer));
         }
       } else {
         tok_fail("post_processor TemplateProcessing: unknown template item " + item.dump());
@@ -286,12 +287,7 @@ void parse_model(const json& m, TokenizerImpl& t) {
 }  // namespace
 
 std::shared_ptr<TokenizerImpl> load_tokenizer_json(std::string_view text) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const std::exception& e) {
-    tok_fail(std::string("tokenizer.json is not valid JSON: ") + e.what());
-  }
+  const json j = io::parse_json(text, "tokenizer: tokenizer.json", ErrorCode::Tokenizer, io::kMaxTokenizerFile);
   if (!j.is_object()) tok_fail("tokenizer.json is not a JSON object");
   if (!j.contains("model")) tok_fail("tokenizer.json has no \"model\"");
   for (const char* k : {"truncation", "padding"})
@@ -337,6 +333,10 @@ std::shared_ptr<TokenizerImpl> load_tokenizer_json(std::string_view text) {
       at.rstrip = get_bool(a, "rstrip", false);
       at.normalized = get_bool(a, "normalized", true);
       at.special = get_bool(a, "special", false);
+      // HF assigns added-token ids itself (model vocabulary, else the next free id) and so does
+      // add_tokens(); the id written in the file must still be a token id, not a truncated one.
+      if (a.contains("id") && !a["id"].is_null())
+        (void)io::json_token_id(a["id"], "tokenizer: added token \"" + at.content + "\": \"id\"", ErrorCode::Tokenizer);
       added.push_back(std::move(at));
     }
   }

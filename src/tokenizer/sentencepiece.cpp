@@ -20,9 +20,14 @@
 // descending, lengths in code points. The merge rank is the position in that order.
 // The tokenizer_config.json `legacy` flag is not consulted: see the report in the commit log.
 #include <algorithm>
+#include <cerrno>
+#include <climits>
 #include <cstring>
+#include <random>
+#include <unordered_map>
 #include <nlohmann/json.hpp>
 
+#include "src/bounded_io.h"
 #include "src/tokenizer/tokenizer_impl.h"
 #include "src/tokenizer/unicode.h"
 
@@ -42,6 +47,13 @@ struct Reader {
       if (!(b & 0x80)) return v;
     }
     tok_fail("tokenizer.model: varint too long");
+  }
+  // An int32 / enum field: protobuf writes negative values as 64-bit two's complement; anything
+  // outside int32 is an error, never truncated.
+  int32_t int32(const char* what) {
+    const auto v = static_cast<int64_t>(varint());
+    if (v < INT32_MIN || v > INT32_MAX) tok_fail(std::string("tokenizer.model: ") + what + " = " + std::to_string(v) + " is out of range for an int32");
+    return static_cast<int32_t>(v);
   }
   // Returns field number and wire type of the next key.
   void key(uint32_t& field, uint32_t& wire) {
@@ -103,7 +115,7 @@ SpModel parse_proto(std::string_view data) {
         pr.key(f, w);
         if (f == 1 && w == 2) sp.piece = std::string(pr.bytes());
         else if (f == 2 && w == 5) { const uint32_t u = pr.fixed32(); std::memcpy(&sp.score, &u, 4); }
-        else if (f == 3 && w == 0) sp.type = static_cast<int>(pr.varint());
+        else if (f == 3 && w == 0) sp.type = pr.int32("piece type");
         else pr.skip(w);
       }
       m.pieces.push_back(std::move(sp));
@@ -113,7 +125,7 @@ SpModel parse_proto(std::string_view data) {
       while (!tr.done()) {
         tr.key(f, w);
         if (w == 0 && (f == 3 || f == 40 || f == 41 || f == 42)) {
-          const auto v = static_cast<int32_t>(static_cast<uint32_t>(tr.varint()));
+          const int32_t v = tr.int32(f == 3 ? "trainer_spec.model_type" : f == 40 ? "trainer_spec.unk_id" : f == 41 ? "trainer_spec.bos_id" : "trainer_spec.eos_id");
           if (f == 3) m.model_type = v;
           else if (f == 40) m.unk_id = v;
           else if (f == 41) m.bos_id = v;
@@ -135,12 +147,6 @@ SpModel parse_proto(std::string_view data) {
   return m;
 }
 
-size_t cp_len(std::string_view s) {
-  size_t n = 0;
-  for (char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-  return n;
-}
-
 std::string cfg_token(const nlohmann::json& j, const char* key, const std::string& dflt) {
   if (!j.contains(key) || j[key].is_null()) return dflt;
   if (j[key].is_string()) return j[key].get<std::string>();
@@ -154,6 +160,88 @@ bool cfg_bool(const nlohmann::json& j, const char* key, bool dflt) {
   return j[key].get<bool>();
 }
 
+// "Is w[b, e) a piece, and which?" for every split of every piece, in O(1) per split: hashing
+// each substring afresh (what a string-keyed map does) made merge generation O(|w|^2), 17 s for
+// one 200 KB piece. Two polynomial hashes mod 2^61-1, bases drawn per load: a piece's prefix
+// hashes give any substring's hashes in O(1), and a table maps (length, hash 1, hash 2) to a
+// piece id. Equal keys are taken as equal strings (no byte compare, which would make a vocabulary
+// of a, aa, aaa, ... cubic): two different strings of length n get equal keys with probability
+// at most (n / 2^61)^2 (a degree-n polynomial has at most n roots), whatever the input, since
+// the bases are drawn after it is written.
+class PieceHashes {
+ public:
+  struct Prefix {
+    std::vector<uint64_t> h1, h2;  // hashes of w[0, k)
+    std::vector<uint32_t> cps;     // code points in w[0, k)
+  };
+  PieceHashes(const std::vector<SpPiece>& pieces, const StrIdMap& exact) {
+    std::random_device rd;
+    for (uint64_t* b : {&b1_, &b2_}) *b = (uint64_t(rd()) << 32 | rd()) % (kMod - 257) + 256;
+    size_t longest = 0;
+    for (const SpPiece& p : pieces) longest = std::max(longest, p.piece.size());
+    p1_.resize(longest + 1);
+    p2_.resize(longest + 1);
+    p1_[0] = p2_[0] = 1;
+    for (size_t k = 1; k <= longest; ++k) p1_[k] = mulmod(p1_[k - 1], b1_), p2_[k] = mulmod(p2_[k - 1], b2_);
+    table_.reserve(pieces.size());
+    Prefix pre;
+    for (size_t i = 0; i < pieces.size(); ++i) {
+      const std::string& w = pieces[i].piece;
+      if (exact.find(w) != static_cast<int32_t>(i)) continue;  // the last id of a repeated piece
+      prefixes(w, pre);
+      table_.emplace(Key{w.size(), pre.h1[w.size()], pre.h2[w.size()]}, static_cast<int32_t>(i));
+    }
+  }
+  void prefixes(const std::string& w, Prefix& pre) const {
+    pre.h1.resize(w.size() + 1);
+    pre.h2.resize(w.size() + 1);
+    pre.cps.resize(w.size() + 1);
+    pre.h1[0] = pre.h2[0] = 0;
+    pre.cps[0] = 0;
+    for (size_t k = 0; k < w.size(); ++k) {
+      const auto b = static_cast<unsigned char>(w[k]);
+      pre.h1[k + 1] = addmod(mulmod(pre.h1[k], b1_), b + 1);
+      pre.h2[k + 1] = addmod(mulmod(pre.h2[k], b2_), b + 1);
+      pre.cps[k + 1] = pre.cps[k] + ((b & 0xC0) != 0x80);
+    }
+  }
+  // The piece id of w[b, e), or -1.
+  int32_t find(const Prefix& pre, size_t b, size_t e) const {
+    const Key k{e - b, addmod(pre.h1[e], kMod - mulmod(pre.h1[b], p1_[e - b])),
+                addmod(pre.h2[e], kMod - mulmod(pre.h2[b], p2_[e - b]))};
+    auto it = table_.find(k);
+    return it == table_.end() ? -1 : it->second;
+  }
+
+ private:
+  static constexpr uint64_t kMod = (uint64_t(1) << 61) - 1;
+  static uint64_t mulmod(uint64_t a, uint64_t b) {
+    const unsigned __int128 p = static_cast<unsigned __int128>(a) * b;
+    uint64_t r = static_cast<uint64_t>(p & kMod) + static_cast<uint64_t>(p >> 61);  // < 2^62
+    r = (r & kMod) + (r >> 61);                                                       // <= kMod + 1
+    return r >= kMod ? r - kMod : r;
+  }
+  static uint64_t addmod(uint64_t a, uint64_t b) {
+    const uint64_t r = a + b;
+    return r >= kMod ? r - kMod : r;
+  }
+  struct Key {
+    size_t len;
+    uint64_t h1, h2;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const { return k.h1 ^ (k.h2 * 0x9E3779B97F4A7C15ull) ^ k.len; }
+  };
+  uint64_t b1_ = 0, b2_ = 0;
+  std::vector<uint64_t> p1_, p2_;
+  std::unordered_map<Key, int32_t, KeyHash> table_;
+};
+
+// More merges than this is not a tokenizer (Llama 2's 32000 pieces give 61249; a vocabulary of
+// a, aa, aaa, ... gives n^2/2 and would exhaust memory).
+constexpr size_t kMaxMerges = size_t(1) << 24;
+
 }  // namespace
 
 std::shared_ptr<TokenizerImpl> load_sentencepiece(std::string_view proto, std::string_view config_json) {
@@ -163,11 +251,7 @@ std::shared_ptr<TokenizerImpl> load_sentencepiece(std::string_view proto, std::s
              (sp.model_type == 1 ? " (Unigram)" : "") + " is not supported by llrt (supported: BPE)");
   nlohmann::json cfg = nlohmann::json::object();
   if (!config_json.empty()) {
-    try {
-      cfg = nlohmann::json::parse(config_json);
-    } catch (const std::exception& e) {
-      fail(ErrorCode::Format, std::string("tokenizer_config.json: invalid JSON: ") + e.what());
-    }
+    cfg = io::parse_json(config_json, "tokenizer_config.json", ErrorCode::Format, io::kMaxConfigJson);
     if (!cfg.is_object()) fail(ErrorCode::Format, "tokenizer_config.json: not a JSON object");
   }
   const bool add_prefix_space = cfg_bool(cfg, "add_prefix_space", true);
@@ -200,18 +284,23 @@ std::shared_ptr<TokenizerImpl> load_sentencepiece(std::string_view proto, std::s
   };
   std::vector<M> merges;
   std::vector<M> local;
+  const PieceHashes ph(sp.pieces, t->piece_ids);
+  PieceHashes::Prefix pre;
   for (size_t i = 0; i < n; ++i) {
     const std::string& w = sp.pieces[i].piece;
     if (t->piece_ids.find(w) != static_cast<int32_t>(i)) continue;  // dict(vocab_scores) keeps one entry per piece
     local.clear();
+    ph.prefixes(w, pre);
     for (size_t k = 1; k < w.size(); ++k) {
       if ((static_cast<unsigned char>(w[k]) & 0xC0) == 0x80) continue;
-      const int32_t l = t->piece_ids.find(std::string_view(w).substr(0, k));
-      const int32_t r = t->piece_ids.find(std::string_view(w).substr(k));
-      if (l >= 0 && r >= 0)
-        local.push_back({l, r, static_cast<int32_t>(i), score[i], static_cast<uint32_t>(cp_len(w.substr(0, k))),
-                         static_cast<uint32_t>(cp_len(w.substr(k)))});
+      const int32_t l = ph.find(pre, 0, k);
+      if (l < 0) continue;
+      const int32_t r = ph.find(pre, k, w.size());
+      if (r >= 0) local.push_back({l, r, static_cast<int32_t>(i), score[i], pre.cps[k], pre.cps[w.size()] - pre.cps[k]});
     }
+    if (merges.size() + local.size() > kMaxMerges)
+      tok_fail("tokenizer.model: the pieces make more than " + std::to_string(kMaxMerges) +
+               " merges (every split of a piece into two pieces is one): not a real SentencePiece BPE model");
     std::stable_sort(local.begin(), local.end(), [](const M& a, const M& b) { return a.l != b.l ? a.l < b.l : a.r < b.r; });
     merges.insert(merges.end(), local.begin(), local.end());
   }
@@ -278,7 +367,13 @@ std::shared_ptr<TokenizerImpl> load_sentencepiece(std::string_view proto, std::s
       a.rstrip = cfg_bool(v, "rstrip", false);
       a.normalized = cfg_bool(v, "normalized", false);
       a.special = cfg_bool(v, "special", false);
-      extra.emplace_back(std::strtol(it.key().c_str(), nullptr, 10), a);
+      const std::string& key = it.key();
+      char* end = nullptr;
+      errno = 0;
+      const long id = std::strtol(key.c_str(), &end, 10);
+      if (key.empty() || end != key.c_str() + key.size() || errno == ERANGE || id < 0 || id > INT32_MAX)
+        tok_fail("tokenizer_config.json: added_tokens_decoder key \"" + key + "\" is not a token id in [0, 2147483647]");
+      extra.emplace_back(id, a);
     }
     std::sort(extra.begin(), extra.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     for (auto& [id, a] : extra) added.push_back(a);

@@ -3,11 +3,11 @@
 
 #include <algorithm>
 #include <atomic>
-#include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <unordered_set>
 
+#include "src/bounded_io.h"
 #include "src/tokenizer/tokenizer_impl.h"
 #include "src/tokenizer/unicode.h"
 
@@ -38,10 +38,6 @@ void TokenizerImpl::add_tokens(const std::vector<AddedToken>& tokens) {
   std::vector<std::string> added_order;
   std::unordered_set<std::string> special_set;
   std::unordered_map<int32_t, AddedToken> by_id;
-  auto same = [](const AddedToken& a, const AddedToken& b) {
-    return a.content == b.content && a.single_word == b.single_word && a.lstrip == b.lstrip &&
-           a.rstrip == b.rstrip && a.normalized == b.normalized && a.special == b.special;
-  };
   auto lookup = [&](const std::string& c) -> int32_t {
     auto it = added_by_content.find(c);
     if (it != added_by_content.end()) return it->second;
@@ -50,22 +46,37 @@ void TokenizerImpl::add_tokens(const std::vector<AddedToken>& tokens) {
   for (const AddedToken& t : tokens) {
     if (t.special && !t.content.empty() && special_set.insert(t.content).second) special_order.push_back(t.content);
   }
+  // HF skips a token equal (content and flags) to one already held, and gives a new content
+  // the next id after the largest added id. Both are kept as they change (a hash of the held
+  // tokens, a running maximum) so that registering n tokens is O(n), not O(n^2).
+  auto key_of = [](const AddedToken& a) {
+    std::string k = a.content;
+    k.push_back(static_cast<char>(a.single_word | a.lstrip << 1 | a.rstrip << 2 | a.normalized << 3 | a.special << 4));
+    return k;
+  };
+  std::unordered_set<std::string> held;  // key_of(v) for every v in by_id
+  int32_t mx = -1;
+  for (const auto& [c, v] : added_by_content) mx = std::max(mx, v);
   for (const AddedToken& t : tokens) {
     if (t.content.empty()) continue;
-    bool dup = false;
-    for (const auto& [id, v] : by_id) dup = dup || same(v, t);
-    if (dup) continue;
+    std::string key = key_of(t);
+    if (held.count(key)) continue;
     int32_t id = lookup(t.content);
     if (id < 0) {
-      int32_t mx = -1;
-      for (const auto& [c, v] : added_by_content) mx = std::max(mx, v);
       const auto msize = static_cast<int32_t>(model.model_vocab_entries);
+      if (mx == std::numeric_limits<int32_t>::max()) tok_fail("added tokens: no token id is left after " + std::to_string(mx));
       id = mx < 0 ? msize : ((mx >= msize || msize == 0) ? mx + 1 : msize);
     }
     added_by_content[t.content] = id;
+    mx = std::max(mx, id);
     AddedToken tt = t;
     tt.id = id;
-    by_id[id] = tt;
+    auto [it, fresh] = by_id.try_emplace(id, tt);
+    if (!fresh) {
+      held.erase(key_of(it->second));
+      it->second = tt;
+    }
+    held.insert(std::move(key));
     if (!special_set.count(t.content)) added_order.push_back(t.content);
   }
   added.clear();
@@ -178,24 +189,10 @@ static int32_t config_token_id(const TokenizerImpl& t, const nlohmann::json& j, 
 
 void TokenizerImpl::apply_config(std::string_view config_json) {
   if (config_json.empty()) return;
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(config_json);
-  } catch (const std::exception& e) {
-    fail(ErrorCode::Format, std::string("tokenizer_config.json: invalid JSON: ") + e.what());
-  }
+  const nlohmann::json j = io::parse_json(config_json, "tokenizer_config.json", ErrorCode::Format, io::kMaxConfigJson);
   if (!j.is_object()) fail(ErrorCode::Format, "tokenizer_config.json: not a JSON object");
   if (int32_t b = config_token_id(*this, j, "bos_token"); b >= 0) bos = b;
   if (int32_t e = config_token_id(*this, j, "eos_token"); e >= 0) eos = e;
-}
-
-std::string read_file(const std::filesystem::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  if (!f) fail(ErrorCode::Io, "cannot open " + p.string());
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  if (f.bad()) fail(ErrorCode::Io, "cannot read " + p.string());
-  return ss.str();
 }
 
 }  // namespace tok
@@ -203,9 +200,9 @@ std::string read_file(const std::filesystem::path& p) {
 // ---------------------------------------------------------------- public API
 Tokenizer Tokenizer::load(const std::filesystem::path& dir) {
   const auto json = dir / "tokenizer.json", model = dir / "tokenizer.model", cfg = dir / "tokenizer_config.json";
-  const std::string config = std::filesystem::exists(cfg) ? tok::read_file(cfg) : std::string();
-  if (std::filesystem::exists(json)) return from_json(tok::read_file(json), config);
-  if (std::filesystem::exists(model)) return from_sentencepiece(tok::read_file(model), config);
+  const std::string config = std::filesystem::exists(cfg) ? io::read_file(cfg, io::kMaxConfigJson) : std::string();
+  if (std::filesystem::exists(json)) return from_json(io::read_file(json, io::kMaxTokenizerFile), config);
+  if (std::filesystem::exists(model)) return from_sentencepiece(io::read_file(model, io::kMaxTokenizerFile), config);
   fail(ErrorCode::Io, "no tokenizer in " + dir.string() + ": neither tokenizer.json nor tokenizer.model exists");
 }
 

@@ -3,12 +3,14 @@
 // llrt::Error is the expected answer to bad input.
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
 #include "llrt/config.h"
 #include "llrt/error.h"
 #include "llrt/safetensors.h"
+#include "src/bounded_io.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
@@ -21,8 +23,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       // The file size is the buffer size: the parser must never read past `n`.
       llrt::parse_safetensors_header(p, n, n, "fuzz");
     } else {
-      auto j = nlohmann::json::parse(p, p + n, nullptr, /*allow_exceptions=*/false);
-      if (j.is_discarded()) return 0;
+      // The bounded reader, as config.json / generation_config.json are read (depth and size limits).
+      const auto j = llrt::io::parse_json(std::string_view(reinterpret_cast<const char*>(p), n), "fuzz");
       if (which == 1) llrt::ModelConfig::from_json(j, "fuzz");
       else llrt::GenerationConfig::from_json(j, "fuzz");
     }
