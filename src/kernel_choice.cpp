@@ -20,6 +20,7 @@
 #include "llrt/quant.h"
 #include "llrt/tensor.h"
 #include "nlohmann/json.hpp"
+#include "src/bounded_io.h"
 
 namespace llrt {
 
@@ -102,10 +103,12 @@ void load_locked(Store& s) {
   s.loaded = true;
   const std::string path = cache_path_uncached();
   if (path.empty() || path == "off") return;
-  std::ifstream f(path);
-  if (!f) return;
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return;
   try {
-    nlohmann::json j = nlohmann::json::parse(f);
+    // The one bounded reader (regular file, size cap, depth pre-scan): a damaged or hostile
+    // cache file is measured over, never trusted or followed into a hang.
+    nlohmann::json j = io::read_json(path, 1 << 20);
     if (j.value("key", std::string()) != machine_key()) return;  // another machine or build
     for (const auto& [name, v] : j.at("measures").items())
       s.m[name] = {v.at("decode_gbs").get<double>(), v.at("prefill_gflops").get<double>()};
