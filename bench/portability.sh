@@ -37,12 +37,15 @@ run() {  # name isa llama_build model [extra side_by_side args...]
   tail -n 12 "$OUT/$name.md"
 }
 
-for m in llama-3.2-1b-bf16 tinyllama-1.1b-f16 llama-3.2-1b-w8a8; do
-  run "avx512bf16-$m" avx512_bf16 llama.cpp-avx512noamx "$m"
-  run "avx2-$m" avx2 llama.cpp-avx2 "$m"
-done
+# Most important first (a run can be cut short and still say the most).
+run "avx512bf16-llama-3.2-1b-bf16" avx512_bf16 llama.cpp-avx512noamx llama-3.2-1b-bf16
+run "avx2-llama-3.2-1b-bf16" avx2 llama.cpp-avx2 llama-3.2-1b-bf16
+run "avx512bf16-tinyllama-1.1b-f16" avx512_bf16 llama.cpp-avx512noamx tinyllama-1.1b-f16
+run "avx512bf16-llama-3.2-1b-w8a8" avx512_bf16 llama.cpp-avx512noamx llama-3.2-1b-w8a8
 run "native-llama-3.2-1b-bf16" "" llama.cpp-build llama-3.2-1b-bf16
+run "busy-avx512bf16-llama-3.2-1b-bf16" avx512_bf16 llama.cpp-avx512noamx llama-3.2-1b-bf16 -p 128 -n 64 --busy-core 1
+run "avx2-tinyllama-1.1b-f16" avx2 llama.cpp-avx2 tinyllama-1.1b-f16
+run "avx2-llama-3.2-1b-w8a8" avx2 llama.cpp-avx2 llama-3.2-1b-w8a8
 run "avx512bf16-llama-3.2-1b-bf16-t1" avx512_bf16 llama.cpp-avx512noamx llama-3.2-1b-bf16 -t 1 -p 128 -n 64
 run "avx2-llama-3.2-1b-bf16-t1" avx2 llama.cpp-avx2 llama-3.2-1b-bf16 -t 1 -p 128 -n 64
-run "busy-avx512bf16-llama-3.2-1b-bf16" avx512_bf16 llama.cpp-avx512noamx llama-3.2-1b-bf16 -p 128 -n 64 --busy-core 1
 echo "results in $OUT"
