@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "src/chat/jinja_error.h"
+#include "src/chat/jinja_limits.h"
 #include "src/chat/jinja_unicode.h"
 
 namespace llrt::jinja {
@@ -343,6 +344,8 @@ static std::string json_key(const Value& k) {
 static void json_value(std::string& out, const Value& v, const ToJsonOptions& o, int depth) {
   auto newline = [&](int level) {
     if (o.indent < 0 && !o.indent_is_string) return;
+    const uint64_t ind = o.indent_is_string ? o.indent_str.size() : static_cast<uint64_t>(o.indent);
+    check_string_size(size_add(out.size() + 1, size_mul(ind, static_cast<uint64_t>(level))), "tojson(indent=...)");
     out += '\n';
     for (int i = 0; i < level; ++i) out += o.indent_is_string ? o.indent_str : std::string(o.indent, ' ');
   };
@@ -351,7 +354,10 @@ static void json_value(std::string& out, const Value& v, const ToJsonOptions& o,
     case Kind::Bool: out += v.as_bool() ? "true" : "false"; return;
     case Kind::Int: out += std::to_string(v.as_int()); return;
     case Kind::Float: out += json_float(v.as_float()); return;
-    case Kind::String: json_string(out, v.as_string(), o.ensure_ascii); return;
+    case Kind::String:  // at most 12 bytes per code point of a string that exists: checked after
+      json_string(out, v.as_string(), o.ensure_ascii);
+      check_string_size(out.size(), "tojson()");
+      return;
     case Kind::List: case Kind::Tuple: {
       const ValueList& items = v.as_list();
       if (items.empty()) { out += "[]"; return; }
