@@ -308,6 +308,24 @@ TEST_CASE("chat: every operation that grows a string or list checks the limit be
   has(err("{{ ('x' * 2000000)|list|length }}"), "iterating over a string would build a list of 2000000 items");
   has(err("{{ 'x' * (10**18 * 10) }}"), "integer overflow");
   has(err("{{ 'abc' * 9223372036854775807 }}"), "str * 9223372036854775807 would build a string of more than 2^64 bytes");
+  // Splitting builds one item per separator: checked per part.
+  has(err("{{ (' ' * 3000000).split(' ')|length }}"), "str.split() would build a list of 1000001 items");
+  has(err("{{ (' x' * 2000000).split()|length }}"), "str.split() would build a list of 1000001 items");
+  has(err("{{ ('\n' * 3000000).splitlines()|length }}"), "splitting lines would build a list of 1000001 items");
+  has(err("{{ ('\n' * 3000000)|indent }}"), "splitting lines would build a list");
+  // Shared inner lists are cheap to hold but not to print: printing and tojson check as they grow.
+  const std::string huge = "{% set l = [[0] * 1000000] * 1000000 %}";
+  has(err(huge + "{{ l }}"), "printing a list would build a string of");
+  has(err(huge + "{{ l|tojson }}"), "tojson() would build a string of");
+  has(err(huge + "{{ l|string|length }}"), "printing a list would build");
+  // One expression that visits 10^9+ elements is too much work, not a hang.
+  const std::string ab = "{% set a = [0] * 1000000 %}{% set b = [0] * 1000000 %}";
+  const auto t0 = std::chrono::steady_clock::now();
+  has(err(ab + "{{ ([a] * 1000) == ([b] * 1000) }}"), "too much work (comparisons over huge lists");
+  has(err("{{ ((range(100000)|list) * 10)|unique|list|length }}"), "too much work");
+  has(err(ab + "{% for i in range(1000) %}{{ a|map('string')|list|length }}{% endfor %}"), "too much work");
+  has(err(ab + "{% for i in range(1000) %}{{ 1 in a }}{% endfor %}"), "too much work");
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(60));
   // Within the limits nothing changes, and negative widths/counts are Python's (no padding).
   auto render = [](const std::string& src) { return ChatTemplate::from_string(src, "", "").render({{"user", "hi"}}); };
   CHECK(render("{{ 'ab'.center(6, '*') }}|{{ 'ab'.ljust(4, '.') }}|{{ '-5'.zfill(4) }}|{{ 'x'.center(-5) }}") == "**ab**|ab..|-005|x");
@@ -316,6 +334,8 @@ TEST_CASE("chat: every operation that grows a string or list checks the limit be
   CHECK(render("{{ (['ab'] * 3)|join(',') }}|{{ [1]|batch(3, 0)|list }}|{{ 'abc'|truncate(9223372036854775807, leeway=9223372036854775807) }}") ==
         "ab,ab,ab|[[1, 0, 0]]|abc");
   CHECK(render("{{ ('x' * 60000000)|length }}") == "60000000");  // big, but under the limit
+  CHECK(render("{% set a = [0] * 1000000 %}{{ ([a] * 1000) == ([a] * 1000) }}|{{ 'a b  c'.split() }}|{{ 'a,b'.split(',') }}") ==
+        "True|['a', 'b', 'c']|['a', 'b']");  // identical lists compare equal at once, as in Python
 }
 
 TEST_CASE("chat: BOS helper and injectable date") {

@@ -145,6 +145,7 @@ Evaluator::~Evaluator() {
 }
 
 std::string Evaluator::render() {
+  t_work_units = 0;  // the element-visit meter of jinja_limits.h, per render
   std::string out;
   exec(program_.body, out);
   return out;

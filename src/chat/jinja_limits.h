@@ -10,6 +10,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "src/chat/jinja_error.h"
 #include "src/chat/jinja_value.h"
@@ -60,11 +61,24 @@ inline size_t check_list_size(uint64_t items, uint64_t bytes, const std::string&
   return static_cast<size_t>(items);
 }
 
+// Work inside one operation counts too: comparing, sorting, de-duplicating or printing a list
+// of a million lists of a million items is one expression but 10^12 steps. Those element-wise
+// loops charge this per-render meter (one unit per element visited); Evaluator::render resets it.
+constexpr uint64_t kMaxWorkUnits = 100'000'000;  // a second or two
+inline thread_local uint64_t t_work_units = 0;
+inline void charge_work(uint64_t units, const char* what) {
+  t_work_units = size_add(t_work_units, units);
+  if (t_work_units > kMaxWorkUnits)
+    render_error(std::string("the template does too much work (") + what +
+                 " over huge lists: more than 100 million element visits in one render): giving up");
+}
+
 // A list built one item at a time (map, select, batch ...): each push is checked before it grows.
 class ListBuilder {
  public:
   explicit ListBuilder(std::string what) : what_(std::move(what)) {}
   void push(Value v) {
+    charge_work(1, what_.c_str());
     bytes_ = size_add(bytes_, v.is_string() ? v.as_string().size() : 0);
     check_list_size(items_.size() + 1, bytes_, what_);
     items_.push_back(std::move(v));

@@ -412,8 +412,11 @@ int64_t py_len(const Value& v) {
 ValueList py_iterate(const Value& v) {
   switch (v.kind()) {
     case Kind::Undefined: return {};
-    case Kind::List: case Kind::Tuple: return v.as_list();
+    case Kind::List: case Kind::Tuple:
+      charge_work(v.as_list().size(), "iterating");
+      return v.as_list();
     case Kind::Dict: {
+      charge_work(v.as_dict().items.size(), "iterating");
       ValueList keys;
       for (const auto& kv : v.as_dict().items) keys.push_back(kv.first);
       return keys;
@@ -421,6 +424,7 @@ ValueList py_iterate(const Value& v) {
     case Kind::String: {
       ValueList chars;
       chars.reserve(check_list_size(utf8_length(v.as_string()), v.as_string().size(), "iterating over a string"));
+      charge_work(chars.capacity(), "iterating");
       for (char32_t c : utf8_decode(v.as_string())) chars.emplace_back(utf8_encode(std::u32string(1, c)));
       return chars;
     }
@@ -448,6 +452,7 @@ bool py_contains(const Value& container, const Value& item) {
 }
 
 bool py_less(const Value& a, const Value& b) {
+  charge_work(1, "comparisons");
   if (a.is_undefined()) undefined_error(a);
   if (b.is_undefined()) undefined_error(b);
   if (a.is_number() && b.is_number()) {

@@ -120,8 +120,10 @@ std::string Value::type_name() const {
 static std::string seq_repr(const ValueList& items, bool tuple) {
   std::string s = tuple ? "(" : "[";
   for (size_t i = 0; i < items.size(); ++i) {
+    charge_work(1, "printing");
     if (i) s += ", ";
     s += items[i].repr();
+    check_string_size(s.size(), "printing a " + std::string(tuple ? "tuple" : "list"));  // at most one item over
   }
   if (tuple && items.size() == 1) s += ",";
   s += tuple ? ")" : "]";
@@ -131,8 +133,10 @@ static std::string seq_repr(const ValueList& items, bool tuple) {
 static std::string dict_repr(const Dict& d) {
   std::string s = "{";
   for (size_t i = 0; i < d.items.size(); ++i) {
+    charge_work(1, "printing");
     if (i) s += ", ";
     s += d.items[i].first.repr() + ": " + d.items[i].second.repr();
+    check_string_size(s.size(), "printing a dict");  // at most one item over
   }
   return s + "}";
 }
@@ -172,6 +176,8 @@ std::string Value::repr() const {
 }
 
 bool py_equal(const Value& a, const Value& b) {
+  charge_work(1, "comparisons");
+  if (a.same_object(b) && a.is_list_like()) return true;  // Python compares identical containers equal first
   if (a.is_number() && b.is_number()) {
     if (a.kind() == Kind::Float || b.kind() == Kind::Float) return a.as_float() == b.as_float();
     return a.as_int() == b.as_int();
@@ -363,9 +369,11 @@ static void json_value(std::string& out, const Value& v, const ToJsonOptions& o,
       if (items.empty()) { out += "[]"; return; }
       out += '[';
       for (size_t i = 0; i < items.size(); ++i) {
+        charge_work(1, "tojson");
         if (i) out += o.item_sep;
         newline(depth + 1);
         json_value(out, items[i], o, depth + 1);
+        check_string_size(out.size(), "tojson()");
       }
       newline(depth);
       out += ']';
@@ -381,9 +389,11 @@ static void json_value(std::string& out, const Value& v, const ToJsonOptions& o,
       for (size_t i = 0; i < items.size(); ++i) {
         if (i) out += o.item_sep;
         newline(depth + 1);
+        charge_work(1, "tojson");
         json_string(out, items[i].first, o.ensure_ascii);
         out += o.key_sep;
         json_value(out, *items[i].second, o, depth + 1);
+        check_string_size(out.size(), "tojson()");
       }
       newline(depth);
       out += '}';
