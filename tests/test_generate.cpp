@@ -336,6 +336,8 @@ TEST_CASE("the llrt CLI: every number is checked in full, and before anything lo
       {"bench " + none + "-p -1", "-p: -1 is out of range"},
       {"inspect " + none + "--ctx -1", "--ctx: -1 is out of range"},
       {"inspect " + none + "-t 99999", "-t: 99999 is out of range"},
+      {"run " + none + "--ids \"1 x\"", "--ids: 'x' is not a token id"},
+      {"run " + none + "--ids 1 --stop \"\"", "--stop: an empty stop string"},
   };
   for (const Case& c : cases) {
     const std::string out = run_cli_all(c.args, &st);

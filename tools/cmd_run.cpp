@@ -100,6 +100,8 @@ SamplingFlags parse_sampling_flags(Args& a) {
   if (a.number({"--seed", "-s"}, &seed)) f.seed = seed;
   if (a.number<int64_t>({"-n", "--n-predict", "--max-tokens"}, &i, 0, INT32_MAX, "new tokens")) f.max_new_tokens = i;
   f.stop = a.values({"--stop"});
+  for (const auto& s : f.stop)
+    if (s.empty()) fail(ErrorCode::InvalidArgument, "--stop: an empty stop string would stop before the first token");
   return f;
 }
 
@@ -203,12 +205,12 @@ int cmd_run(Args& a) {
   if (have_prompt == have_ids) fail(ErrorCode::InvalidArgument, "run: give exactly one of -p PROMPT, --file F or --ids \"1 2 3\"");
   if (chat && have_ids) fail(ErrorCode::InvalidArgument, "run: --chat needs a text prompt, not --ids");
   if (pos.size() > 1) fail(ErrorCode::InvalidArgument, "run: unexpected argument '" + pos[1] + "'");
+  std::vector<int32_t> ids;
+  if (have_ids) ids = parse_ids(ids_str);  // before the load, like every option
   Engine model = load_engine(pos.at(0), setup);
   GenerateOptions g = generate_options(sf, model.checkpoint());
   std::optional<Tokenizer> tok;
-  std::vector<int32_t> ids;
   if (have_ids) {
-    ids = parse_ids(ids_str);
     if (!print_ids || !g.stop_strings.empty()) tok = Tokenizer::load(pos[0]);
   } else {
     tok = Tokenizer::load(pos[0]);
