@@ -42,12 +42,41 @@ const char* error_code_name(ErrorCode c) {
     case ErrorCode::Tokenizer: return "Tokenizer";
     case ErrorCode::Template: return "Template";
     case ErrorCode::Cuda: return "Cuda";
+    case ErrorCode::NonFinite: return "NonFinite";
     case ErrorCode::Internal: return "Internal";
   }
   return "?";
 }
 
 const char* dtype_name(DType t) { return info(t).name; }
+
+uint64_t count_non_finite(DType t, const void* data, int64_t n, int64_t* first) {
+  // A float is NaN or Inf exactly when its exponent bits are all ones.
+  auto scan = [&](auto* p, auto mask) {
+    uint64_t count = 0;
+    int64_t at = -1;
+    for (int64_t i = 0; i < n; ++i) {
+      auto bits = decltype(mask)(0);
+      std::memcpy(&bits, p + i, sizeof bits);
+      if ((bits & mask) == mask) {
+        if (at < 0) at = i;
+        ++count;
+      }
+    }
+    if (first) *first = at;
+    return count;
+  };
+  const auto* b = static_cast<const uint8_t*>(data);
+  switch (t) {
+    case DType::F32: return scan(reinterpret_cast<const uint32_t*>(b), uint32_t(0x7f800000u));
+    case DType::F16: return scan(reinterpret_cast<const uint16_t*>(b), uint16_t(0x7c00u));
+    case DType::BF16: return scan(reinterpret_cast<const uint16_t*>(b), uint16_t(0x7f80u));
+    case DType::F64: return scan(reinterpret_cast<const uint64_t*>(b), uint64_t(0x7ff0000000000000ull));
+    default:
+      if (first) *first = -1;
+      return 0;
+  }
+}
 
 std::optional<DType> parse_dtype(std::string_view s) {
   for (const auto& i : kInfo)

@@ -147,8 +147,15 @@ GenerateStats generate(Session& ctx, const Tokenizer* tok, std::span<const int32
   std::span<const float> lg;
   int32_t greedy_id = -1;
   auto step = [&](std::span<const int32_t> toks) {
-    if (argmax_only) greedy_id = ctx.eval_greedy(toks);
-    else lg = ctx.eval(toks);
+    try {
+      if (argmax_only) greedy_id = ctx.eval_greedy(toks);
+      else lg = ctx.eval(toks);
+    } catch (const Error& e) {  // NaN/Inf logits (the session checks them): say which step, then what it found
+      if (e.code() != ErrorCode::NonFinite) throw;
+      fail(ErrorCode::NonFinite, (st.generated_tokens == 0 ? "evaluating the prompt (" + std::to_string(toks.size()) + " tokens)"
+                                                           : "generation step " + std::to_string(st.generated_tokens)) +
+                                     ": " + e.what() + "; generation stopped");
+    }
   };
 
   auto t0 = Clock::now();

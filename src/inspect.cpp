@@ -8,6 +8,7 @@
 #include "kernel_choice.h"
 #include "llrt/kernels.h"
 #include "llrt/llama.h"
+#include "llrt/tokenizer.h"
 
 namespace llrt {
 
@@ -160,6 +161,19 @@ json inspect_model(const std::filesystem::path& dir, const InspectOptions& opt) 
     for (const auto& [f, kind] : tf.files) tj.push_back({{"file", f}, {"kind", kind}});
     r["tokenizer_files"] = tj;
     r["chat_template"] = tf.has_chat_template;
+    // What stops the model running here besides the checkpoint: the first becomes "error".
+    json problems = json::array();
+    auto problem = [&](const char* code, const std::string& message) { problems.push_back({{"code", code}, {"message", message}}); };
+    try {
+      Tokenizer tok = Tokenizer::load(dir);
+      r["tokenizer"] = {{"loads", true}, {"vocab_size", tok.vocab_size()}};
+    } catch (const Error& e) {
+      r["tokenizer"] = {{"loads", false}, {"error", e.what()}};
+      problem("Tokenizer", std::string("the tokenizer does not load, so no text can be encoded: ") + e.what());
+    }
+    if (opt.ctx > c.max_position_embeddings)
+      problem("ContextOverflow", "a context of " + std::to_string(opt.ctx) + " positions exceeds the model's max_position_embeddings (" +
+                                     std::to_string(c.max_position_embeddings) + "): lower --ctx");
     const int threads = opt.threads > 0 ? opt.threads : cpu_info().physical_cores;
     const int64_t ctx = opt.ctx > 0 ? opt.ctx : std::min<int64_t>(c.max_position_embeddings, 4096);
     MemoryEstimate m = estimate_memory(ck, ctx, std::min(opt.batch, ctx), threads, opt.kv_dtype);
@@ -168,6 +182,28 @@ json inspect_model(const std::filesystem::path& dir, const InspectOptions& opt) 
                    {"total_bytes", m.total()}, {"kv_dtype", dtype_name(opt.kv_dtype)},
                    {"available_bytes", cpu_info().mem_available_bytes},
                    {"fits", cpu_info().mem_available_bytes == 0 || m.total() <= cpu_info().mem_available_bytes}};
+    if (opt.check_weights) {  // before the contract, which stops at the first bad quantization scale
+      // Every tensor of every dtype; integer tensors (I8 codes) cannot hold NaN/Inf, their
+      // float scales can and are scanned like any other float tensor.
+      json bad = json::array();
+      uint64_t scanned = 0;
+      std::string names;
+      for (const TensorInfo* ti : ck.tensors()) {
+        if (ti->dtype != DType::F32 && ti->dtype != DType::F16 && ti->dtype != DType::BF16 && ti->dtype != DType::F64) continue;
+        const Tensor t = ck.tensor(ti->name);
+        int64_t first = -1;
+        const uint64_t n = count_non_finite(ti->dtype, t.data(), t.numel(), &first);
+        ++scanned;
+        if (n == 0) continue;
+        bad.push_back({{"name", ti->name}, {"dtype", dtype_name(ti->dtype)}, {"non_finite", n}, {"numel", t.numel()}, {"first_index", first}});
+        if (bad.size() <= 5) names += std::string(names.empty() ? "" : ", ") + ti->name + " (" + std::to_string(n) + " of " +
+                                      std::to_string(t.numel()) + ", first at " + std::to_string(first) + ")";
+      }
+      r["weights_check"] = {{"float_tensors_scanned", scanned}, {"non_finite_tensors", bad}};
+      if (!bad.empty())
+        problem("NonFinite", std::to_string(bad.size()) + " tensor" + (bad.size() > 1 ? "s hold" : " holds") + " NaN/Inf: " + names +
+                                 (bad.size() > 5 ? ", ..." : "") + " - the checkpoint is damaged: re-download or re-convert it");
+    }
     // The tensor contract (may throw: reported below, with the rest of the report kept).
     validate_llama_checkpoint(ck);
     r["tensors_ok"] = true;
@@ -195,9 +231,11 @@ json inspect_model(const std::filesystem::path& dir, const InspectOptions& opt) 
       verdicts.push_back(e);
     }
     r["kernels"] = verdicts;
-    r["runnable"] = all_ok && r["memory"]["fits"].get<bool>();
-    if (!all_ok) r["error"] = {{"code", "UnsupportedKernel"}, {"message", "a kernel the model needs is missing here (see kernels)"}};
-    else if (!r["runnable"].get<bool>()) r["error"] = {{"code", "Memory"}, {"message", "the estimate exceeds available memory"}};
+    if (!all_ok) problem("UnsupportedKernel", "a kernel the model needs is missing here (see kernels)");
+    if (!r["memory"]["fits"].get<bool>()) problem("Memory", "the estimate exceeds available memory");
+    r["problems"] = problems;
+    r["runnable"] = problems.empty();
+    if (!problems.empty()) r["error"] = problems[0];
   } catch (const Error& e) {
     r["error"] = {{"code", error_code_name(e.code())}, {"message", e.what()}};
   }
@@ -224,6 +262,11 @@ std::string format_inspect(const json& r) {
     if (r["tokenizer_files"].empty()) os << " none";
     for (const auto& f : r["tokenizer_files"]) os << "\n  - " << f["file"].get<std::string>() << ": " << f["kind"].get<std::string>();
     os << "\n";
+    if (r.contains("tokenizer")) {
+      const auto& t = r["tokenizer"];
+      if (t["loads"].get<bool>()) os << "Tokenizer: loads (vocabulary " << t["vocab_size"] << ")\n";
+      else os << "Tokenizer: DOES NOT LOAD: " << t["error"].get<std::string>() << "\n";
+    }
   }
   if (r.contains("memory")) {
     const auto& m = r["memory"];
@@ -245,6 +288,19 @@ std::string format_inspect(const json& r) {
            << "      prefill " << k["prefill"]["kernel"].get<std::string>() << " [" << k["prefill"]["why"].get<std::string>() << "]\n";
       else os << k["kernel"].get<std::string>() << "\n";
     }
+  }
+  if (r.contains("weights_check")) {
+    const auto& w = r["weights_check"];
+    os << "Weights check: " << w["float_tensors_scanned"] << " float tensors scanned, ";
+    if (w["non_finite_tensors"].empty()) os << "all finite\n";
+    else os << w["non_finite_tensors"].size() << " hold NaN/Inf:\n";
+    for (const auto& b : w["non_finite_tensors"])
+      os << "  " << b["name"].get<std::string>() << " (" << b["dtype"].get<std::string>() << "): " << b["non_finite"] << " of "
+         << b["numel"] << ", first at index " << b["first_index"] << "\n";
+  }
+  if (r.contains("problems") && r["problems"].size() > 1) {
+    os << "Problems:\n";
+    for (const auto& p : r["problems"]) os << "  - " << p["code"].get<std::string>() << ": " << p["message"].get<std::string>() << "\n";
   }
   os << "Verdict: " << (r["runnable"].get<bool>() ? "runs here" : "cannot run here");
   if (r.contains("error")) os << " - " << r["error"]["code"].get<std::string>() << ": " << r["error"]["message"].get<std::string>();

@@ -125,6 +125,12 @@ void check_eval_tokens(const ModelConfig& c, std::span<const int32_t> toks, int6
                                          "; raise --ctx (up to max_position_embeddings) or start a new context");
 }
 
+void fail_non_finite_logits(int64_t pos, uint64_t n_bad, int64_t vocab, const std::string& where) {
+  fail(ErrorCode::NonFinite, "the logits at position " + std::to_string(pos) + " are not finite (" + std::to_string(n_bad) + " NaN/Inf of " +
+                                 std::to_string(vocab) + ")" + (where.empty() ? "" : ": " + where) +
+                                 ". The weights are probably damaged: `llrt inspect --check-weights MODEL_DIR` lists the tensors holding NaN/Inf");
+}
+
 LoadMode resolve_load_mode(LoadMode requested, uint64_t weight_bytes, uint64_t mem_available_bytes) {
   if (requested != LoadMode::Auto) return requested;
   const bool fits = mem_available_bytes == 0 || static_cast<unsigned __int128>(weight_bytes) * 10 <= static_cast<unsigned __int128>(mem_available_bytes) * 7;
@@ -396,9 +402,29 @@ void store_kv_row(DType dt, const float* src, int64_t n, char* dst) {
     for (int64_t i = 0; i < n; ++i) d[i] = f32_to_f16(src[i]);
 }
 
+// Where a forward pass first produced NaN/Inf: asked for only after the logits came out
+// non-finite (the pass is run again with checks after every stage; free otherwise).
+struct NonFiniteProbe {
+  int64_t stage = -3;  // -1: the token embeddings, 0..L-1: that layer's output, L: the final norm; -3: none
+  int64_t row = -1;    // the chunk row (token) where it appeared first
+  bool found() const { return stage != -3; }
+  // True (and recorded) when one of rows [from, T) of `x` ([T, H]) holds a NaN/Inf.
+  bool check(int64_t at, const float* x, int64_t from, int64_t T, int64_t H) {
+    for (int64_t t = from; t < T; ++t)
+      if (count_non_finite(DType::F32, x + t * H, H) > 0) {
+        stage = at;
+        row = t;
+        return true;
+      }
+    return false;
+  }
+};
+
 // One forward chunk of T tokens at positions p0..p0+T-1. Writes the final hidden
-// state (after the final norm) of rows [out_from, T) into s.xb.
-void forward_chunk(const Model::Impl& m, Context::State& s, const int32_t* toks, int64_t T, int64_t p0, int64_t out_from) {
+// state (after the final norm) of rows [out_from, T) into s.xb. With a probe, stops at the
+// first stage whose output holds a NaN/Inf and records it there.
+void forward_chunk(const Model::Impl& m, Context::State& s, const int32_t* toks, int64_t T, int64_t p0, int64_t out_from,
+                   NonFiniteProbe* probe = nullptr) {
   const ModelConfig& c = m.cfg;
   const int64_t H = c.hidden_size, QD = c.q_dim(), KVD = c.kv_dim(), I = c.intermediate_size;
   const int64_t hd = c.head_dim, nh = c.num_attention_heads, nkv = c.num_key_value_heads, rep = c.n_rep();
@@ -409,6 +435,7 @@ void forward_chunk(const Model::Impl& m, Context::State& s, const int32_t* toks,
   WorkPool& pool = WorkPool::global();
 
   m.embed_fn(m.embed, H, toks, T, s.x);
+  if (probe && probe->check(-1, s.x, 0, T, H)) return;
   for (size_t l = 0; l < m.layers.size(); ++l) {
     const LayerWeights& L = m.layers[l];
     const size_t es = s.kv_esize;
@@ -505,8 +532,39 @@ void forward_chunk(const Model::Impl& m, Context::State& s, const int32_t* toks,
       run_linears(m, ls, ys, 1, s.gate, T, s.prep);
     }
     m.add_fn(s.x, s.xb, T * H);
+    if (probe && probe->check(int64_t(l), s.x, 0, T, H)) return;
   }
   for (int64_t t = out_from; t < T; ++t) m.final_norm.fn(s.x + t * H, m.final_norm.w, s.xb + t * H, H, eps);
+  if (probe) probe->check(int64_t(m.layers.size()), s.xb, out_from, T, H);
+}
+
+// Non-finite logits: runs tokens (evaluated from position p_start) again, checking every stage,
+// and throws Error{NonFinite} naming the position and the first stage that went non-finite. The
+// context is left as before the call (n_past = p_start), like every other eval error.
+[[noreturn]] void non_finite_logits(const Model::Impl& m, Context::State& s, std::span<const int32_t> tokens, int64_t p_start,
+                                    int64_t bad_pos, int64_t n_bad) {
+  const int64_t L = int64_t(m.layers.size()), n = int64_t(tokens.size());
+  NonFiniteProbe probe;
+  s.n_past = p_start;
+  int64_t pos = -1;
+  for (int64_t i = 0; i < n && !probe.found(); i += s.plan.batch) {
+    const int64_t T = std::min(s.plan.batch, n - i);
+    forward_chunk(m, s, tokens.data() + i, T, s.n_past, 0, &probe);
+    if (probe.found()) pos = s.n_past + probe.row;
+    s.n_past += T;
+  }
+  s.n_past = p_start;
+  std::string where;
+  if (!probe.found()) where = "every layer's output is finite, so the output head (lm_head) made them";
+  else if (probe.stage == -1)
+    where = "the token embedding of token id " + std::to_string(tokens[size_t(pos - p_start)]) + " (position " +
+            std::to_string(pos) + ") is non-finite (model.embed_tokens.weight)";
+  else if (probe.stage == L)
+    where = "every layer's output is finite; the final norm (model.norm.weight) made them";
+  else
+    where = "layer " + std::to_string(probe.stage) + " of " + std::to_string(L) + " (model.layers." + std::to_string(probe.stage) +
+            ".*) is the first whose output is non-finite, at position " + std::to_string(pos);
+  fail_non_finite_logits(bad_pos, uint64_t(n_bad), m.cfg.vocab_size, where);
 }
 }  // namespace
 
@@ -514,7 +572,7 @@ std::span<const float> Context::eval(std::span<const int32_t> tokens) {
   const Model::Impl& m = model_->impl();
   State& s = *st_;
   check_eval_tokens(m.cfg, tokens, s.n_past, s.plan.ctx);
-  const int64_t n = int64_t(tokens.size()), H = m.cfg.hidden_size;
+  const int64_t n = int64_t(tokens.size()), H = m.cfg.hidden_size, p_start = s.n_past;
   for (int64_t i = 0; i < n; i += s.plan.batch) {
     int64_t T = std::min(s.plan.batch, n - i);
     bool last = i + T == n;
@@ -525,6 +583,9 @@ std::span<const float> Context::eval(std::span<const int32_t> tokens) {
   const LinearWeights* ls[1] = {&m.lm_head};
   float* ys[1] = {s.logits};
   run_linears(m, ls, ys, 1, s.xb + (T_last - 1) * H, 1, s.prep);
+  // One pass over the vocabulary: NaN/Inf logits stop here, with what made them.
+  if (const uint64_t bad = count_non_finite(DType::F32, s.logits, m.cfg.vocab_size))
+    non_finite_logits(m, s, tokens, p_start, s.n_past - 1, int64_t(bad));
   return {s.logits, size_t(m.cfg.vocab_size)};
 }
 
@@ -532,7 +593,7 @@ std::vector<float> Context::eval_all(std::span<const int32_t> tokens) {
   const Model::Impl& m = model_->impl();
   State& s = *st_;
   check_eval_tokens(m.cfg, tokens, s.n_past, s.plan.ctx);
-  const int64_t n = int64_t(tokens.size()), H = m.cfg.hidden_size, V = m.cfg.vocab_size;
+  const int64_t n = int64_t(tokens.size()), H = m.cfg.hidden_size, V = m.cfg.vocab_size, p_start = s.n_past;
   std::vector<float> out(size_t(n * V));
   for (int64_t i = 0; i < n; i += s.plan.batch) {
     int64_t T = std::min(s.plan.batch, n - i);
@@ -544,6 +605,9 @@ std::vector<float> Context::eval_all(std::span<const int32_t> tokens) {
       run_linears(m, ls, ys, 1, s.xb + t * H, 1, s.prep);
     }
   }
+  for (int64_t t = 0; t < n; ++t)
+    if (const uint64_t bad = count_non_finite(DType::F32, out.data() + t * V, V))
+      non_finite_logits(m, s, tokens, p_start, p_start + t, int64_t(bad));
   return out;
 }
 

@@ -45,7 +45,14 @@ PerplexityResult perplexity(Session& s, std::span<const int32_t> ids, const Perp
     for (size_t p0 = 0; p0 + 1 < toks.size(); p0 += size_t(nb)) {
       // positions [p0, p1) predict tokens p0+1 .. p1
       const size_t p1 = std::min(toks.size() - 1, p0 + size_t(nb));
-      std::vector<float> lg = s.eval_all({toks.data() + p0, p1 - p0});
+      std::vector<float> lg;
+      try {
+        lg = s.eval_all({toks.data() + p0, p1 - p0});
+      } catch (const Error& e) {  // NaN/Inf logits: which chunk, then what the session found
+        if (e.code() != ErrorCode::NonFinite) throw;
+        fail(ErrorCode::NonFinite, "perplexity chunk " + std::to_string(r.chunks + 1) + " (tokens " + std::to_string(c0) + ".." +
+                                       std::to_string(c0 + n_body - 1) + " of the text): " + e.what());
+      }
       for (size_t p = p0; p < p1; ++p) r.nll.push_back(nll_of(lg.data() + (p - p0) * size_t(V), V, toks[p + 1]));
     }
     ++r.chunks;

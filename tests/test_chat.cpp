@@ -233,12 +233,12 @@ TEST_CASE("chat: errors name the construct and position") {
   // ... and unbounded work or memory is an error too, not a hang or an allocation failure.
   has(err("{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}"), "too much work");
   has(err("{% set ns = namespace(s='a') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}"),
-      "string too large");
+      "'~' would build a string of 134217728 bytes, over the 64 MiB limit");
   has(err("{% set ns = namespace(s='a') %}{% for i in range(60) %}{% set ns.s = ns.s + ns.s %}{% endfor %}"),
-      "string too large");
+      "str + str would build a string of 134217728 bytes, over the 64 MiB limit");
   has(err("{% set ns = namespace(l=[1]) %}{% for i in range(60) %}{% set ns.l = ns.l + ns.l %}{% endfor %}"),
-      "list too large");
-  has(err("{{ ([1] * 1000000000)|length }}"), "list repetition too large");
+      "list + list would build a list of 1048576 items, over the limit of a million");
+  has(err("{{ ([1] * 1000000000)|length }}"), "list * 1000000000 would build a list of 1000000000 items");
   has(err("{% for i in range(100000) %}{{ 'x' * 10000 }}{% endfor %}"), "exceeds 64 MiB");
   // Many tags on one line lex in linear time (lstrip_blocks looks back only to the last tag).
   std::string one_line;
@@ -260,6 +260,82 @@ TEST_CASE("chat: errors name the construct and position") {
   CHECK_THROWS_AS(ChatTemplate::from_tokenizer_config("/nonexistent/tokenizer_config.json"), llrt::Error);
   CHECK_THROWS_AS(ChatTemplate::from_tokenizer_config(llrt::test::model_dir("llama-3.1-mini-sharded") / "config.json"),
                   llrt::Error);  // a JSON file without chat_template
+}
+
+TEST_CASE("chat: every operation that grows a string or list checks the limit before it allocates") {
+  // Each of these asked for gigabytes to terabytes before any check (std::bad_alloc or a
+  // length_error, not an llrt::Error): now the size is computed first and refused.
+  auto err = [](const std::string& src) {
+    try {
+      ChatTemplate::from_string(src, "<s>", "</s>").render({{"user", "hi"}});
+    } catch (const llrt::Error& e) {
+      CHECK(e.code() == ErrorCode::Template);
+      return std::string(e.what());
+    }
+    FAIL("no error for " << src);
+    return std::string();
+  };
+  auto has = [](const std::string& s, const char* part) {
+    CHECK_MESSAGE(s.find(part) != std::string::npos, "'" << part << "' not in: " << s);
+  };
+  const char* over_string = "over the 64 MiB limit on template strings";
+  // padding widths
+  std::string e = err("{{ 'x'.center(10**12) }}");
+  has(e, "str.center(1000000000000) would build a string of 1000000000000 bytes");
+  has(e, over_string);
+  has(err("{{ 'x'.ljust(10**12, '*') }}"), "str.ljust(1000000000000)");
+  has(err("{{ 'x'.rjust(10**12, '\u00e9') }}"), "str.rjust(1000000000000) would build a string of 1999999999999 bytes");
+  has(err("{{ '-5'.zfill(10**12) }}"), "str.zfill(1000000000000)");
+  has(err("{{ 'ab'|center(10**12) }}"), "str.center(1000000000000)");
+  // join: of big items, with a big separator, as a filter and as str.join
+  has(err("{{ ['x' * 40000000, 'y' * 40000000]|join }}"), "join() would build a string of 80000000 bytes");
+  has(err("{{ '-'.join(['x' * 40000000, 'y' * 40000000]) }}"), "str.join() would build a string of 80000001 bytes");
+  has(err("{{ range(100000)|map('string')|join('x' * 1000) }}"), "join() would build");
+  // replace: many replacements, and the empty pattern (between every character)
+  has(err("{{ ('x' * 1000000).replace('x', 'y' * 1000) }}"), "str.replace() would build a string of 1000000000 bytes");
+  has(err("{{ ('x' * 1000000)|replace('x', 'y' * 1000) }}"), "str.replace() would build");
+  has(err("{{ ('x' * 1000000).replace('', 'y' * 100) }}"), "str.replace() would build a string of 101000100 bytes");
+  // list repetition copies its strings: a list of one big string repeated
+  has(err("{{ (['x' * 60000000] * 2)|length }}"), "list * 2 would build a list holding 120000000 bytes of strings");
+  has(err("{{ (['x' * 1000] * 1000000)|length }}"), "list * 1000000 would build a list holding 1000000000 bytes");
+  has(err("{{ ((['x' * 1000] * 60000) + (['x' * 1000] * 60000))|length }}"), "list + list would build a list holding");
+  // lists built item by item, filler and indents
+  has(err("{{ range(100000)|map('center', 1000)|list|length }}"), "map() would build a list holding");
+  has(err("{{ [1]|batch(10**12, 0)|list|length }}"), "batch(1000000000000, fill_with) would build a list of 1000000000000 items");
+  has(err("{{ 'a\nb'|indent(10**12) }}"), "indent(1000000000000) would build a string");
+  has(err("{{ 'a'|indent(10**12, true) }}"), "indent(1000000000000)");
+  has(err("{{ [1, 2]|tojson(indent=10**12) }}"), "tojson(indent=...) would build a string");
+  has(err("{{ ('x' * 2000000)|list|length }}"), "iterating over a string would build a list of 2000000 items");
+  has(err("{{ 'x' * (10**18 * 10) }}"), "integer overflow");
+  has(err("{{ 'abc' * 9223372036854775807 }}"), "str * 9223372036854775807 would build a string of more than 2^64 bytes");
+  // Splitting builds one item per separator: checked per part.
+  has(err("{{ (' ' * 3000000).split(' ')|length }}"), "str.split() would build a list of 1000001 items");
+  has(err("{{ (' x' * 2000000).split()|length }}"), "str.split() would build a list of 1000001 items");
+  has(err("{{ ('\n' * 3000000).splitlines()|length }}"), "splitting lines would build a list of 1000001 items");
+  has(err("{{ ('\n' * 3000000)|indent }}"), "splitting lines would build a list");
+  // Shared inner lists are cheap to hold but not to print: printing and tojson check as they grow.
+  const std::string huge = "{% set l = [[0] * 1000000] * 1000000 %}";
+  has(err(huge + "{{ l }}"), "printing a list would build a string of");
+  has(err(huge + "{{ l|tojson }}"), "tojson() would build a string of");
+  has(err(huge + "{{ l|string|length }}"), "printing a list would build");
+  // One expression that visits 10^9+ elements is too much work, not a hang.
+  const std::string ab = "{% set a = [0] * 1000000 %}{% set b = [0] * 1000000 %}";
+  const auto t0 = std::chrono::steady_clock::now();
+  has(err(ab + "{{ ([a] * 1000) == ([b] * 1000) }}"), "too much work (comparisons over huge lists");
+  has(err("{{ ((range(100000)|list) * 10)|unique|list|length }}"), "too much work");
+  has(err(ab + "{% for i in range(1000) %}{{ a|map('string')|list|length }}{% endfor %}"), "too much work");
+  has(err(ab + "{% for i in range(1000) %}{{ 1 in a }}{% endfor %}"), "too much work");
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(60));
+  // Within the limits nothing changes, and negative widths/counts are Python's (no padding).
+  auto render = [](const std::string& src) { return ChatTemplate::from_string(src, "", "").render({{"user", "hi"}}); };
+  CHECK(render("{{ 'ab'.center(6, '*') }}|{{ 'ab'.ljust(4, '.') }}|{{ '-5'.zfill(4) }}|{{ 'x'.center(-5) }}") == "**ab**|ab..|-005|x");
+  CHECK(render("{{ 'a\nb'|indent(2, true) }}|{{ 'a\nb'|indent(-3) }}") == "  a\n  b|a\nb");
+  CHECK(render("{{ 'aXbX'.replace('X', '--') }}|{{ 'ab'.replace('', '.') }}|{{ 'aaa'.replace('a', 'b', 2) }}") == "a--b--|.a.b.|bba");
+  CHECK(render("{{ (['ab'] * 3)|join(',') }}|{{ [1]|batch(3, 0)|list }}|{{ 'abc'|truncate(9223372036854775807, leeway=9223372036854775807) }}") ==
+        "ab,ab,ab|[[1, 0, 0]]|abc");
+  CHECK(render("{{ ('x' * 60000000)|length }}") == "60000000");  // big, but under the limit
+  CHECK(render("{% set a = [0] * 1000000 %}{{ ([a] * 1000) == ([a] * 1000) }}|{{ 'a b  c'.split() }}|{{ 'a,b'.split(',') }}") ==
+        "True|['a', 'b', 'c']|['a', 'b']");  // identical lists compare equal at once, as in Python
 }
 
 TEST_CASE("chat: BOS helper and injectable date") {

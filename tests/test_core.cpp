@@ -50,6 +50,27 @@ TEST_CASE("bf16 and f16 conversions round to nearest even") {
   CHECK(f32_to_f16(65504.0f) == 0x7bff);
 }
 
+TEST_CASE("count_non_finite finds NaN/Inf by exponent bits in every float dtype, none in integers") {
+  const float nan = std::nanf(""), inf = INFINITY;
+  std::vector<float> f32 = {1.0f, -0.0f, 3.0e38f, 1e-45f, nan, 2.0f, -inf};
+  int64_t first = -2;
+  CHECK(count_non_finite(DType::F32, f32.data(), int64_t(f32.size()), &first) == 2);
+  CHECK(first == 4);
+  std::vector<uint16_t> b16, h16;
+  for (float v : f32) b16.push_back(f32_to_bf16(v)), h16.push_back(f32_to_f16(v));
+  CHECK(count_non_finite(DType::BF16, b16.data(), int64_t(b16.size()), &first) == 2);  // 3.0e38 is finite in BF16
+  CHECK(first == 4);
+  CHECK(count_non_finite(DType::F16, h16.data(), int64_t(h16.size()), &first) == 3);   // 3.0e38 rounds to F16 Inf
+  CHECK(first == 2);
+  const std::vector<double> f64 = {0.0, 1e308, -INFINITY};
+  CHECK(count_non_finite(DType::F64, f64.data(), 3, &first) == 1);
+  CHECK(first == 2);
+  const std::vector<int8_t> i8 = {-1, -128, 127};  // all bits set is -1, not a NaN
+  CHECK(count_non_finite(DType::I8, i8.data(), 3, &first) == 0);
+  CHECK(first == -1);
+  CHECK(count_non_finite(DType::F32, f32.data(), 4) == 0);
+}
+
 TEST_CASE("tensor owns aligned memory and views do not copy") {
   Tensor t = Tensor::empty(DType::BF16, {3, 5});
   CHECK(t.numel() == 15);

@@ -3,7 +3,10 @@
 #include <doctest/doctest.h>
 
 #include <cstdio>
+#include <cstring>
+#include <limits>
 #include <map>
+#include <thread>
 #include <sys/wait.h>
 
 #include "llrt/error.h"
@@ -11,6 +14,7 @@
 #include "llrt/model.h"
 #include "llrt/perplexity.h"
 #include "reference.h"
+#include "st_writer.h"
 
 using namespace llrt;
 using namespace llrt::test;
@@ -19,8 +23,8 @@ namespace {
 std::filesystem::path stories() { return repo_dir() / "models" / "stories260K"; }
 nlohmann::json stories_ref() { return read_json_file(repo_dir() / "tests/data/stories260K/greedy.json"); }
 
-std::string run_cli(const std::string& args, int* status) {
-  std::string cmd = std::string(LLRT_BUILD_DIR) + "/tools/llrt " + args + " 2>/dev/null";
+std::string run_cli(const std::string& args, int* status, const char* stderr_to = " 2>/dev/null") {
+  std::string cmd = std::string(LLRT_BUILD_DIR) + "/tools/llrt " + args + stderr_to;
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];
@@ -29,6 +33,47 @@ std::string run_cli(const std::string& args, int* status) {
   int st = pclose(p);
   *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   return out;
+}
+// The same, returning stdout and stderr together (for the error messages).
+std::string run_cli_all(const std::string& args, int* status) { return run_cli(args, status, " 2>&1"); }
+
+// stories260K copied to a fresh folder with some weights overwritten (NaN/Inf poked in).
+// `untie` gives it its own lm_head (a copy of the embedding table), so a damaged embedding
+// row touches only the input of that token.
+struct Poke {
+  std::string tensor;
+  int64_t index;
+  float value;
+};
+std::filesystem::path damaged_stories(const std::string& tag, const std::vector<Poke>& pokes, bool untie = false) {
+  auto dir = copy_model(stories(), tag);
+  RawSafetensors raw = read_raw(dir / "model.safetensors");
+  if (untie) {
+    const auto& e = raw.header["model.embed_tokens.weight"];
+    const uint64_t b = e["data_offsets"][0].get<uint64_t>(), n = e["data_offsets"][1].get<uint64_t>() - b;
+    raw.header["lm_head.weight"] = {{"dtype", "F32"}, {"shape", e["shape"]}, {"data_offsets", {raw.data.size(), raw.data.size() + n}}};
+    raw.data += raw.data.substr(b, n);
+    auto cfg = read_json_file(dir / "config.json");
+    cfg["tie_word_embeddings"] = false;
+    spit(dir / "config.json", cfg.dump(2));
+  }
+  for (const Poke& p : pokes) {
+    const uint64_t at = raw.header[p.tensor]["data_offsets"][0].get<uint64_t>() + uint64_t(p.index) * 4;
+    std::memcpy(raw.data.data() + at, &p.value, 4);
+  }
+  write_raw(dir / "model.safetensors", raw);
+  return dir;
+}
+// The Error a call throws (FAIL when none).
+template <class F>
+Error error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e;
+  }
+  FAIL("no error thrown");
+  return Error(ErrorCode::Internal, "");
 }
 }  // namespace
 
@@ -253,6 +298,278 @@ TEST_CASE("the llrt CLI: run --ids/--print-ids, text mode, errors on stderr with
   CHECK(2 * j16["memory"]["kv_bytes"].get<uint64_t>() == j["memory"]["kv_bytes"].get<uint64_t>());
   run_cli("inspect " + stories().string() + " --kv-type q4", &st);
   CHECK(st == 1);
+}
+
+TEST_CASE("the llrt CLI: every number is checked in full, and before anything loads") {
+  auto has = [](const std::string& s, const std::string& part) {
+    CHECK_MESSAGE(s.find(part) != std::string::npos, "'" << part << "' not in: " << s);
+  };
+  int st = -1;
+  // A bad option is reported before the model folder is even looked at: this folder does not
+  // exist, and the error is about the option (it used to load the model first, or not complain).
+  const std::string none = "/nonexistent/model ";
+  struct Case {
+    std::string args, says;
+  };
+  const std::vector<Case> cases = {
+      {"run " + none + "--ids 1 --ctx -5", "--ctx: -5 is out of range (must be 1 to 2147483647"},
+      {"run " + none + "--ids 1 -t -3", "-t: -3 is out of range (must be 0 to "},
+      {"run " + none + "--ids 1 -t 4294967297", "-t: '4294967297' is out of range"},
+      {"run " + none + "--ids 1 -t 10000", "-t: 10000 is out of range (must be 0 to "},
+      {"run " + none + "--ids 1 -t 3x", "-t: '3x' is not a whole number"},
+      {"run " + none + "--ids 1 --batch 0", "--batch: 0 is out of range (must be 1 to 4096"},
+      {"run " + none + "--ids 1 --temp -1", "--temp: -1 is out of range (must be >= 0: 0 is greedy)"},
+      {"run " + none + "--ids 1 --temp nan", "--temp: 'nan' is not a finite number"},
+      {"run " + none + "--ids 1 --temp 1e999", "--temp: '1e999' is out of range"},
+      {"run " + none + "--ids 1 --top-p 2", "--top-p: 2 is out of range (must be 0 to 1"},
+      {"run " + none + "--ids 1 --top-p 0", "--top-p: 0 keeps no token"},
+      {"run " + none + "--ids 1 --min-p 1.5", "--min-p: 1.5 is out of range"},
+      {"run " + none + "--ids 1 --repeat-penalty 0", "--repeat-penalty: 0 divides by zero"},
+      {"run " + none + "--ids 1 --top-k abc", "--top-k: 'abc' is not a whole number"},
+      {"run " + none + "--ids 1 --seed -1", "--seed: '-1' is not a non-negative whole number"},
+      {"run " + none + "--ids 1 -n -1", "-n: -1 is out of range (must be 0 to 2147483647: new tokens)"},
+      {"chat " + none + "--temp -1", "--temp: -1 is out of range"},
+      {"perplexity " + none + "--file x --ctx -7", "--ctx: -7 is out of range"},
+      {"perplexity " + none + "--file x --chunks -1", "--chunks: -1 is out of range"},
+      {"bench " + none + "-p 0 -n 0", "bench: -p 0 -n 0 measures nothing"},
+      {"bench " + none + "-r 0", "-r: 0 is out of range (must be 1 to 1000)"},
+      {"bench " + none + "-p -1", "-p: -1 is out of range"},
+      {"inspect " + none + "--ctx -1", "--ctx: -1 is out of range"},
+      {"inspect " + none + "-t 99999", "-t: 99999 is out of range"},
+      {"run " + none + "--ids \"1 x\"", "--ids: 'x' is not a token id"},
+      {"run " + none + "--ids 1 --stop \"\"", "--stop: an empty stop string"},
+  };
+  for (const Case& c : cases) {
+    const std::string out = run_cli_all(c.args, &st);
+    CHECK_MESSAGE(st == 1, c.args);
+    has(out, "error [InvalidArgument]: " + c.says);
+    CHECK_MESSAGE(out.find("/nonexistent") == std::string::npos, c.args << ": " << out);
+  }
+  has(run_cli_all("run " + none + "--ids 1 -t 10000", &st), "x this machine's " + std::to_string(std::thread::hardware_concurrency()) +
+                                                            " logical cores only slows it down");
+  // In range they work; 0 threads picks the physical cores; "+2" and "--opt=value" are numbers.
+  std::string out = run_cli("run " + stories().string() + " --ids 1 --temp 0 -n 3 --print-ids -t 0 --ctx=64 --batch +2", &st);
+  CHECK(st == 0);
+  CHECK(out == "403 407 261\n");
+  // A context the model cannot address is refused before the load, naming the limit.
+  out = run_cli_all("run " + stories().string() + " --ids 1 --ctx 100000", &st);
+  CHECK(st == 1);
+  has(out, "a context of 100000 positions exceeds the model's max_position_embeddings (512): lower --ctx");
+  CHECK(out.find("loading") == std::string::npos);
+}
+
+TEST_CASE("llrt inspect: the verdict covers the tokenizer and the context; chat with a template that renders nothing") {
+  auto has = [](const std::string& s, const std::string& part) {
+    CHECK_MESSAGE(s.find(part) != std::string::npos, "'" << part << "' not in: " << s);
+  };
+  int st = -1;
+  // A tokenizer.json that does not load: cannot run, and why (it said "runs here").
+  auto dir = copy_model(stories(), "bad-tokenizer");
+  spit(dir / "tokenizer.json", "{ \"model\": ");
+  std::string out = run_cli("inspect " + dir.string(), &st);
+  CHECK(st == 1);
+  has(out, "Tokenizer: DOES NOT LOAD: tokenizer: tokenizer.json is not valid JSON");
+  has(out, "Verdict: cannot run here - Tokenizer: the tokenizer does not load, so no text can be encoded");
+  auto j = nlohmann::json::parse(run_cli("inspect " + dir.string() + " --json", &st));
+  CHECK(j["runnable"] == false);
+  CHECK(j["tokenizer"]["loads"] == false);
+  CHECK(j["error"]["code"] == "Tokenizer");
+  std::filesystem::remove_all(dir);
+  // No tokenizer at all (a folder of weights only): the same.
+  j = nlohmann::json::parse(run_cli("inspect " + model_dir("llama-3.1-mini-sharded").string() + " --json", &st));
+  CHECK(st == 1);
+  CHECK(j["error"]["code"] == "Tokenizer");
+  has(j["error"]["message"].get<std::string>(), "neither tokenizer.json nor tokenizer.model exists");
+  // A context over max_position_embeddings (512): flagged, whatever the memory says.
+  j = nlohmann::json::parse(run_cli("inspect " + stories().string() + " --json --ctx 1000000", &st));
+  CHECK(st == 1);
+  CHECK(j["runnable"] == false);
+  CHECK(j["error"]["code"] == "ContextOverflow");
+  has(j["error"]["message"].get<std::string>(), "a context of 1000000 positions exceeds the model's max_position_embeddings (512)");
+  j = nlohmann::json::parse(run_cli("inspect " + stories().string() + " --json --ctx 512", &st));
+  CHECK(st == 0);
+  CHECK(j["runnable"] == true);
+  CHECK(j["tokenizer"]["loads"] == true);
+  // A chat template that renders nothing: a clear Template error (was "truncate(-1) outside [0, 0]").
+  dir = copy_model(stories(), "empty-template");
+  auto cfg = read_json_file(dir / "tokenizer_config.json");
+  cfg["chat_template"] = "{% for m in messages %}{% endfor %}";
+  spit(dir / "tokenizer_config.json", cfg.dump());
+  spit(dir / "in.txt", "hello\n");
+  out = run_cli_all("chat " + dir.string() + " -n 4 < " + (dir / "in.txt").string(), &st);
+  CHECK(st == 1);
+  has(out, "error [Template]: the model's chat template (tokenizer_config.json) rendered no text for this conversation");
+  CHECK(out.find("truncate(") == std::string::npos);
+  out = run_cli_all("run " + dir.string() + " -p hello --chat -n 4", &st);
+  CHECK(st == 1);
+  has(out, "error [Template]: the model's chat template (tokenizer_config.json) rendered no text");
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("non-finite weights: generation and perplexity stop with the step and the first non-finite layer") {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  auto has = [](const std::string& s, const std::string& part) {
+    CHECK_MESSAGE(s.find(part) != std::string::npos, "'" << part << "' not in: " << s);
+  };
+  const std::vector<int32_t> bos{1};
+  GenerateOptions greedy;
+  greedy.max_new_tokens = 20;
+  greedy.sampling.temperature = 0;
+  GenerateOptions sampled = greedy;
+  sampled.sampling.temperature = 0.8f;
+  sampled.sampling.seed = 7;
+  // One NaN in layer 2's down_proj: every position's layer-2 output is NaN (greedy used to emit
+  // token 0 forever, sampling a NaN-logit token, perplexity "nan", all "successfully").
+  {
+    const auto dir = damaged_stories("nan-layer2", {{"model.layers.2.mlp.down_proj.weight", 5, nan}});
+    auto model = Model::load(dir);
+    for (const GenerateOptions* g : {&greedy, &sampled}) {
+      Context ctx(model);
+      int64_t tokens = 0;
+      Error e = error_of([&] { generate(ctx, nullptr, bos, *g, [&](int32_t, std::string_view) { return ++tokens, true; }); });
+      CHECK(e.code() == ErrorCode::NonFinite);
+      has(e.what(), "evaluating the prompt (1 tokens): the logits at position 0 are not finite (512 NaN/Inf of 512)");
+      has(e.what(), "layer 2 of 5 (model.layers.2.*) is the first whose output is non-finite, at position 0");
+      has(e.what(), "llrt inspect --check-weights");
+      CHECK(tokens == 0);
+      CHECK(ctx.n_past() == 0);  // left as before the call
+    }
+    Context ctx(model, ContextOptions{128, 16});
+    PerplexityOptions po;
+    po.chunk = 64;
+    po.bos = 1;
+    std::vector<int32_t> text(200, 300);
+    Error e = error_of([&] { perplexity(ctx, text, po); });
+    CHECK(e.code() == ErrorCode::NonFinite);
+    has(e.what(), "perplexity chunk 1 (tokens 0..62 of the text): the logits at position 0 are not finite");
+    has(e.what(), "layer 2 of 5");
+    // The CLI: exit status 1 and the message, for run (greedy and sampled) and perplexity.
+    int st = -1;
+    std::string out = run_cli_all("run " + dir.string() + " --ids 1 --temp 0 -n 5 --print-ids", &st);
+    CHECK(st == 1);
+    has(out, "error [NonFinite]: evaluating the prompt");
+    has(out, "layer 2 of 5");
+    out = run_cli_all("run " + dir.string() + " --ids 1 --temp 0.8 --seed 1 -n 5", &st);
+    CHECK(st == 1);
+    has(out, "error [NonFinite]");
+    const std::string path = (dir / "text.txt").string();
+    spit(path, "Once upon a time there was a little girl. She liked to play in the park with her friends.");
+    out = run_cli_all("perplexity " + dir.string() + " --file " + path + " --ctx 16", &st);
+    CHECK(st == 1);
+    has(out, "error [NonFinite]: perplexity chunk 1");
+    CHECK(out.find("PPL = nan") == std::string::npos);
+    std::filesystem::remove_all(dir);
+  }
+  // A NaN in the embedding row of the third greedy token (own lm_head): the prompt and two steps
+  // run; the step that feeds that token in stops, naming it.
+  {
+    const auto dir = damaged_stories("nan-embed", {{"model.embed_tokens.weight", 261 * 64 + 3, nan}}, /*untie=*/true);
+    auto model = Model::load(dir);
+    Context ctx(model);
+    std::vector<int32_t> got;
+    Error e = error_of([&] { generate(ctx, nullptr, bos, greedy, [&](int32_t id, std::string_view) { return got.push_back(id), true; }); });
+    CHECK(e.code() == ErrorCode::NonFinite);
+    CHECK(got == std::vector<int32_t>{403, 407, 261});
+    has(e.what(), "generation step 3: the logits at position 3 are not finite");
+    has(e.what(), "the token embedding of token id 261 (position 3) is non-finite (model.embed_tokens.weight)");
+    has(e.what(), "generation stopped");
+    std::filesystem::remove_all(dir);
+  }
+  // An Inf in the final norm, and in the output head: named as such.
+  {
+    const auto dir = damaged_stories("inf-norm", {{"model.norm.weight", 0, inf}});
+    Context ctx(Model::load(dir));
+    has(error_of([&] { ctx.eval(bos); }).what(), "the final norm (model.norm.weight) made them");
+    std::filesystem::remove_all(dir);
+  }
+  {
+    const auto dir = damaged_stories("nan-head", {{"lm_head.weight", 7 * 64, nan}}, /*untie=*/true);
+    Context ctx(Model::load(dir));
+    Error e = error_of([&] { ctx.eval(bos); });
+    has(e.what(), "(1 NaN/Inf of 512)");
+    has(e.what(), "so the output head (lm_head) made them");
+    std::filesystem::remove_all(dir);
+  }
+}
+
+TEST_CASE("llrt inspect --check-weights: NaN/Inf tensors by name, for F32, F16 and BF16; the verdict") {
+  int st = -1;
+  // A clean model: every float tensor scanned, all finite, runs.
+  std::string out = run_cli("inspect " + stories().string() + " --check-weights --json", &st);
+  CHECK(st == 0);
+  auto j = nlohmann::json::parse(out);
+  CHECK(j["runnable"] == true);
+  CHECK(j["weights_check"]["float_tensors_scanned"] == 47);
+  CHECK(j["weights_check"]["non_finite_tensors"].empty());
+  // Without the flag no weight byte is read and there is no weights_check.
+  j = nlohmann::json::parse(run_cli("inspect " + stories().string() + " --json", &st));
+  CHECK(!j.contains("weights_check"));
+  // F32: two damaged tensors, named, with counts and the first index.
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  const auto dir = damaged_stories("check-f32", {{"model.layers.1.self_attn.q_proj.weight", 9, nan},
+                                                 {"model.layers.1.self_attn.q_proj.weight", 100, -inf},
+                                                 {"model.layers.4.input_layernorm.weight", 2, inf}});
+  out = run_cli("inspect " + dir.string() + " --check-weights --json", &st);
+  CHECK(st == 1);
+  j = nlohmann::json::parse(out);
+  CHECK(j["runnable"] == false);
+  CHECK(j["error"]["code"] == "NonFinite");
+  const auto& bad = j["weights_check"]["non_finite_tensors"];
+  REQUIRE(bad.size() == 2);
+  CHECK(bad[0]["name"] == "model.layers.1.self_attn.q_proj.weight");
+  CHECK(bad[0]["non_finite"] == 2);
+  CHECK(bad[0]["first_index"] == 9);
+  CHECK(bad[1]["name"] == "model.layers.4.input_layernorm.weight");
+  out = run_cli("inspect " + dir.string() + " --check-weights", &st);
+  CHECK(st == 1);
+  CHECK(out.find("model.layers.1.self_attn.q_proj.weight (F32): 2 of 4096, first at index 9") != std::string::npos);
+  CHECK(out.find("Verdict: cannot run here - NonFinite: 2 tensors hold NaN/Inf") != std::string::npos);
+  std::filesystem::remove_all(dir);
+  // F16 and BF16 checkpoints: NaN/Inf found by their own bit patterns (0x7e00 / 0x7fc0, 0xfc00).
+  for (const auto& [name, pattern] : std::vector<std::pair<std::string, uint16_t>>{{"tinyllama-mini-f16", 0x7e00}, {"llama-3.2-mini", 0x7fc0}}) {
+    auto d = copy_model(model_dir(name), "check-16");
+    RawSafetensors raw = read_raw(d / "model.safetensors");
+    std::string target;
+    for (auto it = raw.header.begin(); it != raw.header.end(); ++it)
+      if (it.key().find("layers.0.mlp.up_proj.weight") != std::string::npos) target = it.key();
+    REQUIRE(!target.empty());
+    const std::string dt = raw.header[target]["dtype"].get<std::string>();
+    CHECK(dt == (name == "llama-3.2-mini" ? "BF16" : "F16"));
+    const uint64_t at = raw.header[target]["data_offsets"][0].get<uint64_t>() + 2 * 17;
+    std::memcpy(raw.data.data() + at, &pattern, 2);
+    const uint16_t neg_inf = dt == "F16" ? 0xfc00 : 0xff80;
+    std::memcpy(raw.data.data() + at + 2 * 40, &neg_inf, 2);
+    write_raw(d / "model.safetensors", raw);
+    j = nlohmann::json::parse(run_cli("inspect " + d.string() + " --check-weights --json", &st));
+    CHECK(st == 1);
+    REQUIRE(j["weights_check"]["non_finite_tensors"].size() == 1);
+    CHECK(j["weights_check"]["non_finite_tensors"][0]["name"] == target);
+    CHECK(j["weights_check"]["non_finite_tensors"][0]["dtype"] == dt);
+    CHECK(j["weights_check"]["non_finite_tensors"][0]["non_finite"] == 2);
+    CHECK(j["weights_check"]["non_finite_tensors"][0]["first_index"] == 17);
+    std::filesystem::remove_all(d);
+  }
+  // W8A8: the I8 weights cannot be non-finite, their F32/BF16 scales can.
+  {
+    auto d = copy_model(model_dir("llama-3.1-mini-w8a8"), "check-w8");
+    RawSafetensors raw = read_raw(d / "model.safetensors");
+    std::string scale;
+    for (auto it = raw.header.begin(); it != raw.header.end(); ++it)
+      if (it.key().find("layers.0.self_attn.q_proj.weight_scale") != std::string::npos) scale = it.key();
+    REQUIRE(!scale.empty());
+    const std::string dt = raw.header[scale]["dtype"].get<std::string>();
+    const uint64_t at = raw.header[scale]["data_offsets"][0].get<uint64_t>();
+    if (dt == "F32") std::memcpy(raw.data.data() + at, &nan, 4);
+    else { const uint16_t p = dt == "F16" ? 0x7e00 : 0x7fc0; std::memcpy(raw.data.data() + at, &p, 2); }
+    write_raw(d / "model.safetensors", raw);
+    j = nlohmann::json::parse(run_cli("inspect " + d.string() + " --check-weights --json", &st));
+    CHECK(st == 1);
+    REQUIRE(j["weights_check"]["non_finite_tensors"].size() == 1);
+    CHECK(j["weights_check"]["non_finite_tensors"][0]["name"] == scale);
+    CHECK(j["error"]["code"] == "Checkpoint");  // the quantization contract names it too
+    CHECK(j["error"]["message"].get<std::string>().find(scale + ": element 0 is nan") != std::string::npos);
+    std::filesystem::remove_all(d);
+  }
 }
 
 TEST_CASE("perplexity: stories260K equals an independent numpy float64 evaluation; CLI; errors") {

@@ -133,6 +133,45 @@ TEST_CASE("tokenizer: malformed and unsupported tokenizer.json are Tokenizer err
   expect_tokenizer_error(j, "model");
 }
 
+TEST_CASE("tokenizer: errors that say which field, which pattern, which id and why") {
+  // A field of the wrong type names the field (was a bare nlohmann type_error).
+  json j = tiny_tokenizer();
+  j["model"]["dropout"] = "0.1";
+  expect_tokenizer_error(j, "BPE: field \"dropout\" must be a number or null, got \"0.1\"");
+  j["model"]["dropout"] = 0.0;
+  CHECK(Tokenizer::from_json(j.dump()).encode("hello") == std::vector<int32_t>{259});
+  // A regex that backtracks without bound names itself, the PCRE2 error and what to do (was
+  // "PCRE2 match error -47").
+  j = tiny_tokenizer();
+  j["pre_tokenizer"] = {{"type", "Split"}, {"pattern", {{"Regex", "(a+)+$"}}}, {"behavior", "Isolated"}, {"invert", false}};
+  const Tokenizer slow = Tokenizer::from_json(j.dump());
+  CHECK(slow.encode("aab", false).size() == 3);  // fine on short text
+  try {
+    (void)slow.encode(std::string(5000, 'a') + "b", false);
+    FAIL("expected Error(Tokenizer)");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::Tokenizer);
+    const std::string m = e.what();
+    CHECK_MESSAGE(m.find("the tokenizer's regex '(a+)+$' failed on this text") != std::string::npos, m);
+    CHECK_MESSAGE(m.find("PCRE2 error -47, match limit exceeded") != std::string::npos, m);
+    CHECK_MESSAGE(m.find("backtracks without bound") != std::string::npos, m);
+  }
+  // A sparse vocab entry shifts the added tokens' ids (HF puts them after the model's entries):
+  // the post_processor's id is then not in the vocabulary, and the error says which added token
+  // moved where, and why (was: only "special token id 261 is not in the vocabulary").
+  j = tiny_tokenizer();
+  j["added_tokens"] = json::array({{{"id", 261}, {"content", "<s>"}, {"single_word", false}, {"lstrip", false},
+                                    {"rstrip", false}, {"normalized", false}, {"special", true}}});
+  j["post_processor"] = {{"type", "TemplateProcessing"},
+                         {"single", json::array({{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}},
+                                                 {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}})},
+                         {"special_tokens", {{"<s>", {{"id", "<s>"}, {"ids", {261}}, {"tokens", {"<s>"}}}}}}};
+  CHECK(Tokenizer::from_json(j.dump()).encode("hello") == std::vector<int32_t>{261, 259});  // dense vocab: as declared
+  j["model"]["vocab"]["zz"] = 1000;  // one sparse entry: 262 entries, so <s> gets 262
+  expect_tokenizer_error(j, "special token id 261 is not in the vocabulary: added_tokens declares \"<s>\" with id 261, but it gets id 262");
+  expect_tokenizer_error(j, "a vocab whose ids are sparse or have gaps shifts them");
+}
+
 TEST_CASE("tokenizer: loading errors, bad tokenizer.model bytes, invalid UTF-8 input, bad ids") {
   try {
     (void)Tokenizer::load(test::shared_dir() / "models" / "llama-3.1-mini-sharded");  // has no tokenizer

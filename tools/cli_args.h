@@ -1,7 +1,11 @@
 // Tiny argument reader for the llrt CLI: flags with values, switches, positionals.
 #pragma once
-#include <cstdlib>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "llrt/error.h"
@@ -49,21 +53,33 @@ class Args {
         }
     return false;
   }
+  // "--name N": a number checked in full before anything runs: the whole text is a number of
+  // T's kind (no trailing junk, no "-1" for an unsigned option, nothing that does not fit T: no
+  // 4294967297 wrapping to 1, no NaN/Inf) and lies in [lo, hi]; `why` says what the bounds mean.
+  // Error{InvalidArgument} naming the option otherwise; false when the option is absent.
   template <class T>
-  bool number(std::initializer_list<const char*> names, T* out) {
+  bool number(std::initializer_list<const char*> names, T* out, T lo = std::numeric_limits<T>::lowest(),
+              T hi = std::numeric_limits<T>::max(), const std::string& why = "") {
     std::string s;
     if (!value(names, &s)) return false;
-    char* end = nullptr;
-    errno = 0;
-    if constexpr (std::is_floating_point_v<T>) {
-      double d = std::strtod(s.c_str(), &end);
-      if (end == s.c_str() || *end || errno) bad(names, s);
-      *out = T(d);
-    } else {
-      long long d = std::strtoll(s.c_str(), &end, 10);
-      if (end == s.c_str() || *end || errno) bad(names, s);
-      *out = T(d);
+    const std::string name = *names.begin();
+    const char *b = s.data(), *e = s.data() + s.size();
+    if (b != e && *b == '+') ++b;  // from_chars takes no '+'
+    T v{};
+    std::from_chars_result r{};
+    if constexpr (std::is_floating_point_v<T>) r = std::from_chars(b, e, v);
+    else r = std::from_chars(b, e, v, 10);
+    if (r.ec == std::errc() && r.ptr == e && !is_finite(v))
+      fail(ErrorCode::InvalidArgument, name + ": '" + s + "' is not a finite number (" + bounds(lo, hi, why) + ")");
+    if (r.ec == std::errc::result_out_of_range)
+      fail(ErrorCode::InvalidArgument, name + ": '" + s + "' is out of range (" + bounds(lo, hi, why) + ")");
+    if (b == e || r.ec != std::errc() || r.ptr != e) {
+      const bool negative_unsigned = std::is_unsigned_v<T> && b != e && *b == '-';
+      fail(ErrorCode::InvalidArgument, name + ": '" + s + "' is not " + (negative_unsigned ? "a non-negative " : "a ") +
+                                           (std::is_floating_point_v<T> ? "number" : "whole number") + " (" + bounds(lo, hi, why) + ")");
     }
+    if (v < lo || v > hi) fail(ErrorCode::InvalidArgument, name + ": " + s + " is out of range (" + bounds(lo, hi, why) + ")");
+    *out = v;
     return true;
   }
   // Remaining items; anything starting with '-' is an unknown option.
@@ -74,8 +90,29 @@ class Args {
   }
 
  private:
-  [[noreturn]] static void bad(std::initializer_list<const char*> names, const std::string& v) {
-    fail(ErrorCode::InvalidArgument, std::string(*names.begin()) + ": '" + v + "' is not a number");
+  template <class T>
+  static bool is_finite(T v) {
+    if constexpr (std::is_floating_point_v<T>) return std::isfinite(v);
+    else return true;
+  }
+  template <class T>
+  static std::string show(T v) {
+    if constexpr (std::is_floating_point_v<T>) {
+      std::ostringstream o;
+      o << v;
+      return o.str();
+    } else {
+      return std::to_string(v);
+    }
+  }
+  template <class T>
+  static std::string bounds(T lo, T hi, const std::string& why) {
+    std::string r;
+    if (lo != std::numeric_limits<T>::lowest() && hi != std::numeric_limits<T>::max()) r = "must be " + show(lo) + " to " + show(hi);
+    else if (lo != std::numeric_limits<T>::lowest()) r = "must be >= " + show(lo);
+    else if (hi != std::numeric_limits<T>::max()) r = "must be <= " + show(hi);
+    else r = "any " + std::string(std::is_floating_point_v<T> ? "finite number" : "whole number");
+    return why.empty() ? r : r + ": " + why;
   }
   std::vector<std::string> items_;
 };

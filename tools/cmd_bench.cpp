@@ -47,15 +47,17 @@ int cmd_bench(Args& a) {
   RunSetup setup = parse_run_setup(a);
   int64_t pp = 512, tg = 128, depth = 0;
   int reps = 3;
-  a.number({"-p", "--n-prompt"}, &pp);
-  a.number({"-n", "--n-gen"}, &tg);
-  a.number({"-r", "--repetitions"}, &reps);
-  a.number({"-d", "--n-depth"}, &depth);
+  constexpr int64_t kMaxTokens = int64_t(1) << 24;
+  a.number<int64_t>({"-p", "--n-prompt"}, &pp, 0, kMaxTokens, "prompt tokens; 0 skips the pp test");
+  a.number<int64_t>({"-n", "--n-gen"}, &tg, 0, kMaxTokens, "generated tokens; 0 skips the tg test");
+  a.number({"-r", "--repetitions"}, &reps, 1, 1000);
+  a.number<int64_t>({"-d", "--n-depth"}, &depth, 0, kMaxTokens, "tokens already in the context");
   bool as_json = a.flag({"--json"});
   bool no_bw = a.flag({"--no-bandwidth"});
   auto pos = a.positionals();
   if (pos.size() != 1) fail(ErrorCode::InvalidArgument, "bench: give exactly one MODEL_DIR");
-  if (pp < 0 || tg < 0 || depth < 0 || reps < 1) fail(ErrorCode::InvalidArgument, "bench: -p, -n, -d >= 0 and -r >= 1");
+  if (pp == 0 && tg == 0)
+    fail(ErrorCode::InvalidArgument, "bench: -p 0 -n 0 measures nothing: give -p N (prompt tokens) or -n N (generated tokens) above 0");
   auto t_start = std::chrono::steady_clock::now();
   const int64_t ctx_len = std::max<int64_t>(setup.ctx, depth + pp + tg + 1);
   setup.ctx = ctx_len;  // the device check and the load size for this context

@@ -24,7 +24,15 @@ ChatTemplate load_template(const std::string& model_dir) {
   return ChatTemplate::from_tokenizer_config(p);
 }
 std::vector<int32_t> encode_rendered(const ChatTemplate& t, const Tokenizer& tok, const std::string& text) {
-  return tok.encode(text, /*add_special_tokens=*/!t.starts_with_bos(text));
+  // No text: the conversation is not in the prompt at all (a BOS alone would make the model
+  // ramble); no tokens: nothing to evaluate, so no logits to answer from.
+  std::vector<int32_t> ids;
+  if (!text.empty()) ids = tok.encode(text, /*add_special_tokens=*/!t.starts_with_bos(text));
+  if (ids.empty())
+    fail(ErrorCode::Template, "the model's chat template (tokenizer_config.json) rendered " +
+                                  std::string(text.empty() ? "no text" : "text with no tokens") +
+                                  " for this conversation: fix its chat_template, or use llrt run -p without --chat");
+  return ids;
 }
 }  // namespace
 

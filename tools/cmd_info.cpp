@@ -11,8 +11,9 @@ namespace llrt::cli {
 int cmd_inspect(Args& a) {
   bool as_json = a.flag({"--json"});
   InspectOptions o;
-  a.number({"--ctx", "-c"}, &o.ctx);
-  a.number({"-t", "--threads"}, &o.threads);
+  o.check_weights = a.flag({"--check-weights"});
+  ctx_option(a, &o.ctx);
+  thread_option(a, &o.threads);
   std::string kv;
   if (a.value({"--kv-type"}, &kv)) o.kv_dtype = parse_kv_type(kv);
   auto pos = a.positionals();

@@ -16,13 +16,12 @@ int cmd_perplexity(Args& a) {
   std::string file;
   const bool have_file = a.value({"-f", "--file"}, &file);
   int64_t chunks = 0;
-  a.number({"--chunks"}, &chunks);
+  a.number<int64_t>({"--chunks"}, &chunks, 0, INT64_MAX, "0 scores every chunk");
   const bool json = a.flag({"--json"});
   auto pos = a.positionals();
   if (pos.empty()) fail(ErrorCode::InvalidArgument, "perplexity: MODEL_DIR is missing");
   if (!have_file) fail(ErrorCode::InvalidArgument, "perplexity: --file F (the text to score) is missing");
   if (pos.size() > 1) fail(ErrorCode::InvalidArgument, "perplexity: unexpected argument '" + pos[1] + "'");
-  if (chunks < 0) fail(ErrorCode::InvalidArgument, "perplexity: --chunks must be >= 0");
   const std::string text = read_text_file(file);
   Tokenizer tok = Tokenizer::load(pos[0]);
   const std::vector<int32_t> with_special = tok.encode("", true);

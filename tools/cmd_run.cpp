@@ -2,12 +2,14 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
 #include "cli_common.h"
+#include "llrt/cpu.h"
 #include "run_common.h"
 
 namespace llrt::cli {
@@ -48,11 +50,24 @@ DType parse_kv_type(const std::string& kv) {
   fail(ErrorCode::InvalidArgument, "--kv-type: '" + kv + "' is not a KV cache type (use f32, f16 or bf16)");
 }
 
+int max_threads() { return 4 * std::max(1, cpu_info().logical_cores); }
+
+void thread_option(Args& a, int* threads) {
+  const int hi = max_threads();
+  a.number({"-t", "--threads"}, threads, 0, hi,
+           "0 picks the physical cores; more than 4x this machine's " + std::to_string(hi / 4) +
+               " logical cores only slows it down");
+}
+
+void ctx_option(Args& a, int64_t* ctx) {
+  a.number<int64_t>({"--ctx", "-c"}, ctx, 1, INT32_MAX, "context positions (tokens)");
+}
+
 RunSetup parse_run_setup(Args& a) {
   RunSetup s;
-  a.number({"-t", "--threads"}, &s.threads);
-  a.number({"--ctx", "-c"}, &s.ctx);
-  a.number({"--batch", "-b"}, &s.batch);
+  thread_option(a, &s.threads);
+  ctx_option(a, &s.ctx);
+  a.number<int64_t>({"--batch", "-b"}, &s.batch, 1, 4096, "tokens evaluated per forward pass");
   if (a.flag({"--no-mmap"})) s.map.mode = LoadMode::Copy;
   if (a.flag({"--mmap"})) s.map.mode = LoadMode::Mmap;
   s.verbose = a.flag({"--verbose", "-v"});
@@ -64,18 +79,29 @@ RunSetup parse_run_setup(Args& a) {
 }
 
 SamplingFlags parse_sampling_flags(Args& a) {
+  // Every range is checked here, before any model is loaded (Sampler checks them again, with the
+  // model's generation_config.json defaults).
   SamplingFlags f;
   float v;
   int64_t i;
   uint64_t seed;
-  if (a.number({"--temp", "--temperature"}, &v)) f.temperature = v;
-  if (a.number({"--top-k"}, &i)) f.top_k = i;
-  if (a.number({"--top-p"}, &v)) f.top_p = v;
-  if (a.number({"--min-p"}, &v)) f.min_p = v;
-  if (a.number({"--repeat-penalty"}, &v)) f.repetition_penalty = v;
+  constexpr float kInf = std::numeric_limits<float>::max();
+  if (a.number({"--temp", "--temperature"}, &v, 0.0f, kInf, "0 is greedy")) f.temperature = v;
+  if (a.number<int64_t>({"--top-k"}, &i, 0, INT64_MAX, "0 keeps every token")) f.top_k = i;
+  if (a.number({"--top-p"}, &v, 0.0f, 1.0f, "a probability mass; 1 keeps every token")) {
+    if (!(v > 0)) fail(ErrorCode::InvalidArgument, "--top-p: 0 keeps no token (must be > 0 and <= 1)");
+    f.top_p = v;
+  }
+  if (a.number({"--min-p"}, &v, 0.0f, 1.0f, "a probability relative to the top token")) f.min_p = v;
+  if (a.number({"--repeat-penalty"}, &v, 0.0f, kInf, "1 is none")) {
+    if (!(v > 0)) fail(ErrorCode::InvalidArgument, "--repeat-penalty: 0 divides by zero (must be > 0; 1 is none)");
+    f.repetition_penalty = v;
+  }
   if (a.number({"--seed", "-s"}, &seed)) f.seed = seed;
-  if (a.number({"-n", "--n-predict", "--max-tokens"}, &i)) f.max_new_tokens = i;
+  if (a.number<int64_t>({"-n", "--n-predict", "--max-tokens"}, &i, 0, INT32_MAX, "new tokens")) f.max_new_tokens = i;
   f.stop = a.values({"--stop"});
+  for (const auto& s : f.stop)
+    if (s.empty()) fail(ErrorCode::InvalidArgument, "--stop: an empty stop string would stop before the first token");
   return f;
 }
 
@@ -107,6 +133,12 @@ std::unique_ptr<Session> Engine::session(int64_t ctx, int64_t batch, DType kv_dt
 Engine load_engine(const std::string& dir, const RunSetup& s) {
   const bool tty = isatty(2);
   auto progress = [tty](const std::string& msg) { std::fprintf(stderr, "llrt: %s%s", msg.c_str(), tty ? "...\n" : "\n"); };
+  if (s.ctx > 0) {  // before the load: a context the model cannot address
+    const ModelConfig c = ModelConfig::load(std::filesystem::path(dir) / "config.json");
+    if (s.ctx > c.max_position_embeddings)
+      fail(ErrorCode::InvalidArgument, "a context of " + std::to_string(s.ctx) + " positions exceeds the model's max_position_embeddings (" +
+                                           std::to_string(c.max_position_embeddings) + "): lower --ctx");
+  }
   // Device: as asked, else CUDA when a GPU is present and runs this model (kernels + memory).
   bool use_cuda = s.device == "cuda";
   if (use_cuda && s.kv_dtype != DType::F32)
@@ -173,12 +205,12 @@ int cmd_run(Args& a) {
   if (have_prompt == have_ids) fail(ErrorCode::InvalidArgument, "run: give exactly one of -p PROMPT, --file F or --ids \"1 2 3\"");
   if (chat && have_ids) fail(ErrorCode::InvalidArgument, "run: --chat needs a text prompt, not --ids");
   if (pos.size() > 1) fail(ErrorCode::InvalidArgument, "run: unexpected argument '" + pos[1] + "'");
+  std::vector<int32_t> ids;
+  if (have_ids) ids = parse_ids(ids_str);  // before the load, like every option
   Engine model = load_engine(pos.at(0), setup);
   GenerateOptions g = generate_options(sf, model.checkpoint());
   std::optional<Tokenizer> tok;
-  std::vector<int32_t> ids;
   if (have_ids) {
-    ids = parse_ids(ids_str);
     if (!print_ids || !g.stop_strings.empty()) tok = Tokenizer::load(pos[0]);
   } else {
     tok = Tokenizer::load(pos[0]);

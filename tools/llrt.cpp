@@ -32,14 +32,17 @@ commands:
                      --device cpu|cuda (default: cuda when a GPU is present and runs the model)
   chat MODEL_DIR     interactive chat with the model's template (same sampling options)
   tokenize MODEL_DIR TEXT   print token ids (--pieces, --no-bos, --file F, --stdin)
-  inspect MODEL_DIR  diagnostics: family, shapes, dtypes, memory, kernels (--json, --ctx N,
-                     --kv-type f32|f16|bf16 for the memory estimate)
+  inspect MODEL_DIR  diagnostics: family, shapes, dtypes, tokenizer, memory, kernels (--json, --ctx N,
+                     --kv-type f32|f16|bf16 for the memory estimate, --check-weights: scan
+                     every tensor for NaN/Inf)
   bench MODEL_DIR    throughput: -p 512 -n 128 -r 3 -t THREADS, -d DEPTH (tokens already in the
                      context), --kv-type, --json, --mmap|--no-mmap, --device
   caps               CPU features, backends and registered kernels (--json)
   perplexity MODEL_DIR --file F   perplexity of a text (llama-perplexity's measure): --ctx N
                      positions per chunk (default 512; BOS first when the model adds it),
                      --chunks K (first K only), --json, and the run options (-t, --kv-type, ...)
+numbers are checked before anything loads: -t 0 (the default) uses the physical cores, at most 4x the
+  logical cores; --ctx 1..max_position_embeddings; --batch 1..4096; --temp >= 0; --top-p (0, 1]; --min-p [0, 1]
 environment: LLRT_ISA=avx2|avx512|avx512_bf16|amx caps the instruction sets used
              LLRT_CUDA_DEVICE=N picks the GPU; LLRT_CUDA_GRAPHS=0 disables the decode graph
 )";

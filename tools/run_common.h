@@ -22,6 +22,11 @@ struct RunSetup {
   DType kv_dtype = DType::F32;  // --kv-type f32|f16|bf16 (the CPU engine; CUDA keeps F32)
 };
 RunSetup parse_run_setup(Args& a);
+// -t/--threads: 0 (the physical cores) up to max_threads() = 4x the logical cores (more only slows
+// a run down: refused, saying so); --ctx: 1 to 2^31-1. Shared by every command that takes them.
+int max_threads();
+void thread_option(Args& a, int* threads);
+void ctx_option(Args& a, int64_t* ctx);
 // --kv-type's value: f32, f16 or bf16 (else Error{InvalidArgument}).
 DType parse_kv_type(const std::string& s);
 // A model loaded on its device (exactly one of cpu / cuda is set).

@@ -48,4 +48,9 @@ inline uint16_t f32_to_bf16(float f) {
 float f16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);
 
+// NaN/Inf elements among n elements of a float dtype (F32, F16, BF16, F64: by the exponent bits,
+// without converting); 0 for integer dtypes, which cannot hold one. *first (if given) is set to the
+// index of the first one (-1 when none).
+uint64_t count_non_finite(DType t, const void* data, int64_t n, int64_t* first = nullptr);
+
 }  // namespace llrt

@@ -19,6 +19,7 @@ enum class ErrorCode {
   Tokenizer,          // tokenizer file unsupported / encode-decode problem
   Template,           // chat template render error
   Cuda,               // CUDA runtime errors
+  NonFinite,          // NaN or Inf where numbers must be finite (logits, weights): a damaged checkpoint
   Internal,           // a bug in llrt
 };
 

@@ -1,5 +1,6 @@
-// llrt: model diagnostics (`llrt inspect` / `llrt-inspect`). Reads headers and JSON
-// only; never touches weight bytes.
+// llrt: model diagnostics (`llrt inspect` / `llrt-inspect`). Reads headers, JSON and the
+// tokenizer (which must load for the model to run on text); reads weight bytes only when
+// asked to check them (check_weights).
 #pragma once
 #include <filesystem>
 #include <string>
@@ -15,10 +16,13 @@ struct InspectOptions {
   int64_t batch = 512;
   int threads = 0;    // 0: physical cores
   DType kv_dtype = DType::F32;  // the KV cache the memory estimate assumes (F32, F16, BF16)
+  bool check_weights = false;   // scan every tensor for NaN/Inf (reads all weight bytes)
 };
 
 // The whole report as JSON. Never throws for a bad model: the error goes into
-// "error" ({code, message}) and "runnable" is false.
+// "error" ({code, message}) and "runnable" is false. What makes it false, first found first:
+// the checkpoint (tensors, config), a context over max_position_embeddings, a tokenizer that
+// does not load, NaN/Inf weights (check_weights), a missing kernel, memory.
 nlohmann::json inspect_model(const std::filesystem::path& dir, const InspectOptions& opt = {});
 // The same, for people.
 std::string format_inspect(const nlohmann::json& report);

@@ -26,6 +26,10 @@ namespace llrt {
 // least one token, every id inside the vocabulary, and room in the context.
 // Error(InvalidArgument) or Error(ContextOverflow).
 void check_eval_tokens(const ModelConfig& c, std::span<const int32_t> toks, int64_t n_past, int64_t n_ctx);
+// Every Session::eval checks the logits it made (one pass over the vocabulary): n_bad NaN/Inf
+// logits at position `pos` are Error(NonFinite), saying so, `where` (what the engine found made
+// them, may be empty) and what to do; the session is left as before the call.
+[[noreturn]] void fail_non_finite_logits(int64_t pos, uint64_t n_bad, int64_t vocab, const std::string& where);
 
 class Session {
  public:

@@ -10,6 +10,7 @@
 
 #include "src/chat/jinja_builtins.h"
 #include "src/chat/jinja_error.h"
+#include "src/chat/jinja_limits.h"
 #include "src/chat/jinja_eval.h"
 #include "src/chat/jinja_unicode.h"
 
@@ -80,7 +81,7 @@ Value f_tojson(Evaluator&, const Value& v, CallArgs& args) {
   if (a.has(1)) {
     const Value& ind = *a.get(1);
     if (ind.is_string()) { o.indent_is_string = true; o.indent_str = ind.as_string(); }
-    else o.indent = static_cast<int>(std::max<int64_t>(0, a.integer(1, 0)));
+    else o.indent = static_cast<int>(std::min<uint64_t>(count_arg(a.integer(1, 0)), kMaxStringBytes + 1));  // more is over any limit
   }
   if (a.has(2)) {
     const Value& sep = *a.get(2);
@@ -116,6 +117,9 @@ Value f_safe(Evaluator&, const Value& v, CallArgs& args) { ArgBinder a(args, "sa
 Value f_escape(Evaluator&, const Value& v, CallArgs& args) {
   ArgBinder a(args, "escape()", {});
   std::string out, in = soft_str(v).as_string();
+  uint64_t bytes = in.size();
+  for (char c : in) bytes += c == '&' || c == '"' || c == '\'' ? 4 : c == '<' || c == '>' ? 3 : 0;
+  out.reserve(check_string_size(bytes, "escape()"));
   for (char c : in) {
     switch (c) {
       case '&': out += "&amp;"; break;
@@ -160,9 +164,18 @@ Value f_join(Evaluator&, const Value& v, CallArgs& args) {
   ArgBinder a(args, "join()", {"d", "attribute"});
   std::string sep = soft_str(a.get_or(0, Value(""))).as_string(), out;
   ValueList items = py_iterate(v);
-  for (size_t i = 0; i < items.size(); ++i) {
+  ValueList parts;  // each item as text; the joined size is checked before it is built
+  parts.reserve(items.size());
+  uint64_t bytes = size_mul(items.empty() ? 0 : items.size() - 1, sep.size());
+  for (const Value& x : items) {
+    parts.push_back(soft_str(a.has(1) ? attr_path(x, *a.get(1)) : x));
+    bytes = size_add(bytes, parts.back().as_string().size());
+    check_string_size(bytes, "join()");
+  }
+  out.reserve(check_string_size(bytes, "join()"));
+  for (size_t i = 0; i < parts.size(); ++i) {
     if (i) out += sep;
-    out += soft_str(a.has(1) ? attr_path(items[i], *a.get(1)) : items[i]).as_string();
+    out += parts[i].as_string();
   }
   return Value(out);
 }
@@ -325,21 +338,22 @@ bool call_test_by_name(Evaluator& ev, const std::string& name, const Value& v, c
 }
 
 Value f_map(Evaluator& ev, const Value& v, CallArgs& args) {
-  ValueList items = py_iterate(v), out;
+  ValueList items = py_iterate(v);
+  ListBuilder out("map()");
   if (args.pos.empty()) {
     ArgBinder a(args, "map()", {"attribute", "default"});
     if (!a.get(0)) render_error("map() needs a filter name or attribute=");
     for (const Value& x : items) {
       Value r = attr_path(x, *a.get(0));
-      out.push_back(r.is_undefined() && a.get(1) ? *a.get(1) : r);
+      out.push(r.is_undefined() && a.get(1) ? *a.get(1) : r);
     }
-    return generator(std::move(out));
+    return generator(out.take());
   }
   if (!args.kw.empty()) render_error("map(filter, ...) with keyword arguments is not supported by llrt");
   if (!args.pos[0].is_string()) render_error("map() filter name must be a string");
   ValueList extra(args.pos.begin() + 1, args.pos.end());
-  for (const Value& x : items) out.push_back(call_filter_by_name(ev, args.pos[0].as_string(), x, extra));
-  return generator(std::move(out));
+  for (const Value& x : items) out.push(call_filter_by_name(ev, args.pos[0].as_string(), x, extra));
+  return generator(out.take());
 }
 
 Value select_reject(Evaluator& ev, const Value& v, CallArgs& args, bool select, bool by_attr) {
@@ -378,7 +392,12 @@ Value f_batch(Evaluator&, const Value& v, CallArgs& args) {
     if (static_cast<int64_t>(cur.size()) == n) { out.push_back(Value::list(std::move(cur))); cur.clear(); }
   }
   if (!cur.empty()) {
-    if (a.get(1)) while (static_cast<int64_t>(cur.size()) < n) cur.push_back(*a.get(1));
+    if (a.get(1)) {
+      const uint64_t fill = static_cast<uint64_t>(n) - cur.size();
+      cur.reserve(check_list_size(static_cast<uint64_t>(n), size_add(string_bytes(cur), size_mul(fill, a.get(1)->is_string() ? a.get(1)->as_string().size() : 0)),
+                                  "batch(" + std::to_string(n) + ", fill_with)"));
+      while (static_cast<int64_t>(cur.size()) < n) cur.push_back(*a.get(1));
+    }
     out.push_back(Value::list(std::move(cur)));
   }
   return generator(std::move(out));
@@ -386,11 +405,18 @@ Value f_batch(Evaluator&, const Value& v, CallArgs& args) {
 
 Value f_indent(Evaluator&, const Value& v, CallArgs& args) {
   ArgBinder a(args, "indent()", {"width", "first", "blank"});
-  std::string ind = a.get(0) && a.get(0)->is_string() ? a.get(0)->as_string() : std::string(a.integer(0, 4), ' ');
+  const bool str_width = a.get(0) && a.get(0)->is_string();
+  const uint64_t width = str_width ? a.get(0)->as_string().size() : count_arg(a.integer(0, 4));
+  const bool blank = a.flag(2, false), first = a.flag(1, false);
   std::string s = soft_str(v).as_string() + "\n";
   std::vector<std::string> lines = py_splitlines(s);
+  // How many indents the result holds, so its size is checked before the indent is built.
+  uint64_t n = first ? 1 : 0;
+  for (size_t i = 1; i < lines.size(); ++i) n += blank || !lines[i].empty() ? 1 : 0;
+  check_string_size(size_add(s.size(), size_mul(width, n)), "indent(" + std::to_string(width) + ")");
+  const std::string ind = str_width ? a.get(0)->as_string() : std::string(n ? static_cast<size_t>(width) : 0, ' ');
   std::string rv;
-  if (a.flag(2, false)) {
+  if (blank) {
     for (size_t i = 0; i < lines.size(); ++i) rv += (i ? "\n" + ind : "") + lines[i];
   } else {
     rv = lines.empty() ? "" : lines[0];
@@ -400,7 +426,7 @@ Value f_indent(Evaluator&, const Value& v, CallArgs& args) {
       rv += lines[i];
     }
   }
-  if (a.flag(1, false)) rv = ind + rv;
+  if (first) rv = ind + rv;
   return Value(rv);
 }
 
@@ -418,7 +444,7 @@ Value f_truncate(Evaluator&, const Value& v, CallArgs& args) {
   std::u32string end = utf8_decode(a.str(2, "..."));
   if (length < static_cast<int64_t>(end.size())) render_error("expected length >= " + std::to_string(end.size()));
   if (leeway < 0) render_error("expected leeway >= 0");
-  if (static_cast<int64_t>(s.size()) <= length + leeway) return Value(utf8_encode(s));
+  if (static_cast<uint64_t>(s.size()) <= size_add(count_arg(length), count_arg(leeway))) return Value(utf8_encode(s));
   std::u32string head = s.substr(0, static_cast<size_t>(length) - end.size());
   if (!a.flag(1, false)) {
     size_t sp = head.rfind(U' ');

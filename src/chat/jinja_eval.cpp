@@ -5,6 +5,7 @@
 
 #include "src/chat/jinja_builtins.h"
 #include "src/chat/jinja_error.h"
+#include "src/chat/jinja_limits.h"
 
 namespace llrt::jinja {
 namespace {
@@ -70,7 +71,7 @@ Value fn_strftime_now(CallArgs& args, Evaluator& ev) {
   static locale_t c_locale = newlocale(LC_ALL_MASK, "C", static_cast<locale_t>(0));
   const std::string& fmt = a.get(0)->as_string();
   if (fmt.empty()) return Value("");
-  std::vector<char> buf(fmt.size() * 16 + 256);
+  std::vector<char> buf(check_string_size(size_add(size_mul(fmt.size(), 16), 256), "strftime_now()"));
   size_t n = strftime_l(buf.data(), buf.size(), fmt.c_str(), &ev.options().now, c_locale);
   if (n == 0) render_error("strftime_now(): formatted date too long or empty");
   return Value(std::string(buf.data(), n));
@@ -144,6 +145,7 @@ Evaluator::~Evaluator() {
 }
 
 std::string Evaluator::render() {
+  t_work_units = 0;  // the element-visit meter of jinja_limits.h, per render
   std::string out;
   exec(program_.body, out);
   return out;

@@ -6,6 +6,7 @@
 
 #include "src/chat/jinja_builtins.h"
 #include "src/chat/jinja_error.h"
+#include "src/chat/jinja_limits.h"
 #include "src/chat/jinja_unicode.h"
 
 namespace llrt::jinja {
@@ -37,25 +38,31 @@ const std::string& need_str(const Value* v, const std::string& what) {
 int64_t cp_index(const std::string& s, size_t b) { return static_cast<int64_t>(utf8_length(std::string_view(s).substr(0, b))); }
 
 std::string py_replace(const std::string& s, const std::string& old, const std::string& repl, int64_t count) {
+  // The result's size first: the number of replacements, then the bytes.
+  const uint64_t limit = count < 0 ? UINT64_MAX : uint64_t(count);
+  uint64_t k = 0;
+  if (old.empty()) {
+    k = std::min<uint64_t>(limit, size_add(utf8_length(s), 1));
+  } else {
+    for (size_t p = s.find(old); p != std::string::npos && k < limit; p = s.find(old, p + old.size())) ++k;
+  }
   std::string out;
+  out.reserve(check_string_size(size_add(s.size() - (old.empty() ? 0 : k * old.size()), size_mul(k, repl.size())), "str.replace()"));
   if (old.empty()) {
     std::u32string u = utf8_decode(s);
-    int64_t n = 0;
+    uint64_t n = 0;
     for (size_t i = 0; i <= u.size(); ++i) {
-      if (count < 0 || n < count) { out += repl; ++n; }
+      if (n < k) { out += repl; ++n; }
       if (i < u.size()) utf8_append(out, u[i]);
     }
     return out;
   }
   size_t pos = 0;
-  int64_t n = 0;
-  while (count < 0 || n < count) {
+  for (uint64_t n = 0; n < k; ++n) {
     size_t p = s.find(old, pos);
-    if (p == std::string::npos) break;
     out.append(s, pos, p - pos);
     out += repl;
     pos = p + old.size();
-    ++n;
   }
   out.append(s, pos, std::string::npos);
   return out;
@@ -69,6 +76,8 @@ std::string pad(const std::string& s, int64_t width, const std::string& fill, ch
   if (how == 'c') left = total / 2 + (total & width & 1);
   else if (how == 'r') left = total;
   std::string out;
+  out.reserve(check_string_size(size_add(s.size(), size_mul(count_arg(total), fill.size())), std::string("str.") +
+                                (how == 'c' ? "center" : how == 'l' ? "ljust" : "rjust") + "(" + std::to_string(width) + ")"));
   for (int64_t i = 0; i < left; ++i) out += fill;
   out += s;
   for (int64_t i = 0; i < total - left; ++i) out += fill;
@@ -161,11 +170,16 @@ Value string_method(const std::string& s, const std::string& name) {
   if (name == "join") {
     return bound(name, [s](CallArgs& a, Evaluator&) {
       if (a.pos.size() != 1) render_error("str.join() takes exactly one argument");
-      std::string out;
       ValueList items = py_iterate(a.pos[0]);
+      uint64_t bytes = size_mul(items.empty() ? 0 : items.size() - 1, s.size());
       for (size_t i = 0; i < items.size(); ++i) {
         if (!items[i].is_string())
           render_error("TypeError: sequence item " + std::to_string(i) + ": expected str instance, " + items[i].type_name() + " found");
+        bytes = size_add(bytes, items[i].as_string().size());
+      }
+      std::string out;
+      out.reserve(check_string_size(bytes, "str.join()"));
+      for (size_t i = 0; i < items.size(); ++i) {
         if (i) out += s;
         out += items[i].as_string();
       }
@@ -177,6 +191,7 @@ Value string_method(const std::string& s, const std::string& name) {
       ArgBinder b(a, "str.zfill()", {"width"});
       int64_t w = b.integer(0, 0), len = static_cast<int64_t>(utf8_length(s));
       if (w <= len) return Value(s);
+      check_string_size(size_add(s.size(), count_arg(w - len)), "str.zfill(" + std::to_string(w) + ")");
       size_t sign = (!s.empty() && (s[0] == '+' || s[0] == '-')) ? 1 : 0;
       return Value(s.substr(0, sign) + std::string(w - len, '0') + s.substr(sign));
     });
@@ -397,14 +412,19 @@ int64_t py_len(const Value& v) {
 ValueList py_iterate(const Value& v) {
   switch (v.kind()) {
     case Kind::Undefined: return {};
-    case Kind::List: case Kind::Tuple: return v.as_list();
+    case Kind::List: case Kind::Tuple:
+      charge_work(v.as_list().size(), "iterating");
+      return v.as_list();
     case Kind::Dict: {
+      charge_work(v.as_dict().items.size(), "iterating");
       ValueList keys;
       for (const auto& kv : v.as_dict().items) keys.push_back(kv.first);
       return keys;
     }
     case Kind::String: {
       ValueList chars;
+      chars.reserve(check_list_size(utf8_length(v.as_string()), v.as_string().size(), "iterating over a string"));
+      charge_work(chars.capacity(), "iterating");
       for (char32_t c : utf8_decode(v.as_string())) chars.emplace_back(utf8_encode(std::u32string(1, c)));
       return chars;
     }
@@ -432,6 +452,7 @@ bool py_contains(const Value& container, const Value& item) {
 }
 
 bool py_less(const Value& a, const Value& b) {
+  charge_work(1, "comparisons");
   if (a.is_undefined()) undefined_error(a);
   if (b.is_undefined()) undefined_error(b);
   if (a.is_number() && b.is_number()) {
@@ -453,18 +474,10 @@ int py_compare(const Value& a, const Value& b) {
   return py_equal(a, b) ? 0 : 1;
 }
 
-// Limits on what one operation may build (a template is untrusted input: it must not be
-// able to exhaust memory; Python would raise MemoryError far later, or never finish).
-constexpr double kMaxStringBytes = 64.0 * (1 << 20);
-constexpr double kMaxListItems = 1e6;
-void check_string_size(double bytes) {
-  if (bytes > kMaxStringBytes) render_error("string too large (over 64 MiB): the template builds text without bound");
-}
-
 Value binary_op(const std::string& op, const Value& a, const Value& b) {
   if (op == "~") {
     const Value sa = soft_str(a), sb = soft_str(b);
-    check_string_size(double(sa.as_string().size()) + double(sb.as_string().size()));
+    check_string_size(size_add(sa.as_string().size(), sb.as_string().size()), "'~'");
     return Value(sa.as_string() + sb.as_string());
   }
   if (a.is_undefined()) undefined_error(a);
@@ -479,14 +492,16 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
     if (nums) return Value(a.as_float() + b.as_float());
     if (a.is_string()) {
       if (!b.is_string()) render_error("TypeError: can only concatenate str (not \"" + b.type_name() + "\") to str");
-      check_string_size(double(a.as_string().size()) + double(b.as_string().size()));
+      check_string_size(size_add(a.as_string().size(), b.as_string().size()), "str + str");
       return Value(a.as_string() + b.as_string());
     }
     if (a.is_list_like() && !a.is_generator()) {
       if (b.kind() != a.kind() || b.is_generator())
         render_error("TypeError: can only concatenate " + a.type_name() + " (not \"" + b.type_name() + "\") to " + a.type_name());
-      if (double(a.as_list().size()) + double(b.as_list().size()) > kMaxListItems) render_error("list too large (over a million items)");
-      ValueList out = a.as_list();
+      ValueList out;
+      out.reserve(check_list_size(size_add(a.as_list().size(), b.as_list().size()),
+                                  size_add(string_bytes(a.as_list()), string_bytes(b.as_list())), a.type_name() + " + " + a.type_name()));
+      out = a.as_list();
       out.insert(out.end(), b.as_list().begin(), b.as_list().end());
       return Value::list(std::move(out), a.kind() == Kind::Tuple);
     }
@@ -503,16 +518,17 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
     const Value* seq = (a.is_string() || a.is_list_like()) ? &a : &b;
     const Value* times = seq == &a ? &b : &a;
     if ((seq->is_string() || (seq->is_list_like() && !seq->is_generator())) && (times->is_int() || times->is_bool())) {
-      int64_t n = std::max<int64_t>(0, times->as_int());
+      const uint64_t n = count_arg(times->as_int());
       if (seq->is_string()) {
-        if (static_cast<double>(n) * static_cast<double>(seq->as_string().size()) > kMaxStringBytes) render_error("string repetition too large");
         std::string out;
-        for (int64_t i = 0; i < n; ++i) out += seq->as_string();
+        out.reserve(check_string_size(size_mul(n, seq->as_string().size()), "str * " + std::to_string(times->as_int())));
+        for (uint64_t i = 0; i < n; ++i) out += seq->as_string();
         return Value(out);
       }
-      if (static_cast<double>(n) * static_cast<double>(seq->as_list().size()) > kMaxListItems) render_error("list repetition too large");
       ValueList out;
-      for (int64_t i = 0; i < n; ++i) out.insert(out.end(), seq->as_list().begin(), seq->as_list().end());
+      out.reserve(check_list_size(size_mul(n, seq->as_list().size()), size_mul(n, string_bytes(seq->as_list())),
+                                  seq->type_name() + " * " + std::to_string(times->as_int())));
+      for (uint64_t i = 0; i < n; ++i) out.insert(out.end(), seq->as_list().begin(), seq->as_list().end());
       return Value::list(std::move(out), seq->kind() == Kind::Tuple);
     }
     if (seq->is_string() || seq->is_list_like())

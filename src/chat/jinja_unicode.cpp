@@ -6,6 +6,7 @@
 #include <locale.h>
 
 #include "src/chat/jinja_error.h"
+#include "src/chat/jinja_limits.h"
 
 namespace llrt::jinja {
 namespace {
@@ -158,6 +159,8 @@ std::string py_strip(std::string_view s, const std::string* chars, StripSide sid
 
 std::vector<std::string> py_split(std::string_view s, const std::string* sep, long maxsplit, bool from_right) {
   std::vector<std::string> parts;
+  // Each part is checked before it is added (a 60 MB run of separators is 60 million parts).
+  auto room = [](size_t n) { check_list_size(uint64_t(n) + 1, 0, "str.split()"); };
   if (sep) {
     if (sep->empty()) render_error("ValueError: empty separator");
     if (!from_right) {
@@ -165,9 +168,11 @@ std::vector<std::string> py_split(std::string_view s, const std::string* sep, lo
       while (maxsplit < 0 || static_cast<long>(parts.size()) < maxsplit) {
         size_t p = s.find(*sep, start);
         if (p == std::string_view::npos) break;
+        room(parts.size());
         parts.emplace_back(s.substr(start, p - start));
         start = p + sep->size();
       }
+      room(parts.size());
       parts.emplace_back(s.substr(start));
     } else {
       size_t end = s.size();
@@ -176,9 +181,11 @@ std::vector<std::string> py_split(std::string_view s, const std::string* sep, lo
         if (end < sep->size()) break;
         size_t p = s.rfind(*sep, end - sep->size());
         if (p == std::string_view::npos) break;
+        room(rev.size());
         rev.emplace_back(s.substr(p + sep->size(), end - p - sep->size()));
         end = p;
       }
+      room(rev.size());
       rev.emplace_back(s.substr(0, end));
       parts.assign(rev.rbegin(), rev.rend());
     }
@@ -194,11 +201,13 @@ std::vector<std::string> py_split(std::string_view s, const std::string* sep, lo
       if (maxsplit >= 0 && static_cast<long>(parts.size()) == maxsplit) {
         size_t e = u.size();
         while (e > i && py_isspace(u[e - 1])) --e;
+        room(parts.size());
         parts.push_back(utf8_encode(std::u32string_view(u).substr(i, e - i)));
         break;
       }
       size_t j = i;
       while (j < u.size() && !py_isspace(u[j])) ++j;
+      room(parts.size());
       parts.push_back(utf8_encode(std::u32string_view(u).substr(i, j - i)));
       i = j;
     }
@@ -211,11 +220,13 @@ std::vector<std::string> py_split(std::string_view s, const std::string* sep, lo
       if (maxsplit >= 0 && static_cast<long>(rev.size()) == maxsplit) {
         size_t b = 0;
         while (b < i && py_isspace(u[b])) ++b;
+        room(rev.size());
         rev.push_back(utf8_encode(std::u32string_view(u).substr(b, i - b)));
         break;
       }
       size_t j = i;
       while (j > 0 && !py_isspace(u[j - 1])) --j;
+      room(rev.size());
       rev.push_back(utf8_encode(std::u32string_view(u).substr(j, i - j)));
       i = j;
     }
@@ -233,6 +244,7 @@ std::vector<std::string> py_splitlines(std::string_view s) {
     bool brk = c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || c == 0x1C || c == 0x1D || c == 0x1E ||
                c == 0x85 || c == 0x2028 || c == 0x2029;
     if (!brk) continue;
+    check_list_size(uint64_t(out.size()) + 1, 0, "splitting lines");
     out.push_back(utf8_encode(std::u32string_view(u).substr(start, i - start)));
     if (c == '\r' && i + 1 < u.size() && u[i + 1] == '\n') ++i;
     start = i + 1;

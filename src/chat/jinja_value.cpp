@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "src/chat/jinja_error.h"
+#include "src/chat/jinja_limits.h"
 #include "src/chat/jinja_unicode.h"
 
 namespace llrt::jinja {
@@ -119,8 +120,10 @@ std::string Value::type_name() const {
 static std::string seq_repr(const ValueList& items, bool tuple) {
   std::string s = tuple ? "(" : "[";
   for (size_t i = 0; i < items.size(); ++i) {
+    charge_work(1, "printing");
     if (i) s += ", ";
     s += items[i].repr();
+    check_string_size(s.size(), "printing a " + std::string(tuple ? "tuple" : "list"));  // at most one item over
   }
   if (tuple && items.size() == 1) s += ",";
   s += tuple ? ")" : "]";
@@ -130,8 +133,10 @@ static std::string seq_repr(const ValueList& items, bool tuple) {
 static std::string dict_repr(const Dict& d) {
   std::string s = "{";
   for (size_t i = 0; i < d.items.size(); ++i) {
+    charge_work(1, "printing");
     if (i) s += ", ";
     s += d.items[i].first.repr() + ": " + d.items[i].second.repr();
+    check_string_size(s.size(), "printing a dict");  // at most one item over
   }
   return s + "}";
 }
@@ -171,6 +176,8 @@ std::string Value::repr() const {
 }
 
 bool py_equal(const Value& a, const Value& b) {
+  charge_work(1, "comparisons");
+  if (a.same_object(b) && a.is_list_like()) return true;  // Python compares identical containers equal first
   if (a.is_number() && b.is_number()) {
     if (a.kind() == Kind::Float || b.kind() == Kind::Float) return a.as_float() == b.as_float();
     return a.as_int() == b.as_int();
@@ -343,6 +350,8 @@ static std::string json_key(const Value& k) {
 static void json_value(std::string& out, const Value& v, const ToJsonOptions& o, int depth) {
   auto newline = [&](int level) {
     if (o.indent < 0 && !o.indent_is_string) return;
+    const uint64_t ind = o.indent_is_string ? o.indent_str.size() : static_cast<uint64_t>(o.indent);
+    check_string_size(size_add(out.size() + 1, size_mul(ind, static_cast<uint64_t>(level))), "tojson(indent=...)");
     out += '\n';
     for (int i = 0; i < level; ++i) out += o.indent_is_string ? o.indent_str : std::string(o.indent, ' ');
   };
@@ -351,15 +360,20 @@ static void json_value(std::string& out, const Value& v, const ToJsonOptions& o,
     case Kind::Bool: out += v.as_bool() ? "true" : "false"; return;
     case Kind::Int: out += std::to_string(v.as_int()); return;
     case Kind::Float: out += json_float(v.as_float()); return;
-    case Kind::String: json_string(out, v.as_string(), o.ensure_ascii); return;
+    case Kind::String:  // at most 12 bytes per code point of a string that exists: checked after
+      json_string(out, v.as_string(), o.ensure_ascii);
+      check_string_size(out.size(), "tojson()");
+      return;
     case Kind::List: case Kind::Tuple: {
       const ValueList& items = v.as_list();
       if (items.empty()) { out += "[]"; return; }
       out += '[';
       for (size_t i = 0; i < items.size(); ++i) {
+        charge_work(1, "tojson");
         if (i) out += o.item_sep;
         newline(depth + 1);
         json_value(out, items[i], o, depth + 1);
+        check_string_size(out.size(), "tojson()");
       }
       newline(depth);
       out += ']';
@@ -375,9 +389,11 @@ static void json_value(std::string& out, const Value& v, const ToJsonOptions& o,
       for (size_t i = 0; i < items.size(); ++i) {
         if (i) out += o.item_sep;
         newline(depth + 1);
+        charge_work(1, "tojson");
         json_string(out, items[i].first, o.ensure_ascii);
         out += o.key_sep;
         json_value(out, *items[i].second, o, depth + 1);
+        check_string_size(out.size(), "tojson()");
       }
       newline(depth);
       out += '}';

@@ -502,10 +502,15 @@ std::string CudaContext::device_name() const { return model_->device().describe(
 std::span<const float> CudaContext::eval(std::span<const int32_t> tokens) {
   State& S = *st_;
   check_eval_tokens(S.m->cfg, tokens, S.n_past, S.plan.ctx);
+  const int64_t p_start = S.n_past;
   S.run(tokens);
   const int64_t V = S.m->cfg.vocab_size;
   cuda::check(cudaMemcpyAsync(S.h_logits, S.logits, size_t(V) * 4, cudaMemcpyDeviceToHost, S.s), "copy logits");
   S.sync("eval");
+  if (const uint64_t bad = count_non_finite(DType::F32, S.h_logits, V)) {  // one pass over the vocabulary
+    S.n_past = p_start;
+    fail_non_finite_logits(p_start + int64_t(tokens.size()) - 1, bad, V, "");
+  }
   return {S.h_logits, size_t(V)};
 }
 
@@ -523,7 +528,7 @@ std::vector<float> CudaContext::eval_all(std::span<const int32_t> tokens) {
   const ModelConfig& c = S.m->cfg;
   check_eval_tokens(c, tokens, S.n_past, S.plan.ctx);
   cuda::check(cudaSetDevice(S.m->dev.index), "cudaSetDevice");
-  const int64_t n = int64_t(tokens.size()), H = c.hidden_size, V = c.vocab_size, R = S.plan.logit_rows;
+  const int64_t n = int64_t(tokens.size()), H = c.hidden_size, V = c.vocab_size, R = S.plan.logit_rows, p_start = S.n_past;
   std::vector<float> out(size_t(n * V));
   for (int64_t i = 0; i < n; i += S.plan.batch) {
     const int64_t T = std::min(S.plan.batch, n - i);
@@ -540,6 +545,11 @@ std::vector<float> CudaContext::eval_all(std::span<const int32_t> tokens) {
       S.sync("eval_all");
     }
   }
+  for (int64_t t = 0; t < n; ++t)
+    if (const uint64_t bad = count_non_finite(DType::F32, out.data() + t * V, V)) {
+      S.n_past = p_start;
+      fail_non_finite_logits(p_start + t, bad, V, "");
+    }
   return out;
 }
 

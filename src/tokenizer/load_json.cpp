@@ -218,8 +218,10 @@ void parse_model(const json& m, TokenizerImpl& t) {
   if (!m.is_object()) tok_fail("\"model\" is not a JSON object");
   const std::string type = m.contains("type") && m["type"].is_string() ? m["type"].get<std::string>() : "";
   if (type != "BPE") tok_fail("model type \"" + (type.empty() ? std::string("(none)") : type) + "\" is not supported by llrt (supported: BPE)");
-  if (m.contains("dropout") && !m["dropout"].is_null() && m["dropout"].get<double>() > 0.0)
-    tok_fail("BPE dropout is not supported (non-deterministic)");
+  if (m.contains("dropout") && !m["dropout"].is_null()) {
+    if (!m["dropout"].is_number()) tok_fail("BPE: field \"dropout\" must be a number or null, got " + m["dropout"].dump());
+    if (m["dropout"].get<double>() > 0.0) tok_fail("BPE dropout is not supported (non-deterministic)");
+  }
   for (const char* k : {"continuing_subword_prefix", "end_of_word_suffix"}) {
     if (m.contains(k) && !m[k].is_null() && !(m[k].is_string() && m[k].get<std::string>().empty()))
       tok_fail(std::string("BPE ") + k + " is not supported by llrt");
@@ -322,6 +324,7 @@ std::shared_ptr<TokenizerImpl> load_tokenizer_json(std::string_view text) {
     }
   }
   std::vector<AddedToken> added;
+  std::vector<std::pair<std::string, int64_t>> declared_ids;  // added tokens' "id" as written (HF assigns its own)
   if (j.contains("added_tokens") && !j["added_tokens"].is_null()) {
     if (!j["added_tokens"].is_array()) tok_fail("\"added_tokens\" must be an array");
     for (const json& a : j["added_tokens"]) {
@@ -335,8 +338,10 @@ std::shared_ptr<TokenizerImpl> load_tokenizer_json(std::string_view text) {
       at.special = get_bool(a, "special", false);
       // HF assigns added-token ids itself (model vocabulary, else the next free id) and so does
       // add_tokens(); the id written in the file must still be a token id, not a truncated one.
-      if (a.contains("id") && !a["id"].is_null())
-        (void)io::json_token_id(a["id"], "tokenizer: added token \"" + at.content + "\": \"id\"", ErrorCode::Tokenizer);
+      if (a.contains("id") && !a["id"].is_null()) {
+        const int32_t declared = io::json_token_id(a["id"], "tokenizer: added token \"" + at.content + "\": \"id\"", ErrorCode::Tokenizer);
+        declared_ids.emplace_back(at.content, int64_t(declared));
+      }
       added.push_back(std::move(at));
     }
   }
@@ -344,7 +349,22 @@ std::shared_ptr<TokenizerImpl> load_tokenizer_json(std::string_view text) {
   for (const std::vector<int32_t>* v : {&t->post.prefix, &t->post.suffix})
     for (int32_t id : *v)
       if (id < 0 || static_cast<size_t>(id) >= t->id_to_token.size() || !(t->id_flags[static_cast<size_t>(id)] & TokenizerImpl::kPresent))
-        tok_fail("post_processor TemplateProcessing: special token id " + std::to_string(id) + " is not in the vocabulary");
+      {
+        // Usually an added token the file places at this id that HF's rule (added tokens go after
+        // the model's vocab entries) places elsewhere: say which, and why.
+        std::string why;
+        for (const auto& [content, want] : declared_ids) {
+          auto it = t->added_by_content.find(content);
+          if (want != id || it == t->added_by_content.end() || it->second == id) continue;
+          why = ": added_tokens declares \"" + content + "\" with id " + std::to_string(want) + ", but it gets id " +
+                std::to_string(it->second) + " (added tokens take the ids after model.vocab's " +
+                std::to_string(t->model.model_vocab_entries) + " entries, so a vocab whose ids are sparse or have gaps shifts them)" +
+                "; make model.vocab's ids dense from 0, or the added_tokens and post_processor ids match what they get";
+          break;
+        }
+        tok_fail("post_processor TemplateProcessing: special token id " + std::to_string(id) + " is not in the vocabulary" +
+                 (why.empty() ? " (fix the post_processor's ids or added_tokens)" : why));
+      }
   t->kind = t->model.byte_level ? "tokenizer.json BPE (byte-level)" : "tokenizer.json BPE (SentencePiece-style)";
   if (!t->post.prefix.empty()) t->bos = t->post.prefix.front();
   return t;

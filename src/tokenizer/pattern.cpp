@@ -40,6 +40,7 @@ Pattern Pattern::regex(const std::string& re, bool force_pcre2) {
   }
   pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // optional speed-up; falls back to the interpreter
   p.kind_ = Kind::Pcre2;
+  p.source_ = re;
   p.code_ = std::shared_ptr<void>(code, [](void* c) { pcre2_code_free(static_cast<pcre2_code*>(c)); });
   return p;
 }
@@ -88,7 +89,15 @@ void Pattern::find_all(std::string_view s, std::vector<Match>& out) const {
         if (rc == PCRE2_ERROR_NOMATCH) break;
         if (rc < 0) {
           pcre2_match_data_free(md);
-          tok_fail("PCRE2 match error " + std::to_string(rc));
+          PCRE2_UCHAR msg[256];
+          pcre2_get_error_message(rc, msg, sizeof(msg));
+          const bool limit = rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT || rc == PCRE2_ERROR_HEAPLIMIT;
+          const std::string shown = source_.size() > 200 ? source_.substr(0, 200) + "..." : source_;
+          tok_fail("the tokenizer's regex '" + shown + "' failed on this text (from byte " + std::to_string(last_end) + " of " +
+                   std::to_string(n) + "): PCRE2 error " + std::to_string(rc) + ", " + reinterpret_cast<const char*>(msg) +
+                   (limit ? ". The pattern backtracks without bound on this input: simplify that pattern in tokenizer.json "
+                            "(pre_tokenizer / normalizer), or shorten the text"
+                          : ". Check that pattern in tokenizer.json (pre_tokenizer / normalizer)"));
         }
         const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
         const size_t b = ov[0], e = ov[1];

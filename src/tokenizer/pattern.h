@@ -42,6 +42,7 @@ class Pattern {
   Kind kind_ = Kind::None;
   std::string literal_;
   std::shared_ptr<void> code_;  // pcre2_code_8*
+  std::string source_;          // the regex as written (for messages)
 };
 
 // Hand matchers (pattern_known.cpp): end of the match that starts at i (always > i: the
