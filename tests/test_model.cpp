@@ -13,7 +13,6 @@
 #include "llrt/error.h"
 #include "llrt/model.h"
 #include "reference.h"
-#include "src/kernel_choice.h"
 #include "src/model_impl.h"
 
 using namespace llrt;

@@ -22,11 +22,10 @@ namespace {
 constexpr int kNR = 3, kMR = 4, kNRD = 4;
 
 constexpr int kPackNV = 2, kPackMR = 6;  // broadcast-form tile: 6 tokens x 2 vectors
-constexpr int64_t kPackMinM = 8;  // below: the dot form (memory bound, no panel to pack)
 
 template <class W>
 void linear_run_avx2(const LinearArgs& a) {
-  if (a.M >= kPackMinM)
+  if (a.M >= kPackedMinM)
     linear_packed<IsaAvx2, W, kPackNV, kPackMR>(static_cast<const W*>(a.w), a.K, a.x, a.ldx, a.M, a.n0, a.n1, a.y, a.ldy);
   else
     linear_blocked<FmaPolicy<IsaAvx2, W>, kNR, kMR, kNRD>(static_cast<const W*>(a.w), a.K, a.x,
@@ -34,20 +33,9 @@ void linear_run_avx2(const LinearArgs& a) {
 }
 const LinearKernel linear_f32w_f32a__avx2{nullptr, nullptr, &linear_run_avx2<float>};
 const LinearKernel linear_f16w_f32a__avx2{nullptr, nullptr, &linear_run_avx2<f16_t>};
-// BF16, M == 1: the even/odd split of common/linear_bf16_evenodd.h (no widening shuffle);
-// prep (M == 1 only) writes x in that order. M >= 2: the widening FMA loop above.
-size_t prep_bytes_bf16_avx2(int64_t M, int64_t K) { return M >= 1 ? size_t(evenodd_row_stride<IsaAvx2>(K)) * 4 : 0; }
-void prep_bf16_avx2(const float* x, int64_t, int64_t M, int64_t K, void* xp) {
-  if (M == 1) prep_evenodd_row<IsaAvx2>(x, K, static_cast<float*>(xp));
-}
-void run_bf16_avx2(const LinearArgs& a) {
-  if (a.M == 1)
-    linear_blocked<Bf16EvenOddPolicy<IsaAvx2>, kNR, kMR, kNRD>(static_cast<const uint16_t*>(a.w), a.K, static_cast<const float*>(a.xp),
-                                                          evenodd_row_stride<IsaAvx2>(a.K), 1, a.n0, a.n1, a.y, a.ldy);
-  else
-    linear_run_avx2<bf16_t>(a);
-}
-const LinearKernel linear_bf16w_f32a__avx2{&prep_bytes_bf16_avx2, &prep_bf16_avx2, &run_bf16_avx2};
+// BF16: common/linear_bf16_evenodd.h (even/odd decode, the same dot and packed forms as above).
+const LinearKernel linear_bf16w_f32a__avx2{&bf16_linear_prep_bytes<IsaAvx2>, &bf16_linear_prep<IsaAvx2>,
+                                          &bf16_linear_run<IsaAvx2, kNR, kMR, kNRD, kPackNV, kPackMR>};
 }  // namespace
 
 void register_linear_avx2(KernelRegistry& r) {

@@ -22,11 +22,10 @@ namespace {
 constexpr int kNR = 4, kMR = 6, kNRD = 4;
 
 constexpr int kPackNV = 2, kPackMR = 12;  // broadcast-form tile: 12 tokens x 2 vectors
-constexpr int64_t kPackMinM = 8;  // below: the dot form (memory bound, no panel to pack)
 
 template <class W>
 void linear_run_avx512(const LinearArgs& a) {
-  if (a.M >= kPackMinM)
+  if (a.M >= kPackedMinM)
     linear_packed<IsaAvx512, W, kPackNV, kPackMR>(static_cast<const W*>(a.w), a.K, a.x, a.ldx, a.M, a.n0, a.n1, a.y, a.ldy);
   else
     linear_blocked<FmaPolicy<IsaAvx512, W>, kNR, kMR, kNRD>(static_cast<const W*>(a.w), a.K, a.x,
@@ -34,20 +33,9 @@ void linear_run_avx512(const LinearArgs& a) {
 }
 const LinearKernel linear_f32w_f32a__avx512{nullptr, nullptr, &linear_run_avx512<float>};
 const LinearKernel linear_f16w_f32a__avx512{nullptr, nullptr, &linear_run_avx512<f16_t>};
-// BF16, M == 1: the even/odd split of common/linear_bf16_evenodd.h (no widening shuffle);
-// prep (M == 1 only) writes x in that order. M >= 2: the widening FMA loop above.
-size_t prep_bytes_bf16_avx512(int64_t M, int64_t K) { return M >= 1 ? size_t(evenodd_row_stride<IsaAvx512>(K)) * 4 : 0; }
-void prep_bf16_avx512(const float* x, int64_t, int64_t M, int64_t K, void* xp) {
-  if (M == 1) prep_evenodd_row<IsaAvx512>(x, K, static_cast<float*>(xp));
-}
-void run_bf16_avx512(const LinearArgs& a) {
-  if (a.M == 1)
-    linear_blocked<Bf16EvenOddPolicy<IsaAvx512>, kNR, kMR, kNRD>(static_cast<const uint16_t*>(a.w), a.K, static_cast<const float*>(a.xp),
-                                                          evenodd_row_stride<IsaAvx512>(a.K), 1, a.n0, a.n1, a.y, a.ldy);
-  else
-    linear_run_avx512<bf16_t>(a);
-}
-const LinearKernel linear_bf16w_f32a__avx512{&prep_bytes_bf16_avx512, &prep_bf16_avx512, &run_bf16_avx512};
+// BF16: common/linear_bf16_evenodd.h (even/odd decode, the same dot and packed forms as above).
+const LinearKernel linear_bf16w_f32a__avx512{&bf16_linear_prep_bytes<IsaAvx512>, &bf16_linear_prep<IsaAvx512>,
+                                          &bf16_linear_run<IsaAvx512, kNR, kMR, kNRD, kPackNV, kPackMR>};
 }  // namespace
 
 void register_linear_avx512(KernelRegistry& r) {

@@ -38,24 +38,8 @@ namespace llrt::kernels {
 namespace {
 constexpr int kNR = 4, kMR = 6, kNRD = 4;
 
-// Non-decreasing in M (callers size one buffer for their largest M): M >= 2 needs none
-// but is still given the M == 1 size.
-size_t prep_bytes_bf16(int64_t M, int64_t K) { return M >= 1 ? size_t(evenodd_row_stride<IsaAvx512>(K)) * 4 : 0; }
-void prep_bf16(const float* x, int64_t, int64_t M, int64_t K, void* xp) {
-  if (M == 1) prep_evenodd_row<IsaAvx512>(x, K, static_cast<float*>(xp));
-}
-void run_bf16(const LinearArgs& a) {
-  if (a.M == 1)
-    linear_blocked<Bf16EvenOddPolicy<IsaAvx512>, kNR, kMR, kNRD>(static_cast<const uint16_t*>(a.w), a.K,
-                                                               static_cast<const float*>(a.xp),
-                                                               evenodd_row_stride<IsaAvx512>(a.K), 1, a.n0, a.n1, a.y, a.ldy);
-  else if (a.M >= 8)  // the packed broadcast form (common/linear_packed.h), as linear_bf16w_f32a__avx512
-    linear_packed<IsaAvx512, bf16_t, 2, 12>(static_cast<const bf16_t*>(a.w), a.K, a.x, a.ldx, a.M, a.n0, a.n1, a.y, a.ldy);
-  else
-    linear_blocked<FmaPolicy<IsaAvx512, bf16_t>, kNR, kMR, kNRD>(static_cast<const bf16_t*>(a.w), a.K, a.x,
-                                                                 a.ldx, a.M, a.n0, a.n1, a.y, a.ldy);
-}
-const LinearKernel linear_bf16w_f32a__avx512bf16{&prep_bytes_bf16, &prep_bf16, &run_bf16};
+const LinearKernel linear_bf16w_f32a__avx512bf16{&bf16_linear_prep_bytes<IsaAvx512>, &bf16_linear_prep<IsaAvx512>,
+                                                 &bf16_linear_run<IsaAvx512, kNR, kMR, kNRD, 2, 12>};
 
 size_t prep_bytes_bf16a(int64_t M, int64_t K) { return size_t(std::max<int64_t>(M, 1)) * size_t(bf16_row_stride(K)) * 2; }
 void prep_bf16a(const float* x, int64_t ldx, int64_t M, int64_t K, void* xp) {
@@ -65,7 +49,7 @@ void prep_rows_bf16a(const float* x, int64_t ldx, int64_t, int64_t K, int64_t m0
   prep_bf16_round_rows(x, ldx, m0, m1, K, static_cast<uint16_t*>(xp));
 }
 void run_bf16a(const LinearArgs& a) {
-  if (a.M >= 8)
+  if (a.M >= kPackedMinM)
     return linear_bf16a_packed(static_cast<const uint16_t*>(a.w), a.K, static_cast<const uint16_t*>(a.xp),
                                bf16_row_stride(a.K), a.M, a.n0, a.n1, a.y, a.ldy);
   linear_blocked<Bf16DotPolicy, kNR, kMR, kNRD>(static_cast<const uint16_t*>(a.w), a.K, static_cast<const uint16_t*>(a.xp),

@@ -21,7 +21,10 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/cpu/common/linear_blocked.h"
+#include "kernels/cpu/common/linear_packed.h"
 #include "kernels/cpu/common/wtypes.h"
+#include "llrt/kernels.h"
 #include "xsimd/xsimd.hpp"
 
 namespace llrt::kernels {
@@ -81,6 +84,31 @@ struct Bf16EvenOddPolicy {
     Isa::reduce4(a, b, c, d, out);
   }
 };
+
+// The F32-activation BF16 Linear of every x86 ISA file (avx2, avx512, avx512bf16), written once:
+//   M == 1: the even/odd policy above (prep writes x in that order, Kp F32);
+//   2 <= M < kPackedMinM: the dot form (common/linear_blocked.h), weights widened per MR tokens;
+//   M >= kPackedMinM: the packed broadcast form (common/linear_packed.h).
+// prep_bytes is the M == 1 size for every M >= 1 (non-decreasing; M >= 2 reads x directly).
+template <class Isa>
+size_t bf16_linear_prep_bytes(int64_t M, int64_t K) {
+  return M >= 1 ? size_t(evenodd_row_stride<Isa>(K)) * 4 : 0;
+}
+template <class Isa>
+void bf16_linear_prep(const float* x, int64_t, int64_t M, int64_t K, void* xp) {
+  if (M == 1) prep_evenodd_row<Isa>(x, K, static_cast<float*>(xp));
+}
+template <class Isa, int NR, int MR, int NRD, int PackNV, int PackMR>
+void bf16_linear_run(const LinearArgs& a) {
+  if (a.M == 1)
+    linear_blocked<Bf16EvenOddPolicy<Isa>, NR, MR, NRD>(static_cast<const uint16_t*>(a.w), a.K, static_cast<const float*>(a.xp),
+                                                       evenodd_row_stride<Isa>(a.K), 1, a.n0, a.n1, a.y, a.ldy);
+  else if (a.M >= kPackedMinM)
+    linear_packed<Isa, bf16_t, PackNV, PackMR>(static_cast<const bf16_t*>(a.w), a.K, a.x, a.ldx, a.M, a.n0, a.n1, a.y, a.ldy);
+  else
+    linear_blocked<FmaPolicy<Isa, bf16_t>, NR, MR, NRD>(static_cast<const bf16_t*>(a.w), a.K, a.x, a.ldx, a.M, a.n0, a.n1, a.y,
+                                                        a.ldy);
+}
 
 }  // namespace
 }  // namespace llrt::kernels

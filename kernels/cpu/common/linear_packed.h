@@ -28,6 +28,7 @@ namespace llrt::kernels {
 namespace {
 
 constexpr int64_t kPackedKc = 256, kPackedNc = 256;
+constexpr int64_t kPackedMinM = 8;  // below: the dot form (memory bound, no panel worth packing)
 
 // The per-thread panel buffer: kPackedNc x kPackedKc F32 (256 KiB), allocated on first use.
 inline float* packed_panel_buffer() {
