@@ -34,32 +34,24 @@ const KernelEntry& best(Op op, DType w) {
   return *e;
 }
 
-NormWeights bind_norm(const Checkpoint& ck, const std::string& name) {
-  Tensor t = ck.tensor(name + ".weight");
+NormWeights bind_norm(const TensorPlan& t) {
   NormWeights n;
-  n.w = t.data();
-  n.dtype = t.dtype();
-  n.fn = kernel_fn<RmsNormFn>(best(Op::RmsNorm, t.dtype()));
+  n.w = t.data;
+  n.dtype = t.dtype;
+  n.fn = kernel_fn<RmsNormFn>(best(Op::RmsNorm, t.dtype));
   return n;
 }
 
-LinearWeights bind_linear(const Checkpoint& ck, const std::string& module, const std::string& tensor) {
-  Tensor t = ck.tensor(tensor);
+// The plan's Linear with its kernels (the capability check ran before: best() only confirms).
+LinearWeights bind_linear(const LinearPlan& p) {
   LinearWeights l;
-  l.name = module;
-  l.out = t.dim(0);
-  l.in = t.dim(1);
-  l.dtype = t.dtype();
-  l.w = t.data();
-  if (t.dtype() == DType::I8) {
-    bind_quantized_linear(ck, l);
-  } else {
-    (void)best(Op::Linear, t.dtype());  // the capability answer (throws when none is usable)
-    l.entry = choose_kernel(Op::Linear, t.dtype(), Phase::Decode).entry;
-    l.entry_prefill = choose_kernel(Op::Linear, t.dtype(), Phase::Prefill).entry;
-    l.kernel = static_cast<const LinearKernel*>(l.entry->fn);
-    l.kernel_prefill = static_cast<const LinearKernel*>(l.entry_prefill->fn);
-  }
+  l.name = p.name;
+  l.out = p.N;
+  l.in = p.K;
+  l.w = p.view;
+  (void)best(Op::Linear, p.view.dtype);  // the capability answer (throws when none is usable)
+  l.decode = choose_kernel(Op::Linear, p.view.dtype, Phase::Decode).entry;
+  l.prefill = choose_kernel(Op::Linear, p.view.dtype, Phase::Prefill).entry;
   return l;
 }
 
@@ -170,7 +162,7 @@ std::shared_ptr<Model> Model::load(const std::filesystem::path& dir, const Model
   require_kernels(needs);
 
   for (const auto& n : needs)
-    if ((n.op == Op::Linear || n.op == Op::LinearQ8) && kernel_choice_pending(n.op, n.wtype)) {
+    if (n.op == Op::Linear && kernel_choice_pending(n.op, n.wtype)) {
       say(std::string("measuring the ") + dtype_name(n.wtype) + " " + op_name(n.op) +
           " kernels on this CPU (once; cached in " + kernel_cache_path() + ")");
       break;
@@ -178,36 +170,29 @@ std::shared_ptr<Model> Model::load(const std::filesystem::path& dir, const Model
   std::shared_ptr<Model> m(new Model());
   m->impl_ = std::make_unique<Impl>();
   Impl& im = *m->impl_;
-  im.plan = check_kernels(needs);
+  im.verdicts = check_kernels(needs);
   im.cfg = ck.config();
   im.threads = opt.threads > 0 ? opt.threads : cpu_info().physical_cores;
   const ModelConfig& c = im.cfg;
 
-  Tensor emb = ck.tensor("model.embed_tokens.weight");
-  im.embed = emb.data();
-  im.embed_dtype = emb.dtype();
-  im.embed_fn = kernel_fn<EmbeddingFn>(best(Op::Embedding, emb.dtype()));
-  im.layers.resize(size_t(c.num_hidden_layers));
-  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    std::string p = "model.layers." + std::to_string(l) + ".";
-    LayerWeights& L = im.layers[size_t(l)];
-    L.attn_norm = bind_norm(ck, p + "input_layernorm");
-    L.mlp_norm = bind_norm(ck, p + "post_attention_layernorm");
-    L.q = bind_linear(ck, p + "self_attn.q_proj", p + "self_attn.q_proj.weight");
-    L.k = bind_linear(ck, p + "self_attn.k_proj", p + "self_attn.k_proj.weight");
-    L.v = bind_linear(ck, p + "self_attn.v_proj", p + "self_attn.v_proj.weight");
-    L.o = bind_linear(ck, p + "self_attn.o_proj", p + "self_attn.o_proj.weight");
-    L.gate = bind_linear(ck, p + "mlp.gate_proj", p + "mlp.gate_proj.weight");
-    L.up = bind_linear(ck, p + "mlp.up_proj", p + "mlp.up_proj.weight");
-    L.down = bind_linear(ck, p + "mlp.down_proj", p + "mlp.down_proj.weight");
+  // 3. The plan (modules, dtypes, quantization, fusion groups, RoPE), then kernels bound to it.
+  im.plan = plan_model(ck);
+  const ModelPlan& p = im.plan;
+  im.embed = p.embed.data;
+  im.embed_dtype = p.embed.dtype;
+  im.embed_fn = kernel_fn<EmbeddingFn>(best(Op::Embedding, p.embed.dtype));
+  im.layers.resize(p.layers.size());
+  for (size_t l = 0; l < p.layers.size(); ++l) {
+    LayerWeights& L = im.layers[l];
+    L.attn_norm = bind_norm(p.layers[l].attn_norm);
+    L.mlp_norm = bind_norm(p.layers[l].mlp_norm);
+    for (int j = 0; j < kNumLlamaLinears; ++j) L.lin[j] = bind_linear(p.layers[l].linear[j]);
   }
-  im.final_norm = bind_norm(ck, "model.norm");
-  im.lm_head = c.tie_word_embeddings ? bind_linear(ck, "lm_head (tied to model.embed_tokens)", "model.embed_tokens.weight")
-                                     : bind_linear(ck, "lm_head", "lm_head.weight");
+  im.final_norm = bind_norm(p.final_norm);
+  im.lm_head = bind_linear(p.lm_head);
   im.rope_fn = kernel_fn<RopeFn>(best(Op::Rope, DType::F32));
   im.silu_mul_fn = kernel_fn<SiluMulFn>(best(Op::SiluMul, DType::F32));
   im.add_fn = kernel_fn<AddFn>(best(Op::Add, DType::F32));
-  im.inv_freq = rope_inv_freq(c);
   im.ck = std::move(ck);
   im.load_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return m;
@@ -218,39 +203,40 @@ const ModelConfig& Model::config() const { return impl_->cfg; }
 const Checkpoint& Model::checkpoint() const { return impl_->ck; }
 int Model::threads() const { return impl_->threads; }
 void Model::set_threads(int n) { impl_->threads = n > 0 ? n : cpu_info().physical_cores; }
-const std::vector<KernelVerdict>& Model::kernel_plan() const { return impl_->plan; }
+const std::vector<KernelVerdict>& Model::kernel_plan() const { return impl_->verdicts; }
 double Model::load_seconds() const { return impl_->load_seconds; }
 
 // ------------------------------------------------------------------ linear runner
 
 void run_linears(const Model::Impl& m, const LinearWeights* const* ls, float* const* ys, int count,
                  const float* x, int64_t M, void* prep_buf) {
-  // Activation prep once if all linears share a kernel (q/k/v, gate/up usually do).
-  const void* xp[8] = {};
+  // One activation prep for all when they share the kernel and what its prep depends on (the
+  // input width and, for I8 weights, the activation quantization): q/k/v and gate/up usually do.
+  const LinearKernel& k = ls[0]->entry(M).linear();
+  const int64_t K = ls[0]->in;
   bool shared = true;
-  const bool q8 = ls[0]->dtype == DType::I8;
-  auto kernel_of = [M](const LinearWeights& L) { return M == 1 ? L.kernel : L.kernel_prefill; };
   for (int i = 1; i < count; ++i)
-    shared = shared && (ls[i]->dtype == DType::I8) == q8 &&
-             (q8 ? q8_can_share_prep(*ls[0], *ls[i]) : kernel_of(*ls[i]) == kernel_of(*ls[0]));
+    shared = shared && &ls[i]->entry(M) == &ls[0]->entry(M) && ls[i]->in == K &&
+             (ls[0]->w.dtype != DType::I8 || q8_same_activation_quant(ls[i]->w.act, ls[0]->w.act));
   if (!shared) {
     for (int i = 0; i < count; ++i) run_linears(m, &ls[i], &ys[i], 1, x, M, prep_buf);
     return;
   }
-  // Quantized linears: activation quantization + int8 kernel (src/llama_quant.cpp).
-  if (q8) return run_q8_linears(ls, ys, count, x, M, prep_buf, m.threads);
-  const LinearKernel* k = kernel_of(*ls[0]);
-  const int64_t K = ls[0]->in;
-  // The prep is shared by the threads (16-token blocks) where the kernel allows it.
-  const bool prep_par = k->prep && k->prep_rows && M >= 32;
-  if (k->prep) {
-    if (!prep_par) k->prep(x, K, M, K, prep_buf);
-    for (int i = 0; i < count; ++i) xp[i] = prep_buf;
-  }
   const int nt = m.threads;
   WorkPool& pool = WorkPool::global();
-  if (prep_par)  // the prep shared by the threads, 16-token blocks
-    pool.run(nt, (M + 15) / 16, [&](int64_t b, int) { k->prep_rows(x, K, M, K, b * 16, std::min(M, b * 16 + 16), prep_buf); });
+  if (k.prep) {
+    LinearPrepArgs p{x, K, M, K, 0, M, &ls[0]->w.act, prep_buf};
+    if (k.prep_splits && M >= 16) {  // shared by the threads, 16-token blocks
+      pool.run(nt, (M + 15) / 16, [&](int64_t b, int) {
+        LinearPrepArgs pb = p;
+        pb.m0 = b * 16;
+        pb.m1 = std::min(M, b * 16 + 16);
+        k.prep(pb);
+      });
+    } else {
+      k.prep(p);
+    }
+  }
   const RowChunks work(ls, count, nt);
   pool.run(nt, work.total, [&](int64_t item, int) {
     int i;
@@ -262,13 +248,13 @@ void run_linears(const Model::Impl& m, const LinearWeights* const* ls, float* co
     a.K = L.in;
     a.x = x;
     a.ldx = L.in;
-    a.xp = xp[i];
+    a.xp = k.prep ? prep_buf : nullptr;
     a.y = ys[i];
     a.ldy = L.out;
     a.M = M;
     a.n0 = n0;
     a.n1 = n1;
-    k->run(a);
+    k.run(a);
   });
 }
 
@@ -280,16 +266,11 @@ namespace {
 uint64_t bound_prep_bytes(const Model::Impl& m, int64_t batch) {
   uint64_t p = 0;
   auto one = [&](const LinearWeights& L) {
-    if (L.dtype == DType::I8) {
-      p = std::max<uint64_t>(p, q8_prep_bytes(L, 1));
-      if (batch > 1) p = std::max<uint64_t>(p, q8_prep_bytes(L, batch));
-      return;
-    }
-    if (L.kernel->prep_bytes) p = std::max<uint64_t>(p, L.kernel->prep_bytes(1, L.in));
-    if (batch > 1 && L.kernel_prefill->prep_bytes) p = std::max<uint64_t>(p, L.kernel_prefill->prep_bytes(batch, L.in));
+    if (auto f = L.decode->linear().prep_bytes) p = std::max<uint64_t>(p, f(1, L.in));
+    if (auto f = L.prefill->linear().prep_bytes; f && batch > 1) p = std::max<uint64_t>(p, f(batch, L.in));
   };
   for (const auto& L : m.layers)
-    for (const LinearWeights* l : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down}) one(*l);
+    for (const LinearWeights& l : L.lin) one(l);
   one(m.lm_head);
   return p;
 }
@@ -366,14 +347,7 @@ Context::Context(std::shared_ptr<const Model> model, const ContextOptions& opt) 
   s.bufs.push_back(aligned_alloc_bytes(size_t(std::max<uint64_t>(kv_bytes, 4))));
   s.bytes += kv_bytes;
   s.kv = static_cast<char*>(s.bufs.back().get());
-  // RoPE table: freqs = float(pos) * inv_freq (float32, as HF), cos/sin rounded to F32.
-  const int64_t half = c.head_dim / 2;
-  for (int64_t p = 0; p < ctx; ++p)
-    for (int64_t i = 0; i < half; ++i) {
-      float f = float(p) * m.inv_freq[size_t(i)];
-      s.rope_cos[p * half + i] = float(std::cos(double(f)));
-      s.rope_sin[p * half + i] = float(std::sin(double(f)));
-    }
+  m.plan.rope_table(ctx, s.rope_cos, s.rope_sin);
 }
 
 Context::~Context() = default;
@@ -443,7 +417,7 @@ void forward_chunk(const Model::Impl& m, Context::State& s, const int32_t* toks,
     char* vc = kc + size_t(nkv * ctx * hd) * es;
     pool.run(T > 8 ? nt : 1, T, [&](int64_t t, int) { L.attn_norm.fn(s.x + t * H, L.attn_norm.w, s.xb + t * H, H, eps); });
     {
-      const LinearWeights* ls[3] = {&L.q, &L.k, &L.v};
+      const LinearWeights* ls[3] = {&L.lin[kQProj], &L.lin[kKProj], &L.lin[kVProj]};
       float* ys[3] = {s.q, s.k, s.v};
       run_linears(m, ls, ys, 3, s.xb, T, s.prep);
     }
@@ -514,20 +488,20 @@ void forward_chunk(const Model::Impl& m, Context::State& s, const int32_t* toks,
       pool.run(nt, T * nh, [&](int64_t it, int slot) { attend_all(slot, it / nh, it % nh, 1); });
     }
     {
-      const LinearWeights* ls[1] = {&L.o};
+      const LinearWeights* ls[1] = {&L.lin[kOProj]};
       float* ys[1] = {s.xb};
       run_linears(m, ls, ys, 1, s.att, T, s.prep);
     }
     m.add_fn(s.x, s.xb, T * H);
     pool.run(T > 8 ? nt : 1, T, [&](int64_t t, int) { L.mlp_norm.fn(s.x + t * H, L.mlp_norm.w, s.xb + t * H, H, eps); });
     {
-      const LinearWeights* ls[2] = {&L.gate, &L.up};
+      const LinearWeights* ls[2] = {&L.lin[kGateProj], &L.lin[kUpProj]};
       float* ys[2] = {s.gate, s.up};
       run_linears(m, ls, ys, 2, s.xb, T, s.prep);
     }
     m.silu_mul_fn(s.gate, s.up, s.gate, T * I);
     {
-      const LinearWeights* ls[1] = {&L.down};
+      const LinearWeights* ls[1] = {&L.lin[kDownProj]};
       float* ys[1] = {s.xb};
       run_linears(m, ls, ys, 1, s.gate, T, s.prep);
     }

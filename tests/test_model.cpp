@@ -24,9 +24,9 @@ namespace {
 bool model_binds_bf16a(const Model& model) {
   int bf16a = 0, all = 0;
   for (const auto& L : model.impl().layers)
-    for (const LinearWeights* l : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down}) {
+    for (const LinearWeights& l : L.lin) {
       ++all;
-      bf16a += l->entry->atype == DType::BF16 && l->entry_prefill->atype == DType::BF16;
+      bf16a += l.decode->atype == DType::BF16 && l.prefill->atype == DType::BF16;
     }
   return all > 0 && bf16a == all;
 }
