@@ -5,10 +5,9 @@
 //              kv head j serves query heads j*n_rep .. j*n_rep+n_rep-1) ; x += a.Wo^T
 //              h = rmsnorm(x) ; x += (silu(h.Wg^T) * h.Wu^T).Wd^T
 //   logits = rmsnorm(x_last) . lm_head^T   (lm_head = embed_tokens when tied)
-// Everything F32 except weights (stored dtype). KV cache F32 (or F16/BF16 by
-// ContextOptions::kv_dtype: rows rounded to nearest-even as written, widened exactly by the
-// attention kernel of that dtype), layout [layer][kv_head][position][head_dim] so each
-// head's positions are contiguous.
+// Everything F32 except weights (stored dtype) and the KV cache (ContextOptions::kv_dtype).
+// What runs is the model plan (src/model_plan.h) with kernels bound per Linear; the KV cache's
+// layout and the attention schedule live in src/kv_cache.h, the Linear runner below.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -16,6 +15,7 @@
 
 #include "kernel_choice.h"
 #include "llrt/error.h"
+#include "kv_cache.h"
 #include "model_impl.h"
 #include "work_pool.h"
 
@@ -173,8 +173,6 @@ std::shared_ptr<Model> Model::load(const std::filesystem::path& dir, const Model
   im.verdicts = check_kernels(needs);
   im.cfg = ck.config();
   im.threads = opt.threads > 0 ? opt.threads : cpu_info().physical_cores;
-  const ModelConfig& c = im.cfg;
-
   // 3. The plan (modules, dtypes, quantization, fusion groups, RoPE), then kernels bound to it.
   im.plan = plan_model(ck);
   const ModelPlan& p = im.plan;
@@ -281,10 +279,8 @@ struct Context::State {
   int64_t n_past = 0;
   std::vector<AlignedBuffer> bufs;
   float *x, *xb, *q, *k, *v, *att, *gate, *up, *logits, *scores, *att_part, *att_lse, *rope_cos, *rope_sin;
-  char* kv = nullptr;  // [L][2][kvh][ctx][hd] elements of kv_dtype
-  DType kv_dtype = DType::F32;
-  size_t kv_esize = 4;
-  AttentionFn attn_fn = nullptr;  // the kernel for kv_dtype
+  KvCache kv;  // layout and dtype: src/kv_cache.h
+  AttentionFn attn_fn = nullptr;  // the kernel for the KV cache's dtype
   void* prep = nullptr;
   uint64_t bytes = 0;
 
@@ -317,8 +313,6 @@ Context::Context(std::shared_ptr<const Model> model, const ContextOptions& opt) 
                                          " MiB are available: lower --ctx");
   State& s = *st_;
   s.plan = detail::make_scratch_plan(c, ctx, batch, m.threads, 0, dtype_size(opt.kv_dtype));
-  s.kv_dtype = opt.kv_dtype;
-  s.kv_esize = dtype_size(opt.kv_dtype);
   s.attn_fn = attn_fn;
   // The prep buffer for the kernels this model bound (not a new choice: the environment or a
   // re-measurement may have changed since the load).
@@ -346,7 +340,7 @@ Context::Context(std::shared_ptr<const Model> model, const ContextOptions& opt) 
   const uint64_t kv_bytes = s.plan.kv_bytes;
   s.bufs.push_back(aligned_alloc_bytes(size_t(std::max<uint64_t>(kv_bytes, 4))));
   s.bytes += kv_bytes;
-  s.kv = static_cast<char*>(s.bufs.back().get());
+  s.kv = KvCache(static_cast<char*>(s.bufs.back().get()), opt.kv_dtype, c.num_hidden_layers, c.num_key_value_heads, ctx, c.head_dim);
   m.plan.rope_table(ctx, s.rope_cos, s.rope_sin);
 }
 
@@ -362,19 +356,6 @@ void Context::truncate(int64_t n_keep) {
 uint64_t Context::allocated_bytes() const { return st_->bytes; }
 
 namespace {
-
-// One K or V row into the cache in its dtype: F32 copied, F16/BF16 rounded to nearest-even.
-void store_kv_row(DType dt, const float* src, int64_t n, char* dst) {
-  if (dt == DType::F32) {
-    std::memcpy(dst, src, size_t(n) * 4);
-    return;
-  }
-  uint16_t* d = reinterpret_cast<uint16_t*>(dst);
-  if (dt == DType::BF16)
-    for (int64_t i = 0; i < n; ++i) d[i] = f32_to_bf16(src[i]);
-  else
-    for (int64_t i = 0; i < n; ++i) d[i] = f32_to_f16(src[i]);
-}
 
 // Where a forward pass first produced NaN/Inf: asked for only after the logits came out
 // non-finite (the pass is run again with checks after every stage; free otherwise).
@@ -401,110 +382,41 @@ void forward_chunk(const Model::Impl& m, Context::State& s, const int32_t* toks,
                    NonFiniteProbe* probe = nullptr) {
   const ModelConfig& c = m.cfg;
   const int64_t H = c.hidden_size, QD = c.q_dim(), KVD = c.kv_dim(), I = c.intermediate_size;
-  const int64_t hd = c.head_dim, nh = c.num_attention_heads, nkv = c.num_key_value_heads, rep = c.n_rep();
-  const int64_t ctx = s.plan.ctx, half = hd / 2;
+  const int64_t hd = c.head_dim, nh = c.num_attention_heads, nkv = c.num_key_value_heads, half = hd / 2;
   const float eps = float(c.rms_norm_eps);
-  const float scale = float(1.0 / std::sqrt(double(hd)));
   const int nt = int(s.plan.threads);  // what this context's per-thread scratch was sized for
   WorkPool& pool = WorkPool::global();
+  const AttentionScratch att{s.scores, s.att_part, s.att_lse, s.plan.att_splits};
+  auto rmsnorm = [&](const NormWeights& n, const float* x, float* y, int64_t rows) {
+    pool.run(rows > 8 ? nt : 1, rows, [&](int64_t t, int) { n.fn(x + t * H, n.w, y + t * H, H, eps); });
+  };
+  auto linears = [&](std::initializer_list<const LinearWeights*> ls, std::initializer_list<float*> ys, const float* x) {
+    run_linears(m, ls.begin(), ys.begin(), int(ls.size()), x, T, s.prep);
+  };
 
-  m.embed_fn(m.embed, H, toks, T, s.x);
+  m.embed_fn(m.embed, H, toks, T, s.x);  // x = embed(tokens)
   if (probe && probe->check(-1, s.x, 0, T, H)) return;
   for (size_t l = 0; l < m.layers.size(); ++l) {
     const LayerWeights& L = m.layers[l];
-    const size_t es = s.kv_esize;
-    char* kc = s.kv + size_t(l) * 2 * size_t(nkv * ctx * hd) * es;
-    char* vc = kc + size_t(nkv * ctx * hd) * es;
-    pool.run(T > 8 ? nt : 1, T, [&](int64_t t, int) { L.attn_norm.fn(s.x + t * H, L.attn_norm.w, s.xb + t * H, H, eps); });
-    {
-      const LinearWeights* ls[3] = {&L.lin[kQProj], &L.lin[kKProj], &L.lin[kVProj]};
-      float* ys[3] = {s.q, s.k, s.v};
-      run_linears(m, ls, ys, 3, s.xb, T, s.prep);
-    }
+    // h = rmsnorm(x); q, k, v = h Wq^T, h Wk^T, h Wv^T; RoPE at the positions; k, v to the cache
+    rmsnorm(L.attn_norm, s.x, s.xb, T);
+    linears({&L.lin[kQProj], &L.lin[kKProj], &L.lin[kVProj]}, {s.q, s.k, s.v}, s.xb);
     for (int64_t t = 0; t < T; ++t) {
       const float* cs = s.rope_cos + (p0 + t) * half;
       const float* sn = s.rope_sin + (p0 + t) * half;
       m.rope_fn(s.q + t * QD, nh, hd, hd, cs, sn);
       m.rope_fn(s.k + t * KVD, nkv, hd, hd, cs, sn);
-      for (int64_t j = 0; j < nkv; ++j) {
-        const size_t at = size_t(j * ctx + p0 + t) * size_t(hd) * es;
-        store_kv_row(s.kv_dtype, s.k + t * KVD + j * hd, hd, kc + at);
-        store_kv_row(s.kv_dtype, s.v + t * KVD + j * hd, hd, vc + at);
-      }
     }
-    // GQA: the `rep` query heads of one KV head go to the kernel together (n_q = rep), which
-    // reads each K/V row once for all of them. Per-head items only when there are fewer
-    // (token, KV head) groups than threads. One call: query heads h..h+n_q-1 of token t over
-    // positions [b0, b1), outputs (and log-sum-exps, for ranges) where the caller says.
-    auto attend = [&](int slot, int64_t t, int64_t h, int64_t n_q, int64_t b0, int64_t b1, float* out, float* lse) {
-      const int64_t j = h / rep;
-      AttentionArgs a;
-      a.q = s.q + t * QD + h * hd;
-      a.k = kc + size_t((j * ctx + b0) * hd) * es;
-      a.v = vc + size_t((j * ctx + b0) * hd) * es;
-      a.kv_stride = hd;
-      a.n_kv = b1 - b0;
-      a.head_dim = hd;
-      a.scale = scale;
-      a.out = out;
-      a.scratch = s.scores + int64_t(slot) * ctx * rep;
-      a.n_q = n_q;
-      a.q_stride = a.out_stride = hd;
-      a.lse = lse;
-      s.attn_fn(a);
-    };
-    auto attend_all = [&](int slot, int64_t t, int64_t h, int64_t n_q) {
-      attend(slot, t, h, n_q, 0, p0 + t + 1, s.att + t * QD + h * hd, nullptr);
-    };
-    // A decode step with more threads than KV heads: each KV head's positions in S ranges
-    // (>= 32 positions each), one (head group, range) per item, merged by log-sum-exp.
-    // (att_splits > 1 only when the context has more threads than KV heads.)
-    const int64_t S = T == 1 ? std::min<int64_t>(s.plan.att_splits, (p0 + 1) / 32) : 1;
-    if (S > 1) {
-      const int64_t n = p0 + 1;
-      pool.run(nt, nkv * S, [&](int64_t it, int slot) {
-        const int64_t j = it / S, si = it % S;
-        attend(slot, 0, j * rep, rep, n * si / S, n * (si + 1) / S, s.att_part + (j * S + si) * rep * hd, s.att_lse + (j * S + si) * rep);
-      });
-      for (int64_t h = 0; h < nh; ++h) {  // out_h = sum_s w_s out_s / sum_s w_s, w_s = exp(lse_s - max lse)
-        const int64_t j = h / rep, r = h % rep;
-        float mx = -INFINITY;
-        for (int64_t si = 0; si < S; ++si) mx = std::max(mx, s.att_lse[(j * S + si) * rep + r]);
-        float* o = s.att + h * hd;
-        std::fill(o, o + hd, 0.0f);
-        double wsum = 0;
-        for (int64_t si = 0; si < S; ++si) {
-          const float w = float(std::exp(double(s.att_lse[(j * S + si) * rep + r]) - double(mx)));
-          const float* p = s.att_part + ((j * S + si) * rep + r) * hd;
-          for (int64_t d = 0; d < hd; ++d) o[d] += w * p[d];
-          wsum += w;
-        }
-        const float inv = float(1.0 / wsum);
-        for (int64_t d = 0; d < hd; ++d) o[d] *= inv;
-      }
-    } else if (T * nkv >= nt || T == 1) {
-      pool.run(nt, T * nkv, [&](int64_t it, int slot) { attend_all(slot, it / nkv, (it % nkv) * rep, rep); });
-    } else {
-      pool.run(nt, T * nh, [&](int64_t it, int slot) { attend_all(slot, it / nh, it % nh, 1); });
-    }
-    {
-      const LinearWeights* ls[1] = {&L.lin[kOProj]};
-      float* ys[1] = {s.xb};
-      run_linears(m, ls, ys, 1, s.att, T, s.prep);
-    }
+    s.kv.store(int64_t(l), p0, T, s.k, s.v);
+    // a = softmax(q k^T / sqrt(hd), causal) v ; x += a Wo^T
+    attend(pool, nt, s.attn_fn, c, s.kv, int64_t(l), s.q, T, p0, s.att, att);
+    linears({&L.lin[kOProj]}, {s.xb}, s.att);
     m.add_fn(s.x, s.xb, T * H);
-    pool.run(T > 8 ? nt : 1, T, [&](int64_t t, int) { L.mlp_norm.fn(s.x + t * H, L.mlp_norm.w, s.xb + t * H, H, eps); });
-    {
-      const LinearWeights* ls[2] = {&L.lin[kGateProj], &L.lin[kUpProj]};
-      float* ys[2] = {s.gate, s.up};
-      run_linears(m, ls, ys, 2, s.xb, T, s.prep);
-    }
+    // h = rmsnorm(x); x += (silu(h Wg^T) * h Wu^T) Wd^T
+    rmsnorm(L.mlp_norm, s.x, s.xb, T);
+    linears({&L.lin[kGateProj], &L.lin[kUpProj]}, {s.gate, s.up}, s.xb);
     m.silu_mul_fn(s.gate, s.up, s.gate, T * I);
-    {
-      const LinearWeights* ls[1] = {&L.lin[kDownProj]};
-      float* ys[1] = {s.xb};
-      run_linears(m, ls, ys, 1, s.gate, T, s.prep);
-    }
+    linears({&L.lin[kDownProj]}, {s.xb}, s.gate);
     m.add_fn(s.x, s.xb, T * H);
     if (probe && probe->check(int64_t(l), s.x, 0, T, H)) return;
   }
