@@ -81,7 +81,7 @@ json capability_report() {
         bool ok = reg.find_best(lin, w, DType::F32, DeviceKind::Cuda) &&
                   reg.find_best(Op::Embedding, other, DType::F32, DeviceKind::Cuda) &&
                   reg.find_best(Op::RmsNorm, other, DType::F32, DeviceKind::Cuda);
-        for (Op op : {Op::Rope, Op::Attention, Op::SiluMul, Op::Add})
+        for (Op op : {Op::RopeKvStore, Op::AttentionAllHeads, Op::SiluMul, Op::Add})
           ok = ok && reg.find_best(op, DType::F32, DType::F32, DeviceKind::Cuda);
         if (ok) dts.push_back(dtype_name(w));
       }

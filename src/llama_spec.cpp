@@ -128,7 +128,7 @@ void validate_llama_checkpoint(const Checkpoint& ck) {
   }
 }
 
-std::vector<KernelNeed> llama_kernel_needs(const Checkpoint& ck, DType kv_dtype) {
+std::vector<KernelNeed> llama_kernel_needs(const Checkpoint& ck, DType kv_dtype, DeviceKind device) {
   std::vector<KernelNeed> needs;
   std::set<std::tuple<int, int, int>> seen;
   auto add = [&](Op op, DType w, const std::string& who) {
@@ -150,8 +150,13 @@ std::vector<KernelNeed> llama_kernel_needs(const Checkpoint& ck, DType kv_dtype)
         break;
     }
   }
-  add(Op::Rope, DType::F32, "attention (RoPE)");
-  add(Op::Attention, kv_dtype, std::string("attention (") + dtype_name(kv_dtype) + " KV cache)");
+  if (device == DeviceKind::Cuda) {  // the CUDA engine's attention ops (their own work: llrt/kernels.h)
+    add(Op::RopeKvStore, kv_dtype, "attention (RoPE + KV cache write)");
+    add(Op::AttentionAllHeads, kv_dtype, std::string("attention (") + dtype_name(kv_dtype) + " KV cache)");
+  } else {
+    add(Op::Rope, DType::F32, "attention (RoPE)");
+    add(Op::Attention, kv_dtype, std::string("attention (") + dtype_name(kv_dtype) + " KV cache)");
+  }
   add(Op::SiluMul, DType::F32, "MLP (SiLU(gate) * up)");
   add(Op::Add, DType::F32, "residual adds");
   return needs;

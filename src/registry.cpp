@@ -16,6 +16,9 @@ const char* op_name(Op op) {
     case Op::Attention: return "attention";
     case Op::SiluMul: return "silu_mul";
     case Op::Add: return "add";
+    case Op::RopeKvStore: return "rope_kv_store";
+    case Op::AttentionAllHeads: return "attention_all_heads";
+    case Op::LinearDecodeFused: return "linear_decode_fused";
   }
   return "?";
 }

@@ -141,8 +141,9 @@ TEST_CASE("cuda: the registry has Backend::Cuda kernels and CPU lookups never pi
       CHECK(std::string(e.name).find("__cuda") != std::string::npos);
     }
   MESSAGE(n << " CUDA kernels registered; " << cuda_status());
-  CHECK(n == 14);
-  const Op ops[] = {Op::Linear, Op::Embedding, Op::RmsNorm, Op::Rope, Op::Attention, Op::SiluMul, Op::Add};
+  CHECK(n == 18);  // 14 + the fused decode Linear for F32/F16/BF16/I8
+  const Op ops[] = {Op::Linear, Op::Embedding, Op::RmsNorm, Op::Rope, Op::Attention, Op::SiluMul, Op::Add,
+                    Op::RopeKvStore, Op::AttentionAllHeads, Op::LinearDecodeFused};
   for (Op op : ops)
     for (DType w : {DType::F32, DType::F16, DType::BF16, DType::I8}) {
       const KernelEntry* e = reg.find_best(op, w, DType::F32);
@@ -159,6 +160,17 @@ TEST_CASE("cuda: the registry has Backend::Cuda kernels and CPU lookups never pi
   CHECK(msg.find("CUDA") != std::string::npos);
   CHECK(msg.find("--device cpu") != std::string::npos);
   CHECK(backend_hw_supported(Backend::Cuda) == cuda_available());
+  // The CUDA engine's needs name its own attention ops (their work differs from the CPU's).
+  const Checkpoint ck = Checkpoint::open(model_dir("llama-3.2-mini"));
+  bool rope_kv = false, all_heads = false, cpu_ops = false;
+  for (const auto& n : llama_kernel_needs(ck, DType::F32, DeviceKind::Cuda)) {
+    rope_kv = rope_kv || n.op == Op::RopeKvStore;
+    all_heads = all_heads || n.op == Op::AttentionAllHeads;
+    cpu_ops = cpu_ops || n.op == Op::Rope || n.op == Op::Attention;
+  }
+  CHECK(rope_kv);
+  CHECK(all_heads);
+  CHECK(!cpu_ops);
 }
 
 TEST_CASE("cuda: device report") {
@@ -593,7 +605,7 @@ TEST_CASE("cuda kernels: Embedding, Add and Rope are bit-identical, RmsNorm and 
         r.ctx = ctx;
         r.p0 = use_dev ? 0 : p0;
         r.p0_dev = use_dev ? dp->as<int32_t>() : nullptr;
-        kernel_fn<cuda::RopeFn>(cuda_entry(Op::Rope, DType::F32))(r, nullptr);
+        kernel_fn<cuda::RopeFn>(cuda_entry(Op::RopeKvStore, DType::F32))(r, nullptr);
         auto y = dq->down<float>(qkv.size());
         auto k = kc.down<float>(size_t(nkv * ctx * hd));
         auto v = vc.down<float>(size_t(nkv * ctx * hd));
@@ -690,7 +702,7 @@ int attention_case(int64_t hd, int64_t nh, int64_t nkv, int64_t T, int64_t p0, i
     c.scratch = scr.p;
     if (path == 0) cuda::attention_rows(c, nullptr);
     else if (path == 1) cuda::attention_tiled(c, nullptr);
-    else kernel_fn<cuda::AttentionFn>(cuda_entry(Op::Attention, DType::F32))(c, nullptr);
+    else kernel_fn<cuda::AttentionFn>(cuda_entry(Op::AttentionAllHeads, DType::F32))(c, nullptr);
     auto y = out.down<float>(ref.size());
     const std::string op = path == 1 ? "attention tiled" : "attention rows";
     for (size_t i = 0; i < y.size(); ++i) {

@@ -30,8 +30,13 @@ enum class Op : uint8_t {
   Attention,  // one query row over a KV cache span, softmax, weighted V sum (F32)
   SiluMul,    // out = silu(gate) * up                   (F32)
   Add,        // y += x                                  (F32)
+  // Ops whose work differs from the ops above get their own names (the CUDA engine's):
+  RopeKvStore,       // RoPE on the q and k rows of T tokens, then k and v written into the KV cache
+  AttentionAllHeads, // causal GQA attention of T tokens over every head of one layer's cache
+  LinearDecodeFused, // one token's Linear with its input transform fused in (plain, rmsnorm(x),
+                     // silu(gate) * up) and an optional residual add; W as Linear's (F32/F16/BF16/I8)
 };
-constexpr int kNumOps = 7;
+constexpr int kNumOps = 10;
 const char* op_name(Op op);
 
 // ---------------- per-op kernel signatures ----------------
@@ -146,7 +151,8 @@ using AddFn = void (*)(float* y, const float* x, int64_t n);
 // checks it (Error{Internal} on a mismatch), so no caller reinterprets a pointer.
 using KernelFn = std::variant<std::monostate, const LinearKernel*, EmbeddingFn, RmsNormFn, RopeFn, AttentionFn,
                               SiluMulFn, AddFn, cuda::LinearFn, const cuda::LinearQ8Kernels*, cuda::EmbeddingFn,
-                              cuda::RmsNormFn, cuda::RopeFn, cuda::AttentionFn, cuda::SiluMulFn, cuda::AddFn>;
+                              cuda::RmsNormFn, cuda::RopeFn, cuda::AttentionFn, cuda::SiluMulFn, cuda::AddFn,
+                              cuda::DecodeLinearFn>;
 
 [[noreturn]] void fail_kernel_type(const char* entry_name);
 

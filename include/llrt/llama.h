@@ -37,7 +37,9 @@ void validate_llama_checkpoint(const Checkpoint& ck);
 
 // Every (op, weight dtype, activation dtype) the forward pass will call, with who needs it;
 // attention is keyed by the KV cache's dtype (`kv_dtype`: F32, F16 or BF16).
-std::vector<KernelNeed> llama_kernel_needs(const Checkpoint& ck, DType kv_dtype = DType::F32);
+// `device`: the CPU and CUDA engines split attention into different ops (llrt/kernels.h).
+std::vector<KernelNeed> llama_kernel_needs(const Checkpoint& ck, DType kv_dtype = DType::F32,
+                                           DeviceKind device = DeviceKind::Cpu);
 
 struct MemoryEstimate {
   uint64_t weight_bytes = 0;        // exactly the tensors' bytes in the files

@@ -14,6 +14,7 @@ struct SiluMulCall;
 struct RmsNormCall;
 struct RopeCall;
 struct AttentionCall;
+struct DecodeLinearCall;
 using LinearFn = void (*)(const LinearCall& c, CUstream_st* stream);
 using EmbeddingFn = void (*)(const EmbeddingCall& c, CUstream_st* stream);
 using SiluMulFn = void (*)(const SiluMulCall& c, CUstream_st* stream);
@@ -21,4 +22,5 @@ using AddFn = void (*)(float* y, const float* x, int64_t n, CUstream_st* stream)
 using RmsNormFn = void (*)(const RmsNormCall& c, CUstream_st* stream);
 using RopeFn = void (*)(const RopeCall& c, CUstream_st* stream);
 using AttentionFn = void (*)(const AttentionCall& c, CUstream_st* stream);
+using DecodeLinearFn = void (*)(const DecodeLinearCall& c, CUstream_st* stream);
 }  // namespace llrt::cuda

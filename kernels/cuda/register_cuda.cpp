@@ -50,8 +50,15 @@ void register_cuda(KernelRegistry& r) {
   r.add({Op::RmsNorm, DType::F32, F32, B, "rmsnorm_f32w_f32a__cuda", &rmsnorm_f32w, sm80});
   r.add({Op::RmsNorm, DType::F16, F32, B, "rmsnorm_f16w_f32a__cuda", &rmsnorm_f16w, sm80});
   r.add({Op::RmsNorm, DType::BF16, F32, B, "rmsnorm_bf16w_f32a__cuda", &rmsnorm_bf16w, sm80});
-  r.add({Op::Rope, F32, F32, B, "rope_f32a__cuda", &rope_f32, sm80});
-  r.add({Op::Attention, F32, F32, B, "attention_f32kv_f32a__cuda", &attention_f32, sm80});
+  r.add({Op::RopeKvStore, F32, F32, B, "rope_kv_store_f32kv_f32a__cuda", &rope_f32, sm80});
+  r.add({Op::AttentionAllHeads, F32, F32, B, "attention_all_heads_f32kv_f32a__cuda", &attention_f32, sm80});
+  // The fused decode step's Linear (matvec_fused.cu): one launcher, the weight dtype in the call.
+  for (DType w : {DType::F32, DType::F16, DType::BF16, DType::I8}) {
+    static const char* const names[] = {"linear_decode_fused_f32w_f32a__cuda", "linear_decode_fused_f16w_f32a__cuda",
+                                        "linear_decode_fused_bf16w_f32a__cuda", "linear_decode_fused_i8w_f32a__cuda"};
+    const int i = w == DType::F32 ? 0 : w == DType::F16 ? 1 : w == DType::BF16 ? 2 : 3;
+    r.add({Op::LinearDecodeFused, w, F32, B, names[i], &decode_linear, sm80});
+  }
   r.add({Op::SiluMul, F32, F32, B, "silu_mul_f32a__cuda", &silu_mul_f32, sm80});
   r.add({Op::Add, F32, F32, B, "add_f32a__cuda", &add_f32, sm80});
 }

@@ -283,6 +283,8 @@ struct CudaContext::State {
   cuda::DecodeLinearCall head_call() const {
     return dl(m->plan.lm_head, cuda::DecodeInput::RmsNorm, x, &m->plan.final_norm, 0, logits, false);
   }
+  // The registry's fused decode Linear for the call's weight dtype (can_fuse checked it exists).
+  void launch_fused(const cuda::DecodeLinearCall& c) { m->fused_linear.at(c.wtype)(c, s); }
   bool can_fuse() const {
     if (env_is("LLRT_CUDA_FUSED", "0")) return false;
     if (m->cfg.head_dim % 2 != 0) return false;
@@ -290,9 +292,9 @@ struct CudaContext::State {
       if (L.qkv.size() != 1 || L.gate_up.size() != 1) return false;
       const LayerCalls k = layer_calls(L);
       for (const auto* c : {&k.qkv, &k.o, &k.gate_up, &k.down})
-        if (!cuda::decode_linear_supported(*c)) return false;
+        if (!m->fused_linear.count(c->wtype) || !cuda::decode_linear_supported(*c)) return false;
     }
-    return cuda::decode_linear_supported(head_call());
+    return m->fused_linear.count(head_call().wtype) && cuda::decode_linear_supported(head_call());
   }
   void decode_fused() {
     const ModelConfig& c = m->cfg;
@@ -308,7 +310,7 @@ struct CudaContext::State {
     for (size_t l = 0; l < w.layers.size(); ++l) {
       const LayerCalls k = layer_calls(w.layers[l]);
       float* kc = kv + int64_t(l) * 2 * nkv * ctx * hd;
-      cuda::decode_linear(k.qkv, s);
+      launch_fused(k.qkv);
       cuda::AttentionCall a;
       a.q = qkv;
       a.ldq = QD + 2 * KVD;
@@ -330,8 +332,8 @@ struct CudaContext::State {
       a.v_new = qkv + QD + KVD;
       a.pdl = pdl;
       m->attn_fn(a, s);
-      cuda::decode_linear(k.o, s);
-      cuda::decode_linear(k.gate_up, s);
+      launch_fused(k.o);
+      launch_fused(k.gate_up);
       if (q8_silu) {  // the codes come from the silu kernel; down is the plain int8 GEMV (+x)
         const DevLinear& D = w.layers[l].down;
         cuda::Q8SiluMulCall q;
@@ -354,9 +356,9 @@ struct CudaContext::State {
       sm.rows = 1;
       sm.n = c.intermediate_size;
       m->silu_fn(sm, s);
-      cuda::decode_linear(k.down, s);
+      launch_fused(k.down);
     }
-    cuda::decode_linear(head_call(), s);
+    launch_fused(head_call());
     cuda::argmax_f32(logits, c.vocab_size, arg, s);
   }
 

@@ -4,6 +4,7 @@
 #pragma once
 #include <cuda_runtime_api.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -112,6 +113,9 @@ struct CudaModel::Impl {
   cuda::RopeFn rope_fn = nullptr;
   cuda::AttentionFn attn_fn = nullptr;
   cuda::SiluMulFn silu_fn = nullptr;
+  // The fused decode step's Linear per weight dtype (Op::LinearDecodeFused; absent: the step
+  // runs the separate kernels).
+  std::map<DType, cuda::DecodeLinearFn> fused_linear;
   double load_seconds = 0, upload_seconds = 0;
   ~Impl();
 };

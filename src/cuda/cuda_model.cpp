@@ -268,7 +268,7 @@ CudaFit cuda_check_model(const Checkpoint& ck, int64_t ctx, int64_t batch) {
     f.reason = cuda_status();
     return f;
   }
-  f.kernels = check_kernels(llama_kernel_needs(ck), DeviceKind::Cuda);
+  f.kernels = check_kernels(llama_kernel_needs(ck, DType::F32, DeviceKind::Cuda), DeviceKind::Cuda);
   for (const auto& v : f.kernels)
     if (!v.chosen) {
       f.reason = unsupported_kernel_message(v);
@@ -397,7 +397,7 @@ std::shared_ptr<CudaModel> CudaModel::load(const std::filesystem::path& dir, con
   // 1. Headers, the tensor contract and the capability check on this GPU: nothing read yet.
   Checkpoint ck = Checkpoint::open(dir);
   validate_llama_checkpoint(ck);
-  const auto needs = llama_kernel_needs(ck);
+  const auto needs = llama_kernel_needs(ck, DType::F32, DeviceKind::Cuda);
   require_kernels(needs, DeviceKind::Cuda);
   std::shared_ptr<CudaModel> m(new CudaModel());
   m->impl_ = std::make_unique<Impl>();
@@ -457,9 +457,12 @@ std::shared_ptr<CudaModel> CudaModel::load(const std::filesystem::path& dir, con
   bind(im.plan.lm_head);
   im.plan.embed_w = base + im.plan.embed_off;
   im.embed_fn = kernel_fn<cuda::EmbeddingFn>(cuda_entry(Op::Embedding, im.plan.embed_dtype));
-  im.rope_fn = kernel_fn<cuda::RopeFn>(cuda_entry(Op::Rope, DType::F32));
-  im.attn_fn = kernel_fn<cuda::AttentionFn>(cuda_entry(Op::Attention, DType::F32));
+  im.rope_fn = kernel_fn<cuda::RopeFn>(cuda_entry(Op::RopeKvStore, DType::F32));
+  im.attn_fn = kernel_fn<cuda::AttentionFn>(cuda_entry(Op::AttentionAllHeads, DType::F32));
   im.silu_fn = kernel_fn<cuda::SiluMulFn>(cuda_entry(Op::SiluMul, DType::F32));
+  for (DType w : {DType::F32, DType::F16, DType::BF16, DType::I8})
+    if (const KernelEntry* e = KernelRegistry::global().find_best(Op::LinearDecodeFused, w, DType::F32, DeviceKind::Cuda))
+      im.fused_linear[w] = e->fn<cuda::DecodeLinearFn>();
   cuda::check(cudaDeviceSynchronize(), "row sums");
   im.ck = std::move(ck);
   im.load_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
