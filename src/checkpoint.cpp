@@ -4,6 +4,7 @@
 
 #include "llrt/error.h"
 #include "src/shard_index.h"
+#include "src/config_json.h"
 
 namespace llrt {
 

@@ -1,5 +1,7 @@
 #include "llrt/config.h"
 
+#include "src/config_json.h"
+
 #include <cmath>
 #include <limits>
 
@@ -121,7 +123,7 @@ RopeScaling parse_rope(const json& cfg, const std::string& what) {
 
 }  // namespace
 
-ModelConfig ModelConfig::from_json(const json& j, const std::string& what) {
+ModelConfig model_config_from_json(const json& j, const std::string& what) {
   if (!j.is_object()) fail(ErrorCode::Config, what + ": not a JSON object");
   Reader rd{j, what};
   ModelConfig c;
@@ -176,14 +178,14 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& what) {
   }
   if (const json* q = rd.get("quantization_config")) {
     if (!q->is_object()) rd.err("quantization_config", "must be an object");
-    c.quantization_config = *q;
+    c.quantization_config = std::make_shared<const QuantizationConfigJson>(QuantizationConfigJson{*q});
   }
   return c;
 }
 
-ModelConfig ModelConfig::load(const std::filesystem::path& p) { return from_json(read_json_file(p), p.string()); }
+ModelConfig ModelConfig::load(const std::filesystem::path& p) { return model_config_from_json(read_json_file(p), p.string()); }
 
-GenerationConfig GenerationConfig::from_json(const json& j, const std::string& what) {
+GenerationConfig generation_config_from_json(const json& j, const std::string& what) {
   if (!j.is_object()) fail(ErrorCode::Config, what + ": not a JSON object");
   Reader rd{j, what};
   GenerationConfig g;
@@ -200,6 +202,6 @@ GenerationConfig GenerationConfig::from_json(const json& j, const std::string& w
   return g;
 }
 
-GenerationConfig GenerationConfig::load(const std::filesystem::path& p) { return from_json(read_json_file(p), p.string()); }
+GenerationConfig GenerationConfig::load(const std::filesystem::path& p) { return generation_config_from_json(read_json_file(p), p.string()); }
 
 }  // namespace llrt

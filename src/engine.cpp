@@ -3,6 +3,7 @@
 
 #include "llrt/cuda.h"
 #include "llrt/error.h"
+#include "llrt/kernels.h"
 #include "llrt/model.h"
 
 namespace llrt {

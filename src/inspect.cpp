@@ -1,5 +1,7 @@
 #include "llrt/inspect.h"
 
+#include "src/inspect_json.h"
+
 #include <cstdio>
 #include <sstream>
 
@@ -306,6 +308,16 @@ std::string format_inspect(const json& r) {
   if (r.contains("error")) os << " - " << r["error"]["code"].get<std::string>() << ": " << r["error"]["message"].get<std::string>();
   os << "\n";
   return os.str();
+}
+
+InspectReport inspect(const std::filesystem::path& dir, const InspectOptions& opt) {
+  const json r = inspect_model(dir, opt);
+  return {r.value("runnable", false), r.dump(2), format_inspect(r)};
+}
+
+CapabilityReport capabilities() {
+  const json c = capability_report();
+  return {c.dump(2), format_capabilities(c)};
 }
 
 }  // namespace llrt

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "llrt/error.h"
+#include "src/config_json.h"
 #include "llrt/llama.h"
 #include "llrt/quant.h"
 #include "kernel_choice.h"
@@ -102,7 +103,7 @@ void validate_llama_checkpoint(const Checkpoint& ck) {
   const ModelConfig& c = ck.config();
   std::optional<QuantConfig> qc;
   if (c.quantization_config) {
-    qc = parse_quantization_config(*c.quantization_config);
+    qc = parse_quantization_config(c.quantization_config->value);
     // Rejects configs that would quantize non-Linear modules or a tied lm_head.
     (void)plan_llama_quantization(*qc, int(c.num_hidden_layers), c.tie_word_embeddings);
   }
@@ -277,8 +278,8 @@ ModelFamily classify_model(const Checkpoint& ck) {
   for (auto& [dt, b] : by) dts += std::string(dts.empty() ? "" : "+") + dtype_name(dt);
   if (c.quantization_config) {
     f.quantized = true;
-    std::string method = c.quantization_config->value("quant_method", std::string("?"));
-    std::string format = c.quantization_config->value("format", std::string("?"));
+    std::string method = c.quantization_config->value.value("quant_method", std::string("?"));
+    std::string format = c.quantization_config->value.value("format", std::string("?"));
     f.variant = method + " " + format + " (" + dts + ")";
     if (method == "compressed-tensors") f.variant = "compressed-tensors w8a8 " + format + " (" + dts + ")";
     f.evidence.push_back("quantization_config.quant_method = " + method + ", format = " + format);

@@ -16,6 +16,7 @@
 #include "kernel_choice.h"
 #include "llrt/error.h"
 #include "kv_cache.h"
+#include "llrt/llama.h"
 #include "model_impl.h"
 #include "work_pool.h"
 
@@ -292,7 +293,7 @@ struct Context::State {
 };
 
 Context::Context(std::shared_ptr<const Model> model, const ContextOptions& opt) : model_(std::move(model)), st_(new State) {
-  const Model::Impl& m = model_->impl();
+  const Model::Impl& m = model_impl(*model_);
   const ModelConfig& c = m.cfg;
   int64_t ctx = opt.n_ctx > 0 ? opt.n_ctx : std::min<int64_t>(c.max_position_embeddings, 4096);
   if (ctx > c.max_position_embeddings)
@@ -455,7 +456,7 @@ void forward_chunk(const Model::Impl& m, Context::State& s, const int32_t* toks,
 }  // namespace
 
 std::span<const float> Context::eval(std::span<const int32_t> tokens) {
-  const Model::Impl& m = model_->impl();
+  const Model::Impl& m = model_impl(*model_);
   State& s = *st_;
   check_eval_tokens(m.cfg, tokens, s.n_past, s.plan.ctx);
   const int64_t n = int64_t(tokens.size()), H = m.cfg.hidden_size, p_start = s.n_past;
@@ -476,7 +477,7 @@ std::span<const float> Context::eval(std::span<const int32_t> tokens) {
 }
 
 std::vector<float> Context::eval_all(std::span<const int32_t> tokens) {
-  const Model::Impl& m = model_->impl();
+  const Model::Impl& m = model_impl(*model_);
   State& s = *st_;
   check_eval_tokens(m.cfg, tokens, s.n_past, s.plan.ctx);
   const int64_t n = int64_t(tokens.size()), H = m.cfg.hidden_size, V = m.cfg.vocab_size, p_start = s.n_past;

@@ -63,6 +63,9 @@ struct RowChunks {
   void rows(int64_t item, int* i, int64_t* n0, int64_t* n1) const;  // item in [0, total)
 };
 
+// The engine state behind a Model (Model's friend).
+inline const Model::Impl& model_impl(const Model& m) { return *m.impl_; }
+
 // Runs y_i = x . W_i^T for several linears sharing one input, in one parallel region;
 // the activations are prepared once when the linears share a kernel and its prep
 // (linears_fusable: same dtype, K and activation quantization).

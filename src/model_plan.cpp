@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "llrt/error.h"
+#include "src/config_json.h"
 #include "llrt/llama.h"
 #include "llrt/model.h"
 
@@ -72,7 +73,7 @@ ModelPlan plan_model(const Checkpoint& ck) {
   p.cfg = ck.config();
   const ModelConfig& c = p.cfg;
   if (c.quantization_config) {
-    auto qc = std::make_shared<QuantConfig>(parse_quantization_config(*c.quantization_config));
+    auto qc = std::make_shared<QuantConfig>(parse_quantization_config(c.quantization_config->value));
     // Rejects configs that would quantize non-Linear modules or a tied lm_head.
     (void)plan_llama_quantization(*qc, int(c.num_hidden_layers), c.tie_word_embeddings);
     p.quant = std::move(qc);

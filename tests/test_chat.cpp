@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "llrt/chat_template.h"
+#include "src/chat/chat_json.h"
 #include "llrt/error.h"
 #include "test_data.h"
 
@@ -52,10 +53,10 @@ Outcome render_case(const ChatTemplate& t, const ordered_json& c) {
   llrt::ChatRenderOptions o;
   o.add_generation_prompt = c.value("add_generation_prompt", false);
   o.now = parse_now(c["now"].get<std::string>());
-  o.extra = c.value("extra", ordered_json::object());
+  const ordered_json extra = c.value("extra", ordered_json::object());
   Outcome r;
   try {
-    r.text = t.render_json(c["messages"], o);
+    r.text = llrt::render_chat(t, c["messages"], o, extra);
     r.ok = true;
   } catch (const llrt::Error& e) {
     r.text = e.what();
@@ -145,10 +146,11 @@ TEST_CASE("chat: Jinja constructs match HF's Jinja environment") {
     if (t) {
       llrt::ChatRenderOptions o;
       o.now = parse_now(c["now"].get<std::string>());
+      ordered_json extra = ordered_json::object();
       for (auto it = vars.begin(); it != vars.end(); ++it)
-        if (it.key() != "messages" && it.key() != "bos_token" && it.key() != "eos_token") o.extra[it.key()] = it.value();
+        if (it.key() != "messages" && it.key() != "bos_token" && it.key() != "eos_token") extra[it.key()] = it.value();
       try {
-        r.text = t->render_json(messages, o);
+        r.text = llrt::render_chat(*t, messages, o, extra);
         r.ok = true;
       } catch (const llrt::Error& e) {
         r.text = e.what();
@@ -251,12 +253,15 @@ TEST_CASE("chat: errors name the construct and position") {
   ChatTemplate t = ChatTemplate::from_string("{{ messages[0].content }}", "", "");
   CHECK_THROWS_AS(t.render({}), llrt::Error);
   llrt::ChatRenderOptions o;
-  o.extra = ordered_json::array();
+  o.extra_json = "[]";
   CHECK_THROWS_AS(t.render({{"user", "x"}}, o), llrt::Error);
-  o.extra = ordered_json::object();
+  o.extra_json = "{\"date_string\": ";  // not JSON: a clear error too
+  CHECK_THROWS_AS(t.render({{"user", "x"}}, o), llrt::Error);
+  o.extra_json = "{}";
   o.now = llrt::ChatDateTime{2025, 2, 30};
   CHECK_THROWS_AS(t.render({{"user", "x"}}, o), llrt::Error);
-  CHECK_THROWS_AS(t.render_json(ordered_json::parse(R"([1, 2])")), llrt::Error);
+  CHECK_THROWS_AS(t.render_json(R"([1, 2])"), llrt::Error);
+  CHECK(t.render_json(R"([{"role": "user", "content": "hi"}])") == "hi");
   CHECK_THROWS_AS(ChatTemplate::from_tokenizer_config("/nonexistent/tokenizer_config.json"), llrt::Error);
   CHECK_THROWS_AS(ChatTemplate::from_tokenizer_config(llrt::test::model_dir("llama-3.1-mini-sharded") / "config.json"),
                   llrt::Error);  // a JSON file without chat_template
@@ -346,7 +351,7 @@ TEST_CASE("chat: BOS helper and injectable date") {
   std::string text = llama.render({{"user", "Hi"}}, o);
   CHECK(llama.starts_with_bos(text));
   CHECK(text.find("Today Date: 23 Jul 2024\n") != std::string::npos);
-  o.extra["date_string"] = "01 Jan 2030";
+  o.extra_json = R"({"date_string": "01 Jan 2030"})";
   CHECK(llama.render({{"user", "Hi"}}, o).find("Today Date: 01 Jan 2030\n") != std::string::npos);
 
   ChatTemplate tiny = ChatTemplate::from_tokenizer_config(llrt::test::model_dir("tinyllama-mini-f16") / "tokenizer_config.json");

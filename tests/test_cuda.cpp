@@ -42,6 +42,7 @@
 #include "llrt/quant.h"
 #include "random_weights.h"
 #include "reference.h"
+#include "llrt/llama.h"
 
 using namespace llrt;
 using namespace llrt::test;

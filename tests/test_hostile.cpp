@@ -22,10 +22,12 @@
 #include "llrt/config.h"
 #include "llrt/error.h"
 #include "llrt/inspect.h"
+#include "src/inspect_json.h"
 #include "llrt/llama.h"
 #include "llrt/quant.h"
 #include "llrt/tokenizer.h"
 #include "test_data.h"
+#include "src/config_json.h"
 
 using namespace llrt;
 namespace fs = std::filesystem;
@@ -139,7 +141,7 @@ json tiny_tokenizer() {
 // ---- SentencePiece protobuf writer (ModelProto: pieces = 1, trainer_spec = 2)
 std::string varint(uint64_t v) {
   std::string s;
-  while (v >= 0x80) { s.push_back(char(v & 0x7F | 0x80)); v >>= 7; }
+  while (v >= 0x80) { s.push_back(char((v & 0x7F) | 0x80)); v >>= 7; }
   s.push_back(char(v));
   return s;
 }
@@ -248,7 +250,7 @@ TEST_CASE("hostile: the depth limit is a limit, not a ban: 127 levels load, 129 
   ModelDir m;
   m.put("config.json", splice(cfg, "{\"x\":" + deep(125) + "}"));  // 1 (root) + 1 + 125 = 127
   const ModelConfig c = ModelConfig::load(m / "config.json");
-  REQUIRE(c.quantization_config.has_value());
+  REQUIRE(c.quantization_config);
   m.put("config.json", splice(cfg, "{\"x\":" + deep(127) + "}"));  // 129
   expect_error("129 levels", [&] { (void)ModelConfig::load(m / "config.json"); }, ErrorCode::Format, "nested more than 128");
 }
@@ -406,21 +408,21 @@ TEST_CASE("hostile: ids above 2^31 in config files are errors naming the field, 
     CAPTURE(bad.dump());
     json cfg = cfg0;
     cfg["eos_token_id"] = bad;
-    expect_error("config eos_token_id", [&] { (void)ModelConfig::from_json(cfg); }, ErrorCode::Config, "'eos_token_id' = ");
-    expect_error("config eos_token_id range", [&] { (void)ModelConfig::from_json(cfg); }, ErrorCode::Config, "out of range [0, 2147483647]");
+    expect_error("config eos_token_id", [&] { (void)model_config_from_json(cfg); }, ErrorCode::Config, "'eos_token_id' = ");
+    expect_error("config eos_token_id range", [&] { (void)model_config_from_json(cfg); }, ErrorCode::Config, "out of range [0, 2147483647]");
     json gen = {{"eos_token_id", bad}};
-    expect_error("generation eos_token_id", [&] { (void)GenerationConfig::from_json(gen); }, ErrorCode::Config, "out of range");
+    expect_error("generation eos_token_id", [&] { (void)generation_config_from_json(gen); }, ErrorCode::Config, "out of range");
   }
   json cfg = cfg0;
   cfg["pad_token_id"] = 4294967296ull;
-  expect_error("config pad_token_id", [&] { (void)ModelConfig::from_json(cfg); }, ErrorCode::Config, "'pad_token_id' = 4294967296");
+  expect_error("config pad_token_id", [&] { (void)model_config_from_json(cfg); }, ErrorCode::Config, "'pad_token_id' = 4294967296");
   cfg = cfg0;
   cfg["hidden_size"] = 18446744073709551615ull;  // past int64: reported as written, not wrapped to -1
-  expect_error("config hidden_size 2^64-1", [&] { (void)ModelConfig::from_json(cfg); }, ErrorCode::Config,
+  expect_error("config hidden_size 2^64-1", [&] { (void)model_config_from_json(cfg); }, ErrorCode::Config,
                "'hidden_size' = 18446744073709551615 is out of range");
   cfg = cfg0;
   cfg["eos_token_id"] = json::array({2147483647});
-  CHECK(ModelConfig::from_json(cfg).eos_token_ids == std::vector<int64_t>{2147483647});  // the edge itself is fine
+  CHECK(model_config_from_json(cfg).eos_token_ids == std::vector<int64_t>{2147483647});  // the edge itself is fine
 }
 
 TEST_CASE("hostile: ids above 2^31 in tokenizer files are Tokenizer errors naming the field") {

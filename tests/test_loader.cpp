@@ -12,6 +12,7 @@
 #include "llrt/checkpoint.h"
 #include "llrt/error.h"
 #include "llrt/inspect.h"
+#include "src/inspect_json.h"
 #include "llrt/llama.h"
 #include "llrt/model.h"
 #include "st_writer.h"

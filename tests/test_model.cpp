@@ -16,6 +16,7 @@
 #include "llrt/cuda.h"
 #include "llrt/engine.h"
 #include "src/model_impl.h"
+#include "llrt/llama.h"
 
 using namespace llrt;
 using namespace llrt::test;
@@ -25,7 +26,7 @@ namespace {
 // Whether the model BOUND rounded-activation kernels for decode and prefill (every Linear).
 bool model_binds_bf16a(const Model& model) {
   int bf16a = 0, all = 0;
-  for (const auto& L : model.impl().layers)
+  for (const auto& L : model_impl(model).layers)
     for (const LinearWeights& l : L.lin) {
       ++all;
       bf16a += l.decode->atype == DType::BF16 && l.prefill->atype == DType::BF16;

@@ -20,6 +20,7 @@
 #include "llrt/quant.h"
 #include "llrt/safetensors.h"
 #include "test_data.h"
+#include "src/config_json.h"
 
 using namespace llrt;
 using json = nlohmann::json;
@@ -663,7 +664,7 @@ std::map<std::string, Q8Linear> load_q8_linears(const Checkpoint& ck, const Quan
 TEST_CASE("q8 checkpoints: the shared w8a8 model validates module by module") {
   const Checkpoint ck = Checkpoint::open(test::model_dir("llama-3.1-mini-w8a8"));
   REQUIRE(ck.config().quantization_config);
-  const QuantConfig qc = parse_quantization_config(*ck.config().quantization_config);
+  const QuantConfig qc = parse_quantization_config(ck.config().quantization_config->value);
   int m128 = 0;
   const auto lin = load_q8_linears(ck, qc, &m128);
   CHECK(lin.size() == 28);
@@ -678,7 +679,7 @@ TEST_CASE("q8 checkpoints: generated variants validate and their linears match t
     INFO("variant " << v);
     const Checkpoint ck = Checkpoint::open(dir / v);
     REQUIRE(ck.config().quantization_config);
-    const QuantConfig qc = parse_quantization_config(*ck.config().quantization_config);
+    const QuantConfig qc = parse_quantization_config(ck.config().quantization_config->value);
     int m128 = 0;
     const auto lin = load_q8_linears(ck, qc, &m128);
     // Per-channel scales (absmax / 127.5, compressed-tensors) give -128 codes wherever a

@@ -16,6 +16,10 @@
 #include "cli_common.h"
 #include "llrt/membw.h"
 #include "run_common.h"
+#include "llrt/llama.h"
+#include "llrt/kernels.h"
+#include "src/config_json.h"
+#include "llrt/cpu.h"
 
 namespace llrt::cli {
 

@@ -3,6 +3,7 @@
 
 #include "cli_common.h"
 #include "llrt/inspect.h"
+#include "src/inspect_json.h"
 #include "src/kernel_choice.h"
 #include "run_common.h"
 

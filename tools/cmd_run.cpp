@@ -11,6 +11,7 @@
 #include "cli_common.h"
 #include "llrt/cpu.h"
 #include "run_common.h"
+#include "llrt/kernels.h"
 
 namespace llrt::cli {
 

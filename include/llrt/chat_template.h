@@ -31,9 +31,9 @@
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 namespace llrt {
+
+struct ChatJsonInput;  // src/chat/chat_json.h: messages and variables as parsed JSON (internal callers)
 
 struct ChatMessage {
   std::string role;     // "system", "user", "assistant", "tool", ...
@@ -51,8 +51,9 @@ struct ChatRenderOptions {
   // What strftime_now() sees. Unset: the local time at render. Set it for reproducible renders (Llama 3.2's
   // template prints "Today Date: " + strftime_now("%d %b %Y") unless `date_string` is passed in `extra`).
   std::optional<ChatDateTime> now;
-  // Extra template variables (HF's **kwargs plus tools/documents), JSON object, key order preserved.
-  nlohmann::ordered_json extra = nlohmann::ordered_json::object();
+  // Extra template variables (HF's **kwargs plus tools/documents): the text of a JSON object, key
+  // order preserved, e.g. {"date_string": "26 Jul 2024"}.
+  std::string extra_json = "{}";
 };
 
 class ChatTemplate {
@@ -68,8 +69,9 @@ class ChatTemplate {
                                   const std::string& eos_token);
 
   std::string render(const std::vector<ChatMessage>& messages, const ChatRenderOptions& options = {}) const;
-  // Messages as JSON (an array of objects), for tool calls, tool results, structured content.
-  std::string render_json(const nlohmann::ordered_json& messages, const ChatRenderOptions& options = {}) const;
+  // Messages as JSON text (an array of objects, OpenAI's shape), for tool calls, tool results,
+  // structured content. Error(InvalidArgument) when it is not such an array.
+  std::string render_json(const std::string& messages_json, const ChatRenderOptions& options = {}) const;
 
   // True when `rendered` begins with the BOS token (see "BOS handling" above): encode it without adding BOS.
   bool starts_with_bos(std::string_view rendered) const;
@@ -81,6 +83,7 @@ class ChatTemplate {
   struct Impl;
 
  private:
+  friend std::string render_chat(const ChatTemplate& t, const ChatJsonInput& in);
   explicit ChatTemplate(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
   std::shared_ptr<const Impl> impl_;
 };

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include <memory>
 
 namespace llrt {
 
@@ -39,13 +39,14 @@ struct ModelConfig {
   std::vector<int64_t> eos_token_ids;
   std::optional<int64_t> pad_token_id;
   std::string torch_dtype;  // as written ("bfloat16"...); informative only
-  std::optional<nlohmann::json> quantization_config;  // typed by llrt/quant.h
+  // config.json's "quantization_config" as written (null when absent); its meaning is typed by the
+  // quantization module (src/quant), the JSON value is internal (src/config_json.h).
+  std::shared_ptr<const struct QuantizationConfigJson> quantization_config;
 
   int64_t q_dim() const { return num_attention_heads * head_dim; }
   int64_t kv_dim() const { return num_key_value_heads * head_dim; }
   int64_t n_rep() const { return num_attention_heads / num_key_value_heads; }
 
-  static ModelConfig from_json(const nlohmann::json& j, const std::string& what = "config.json");
   static ModelConfig load(const std::filesystem::path& config_json);
 };
 
@@ -56,11 +57,7 @@ struct GenerationConfig {
   std::optional<double> temperature, top_p, min_p, repetition_penalty;
   std::optional<int64_t> top_k, max_new_tokens, max_length;
 
-  static GenerationConfig from_json(const nlohmann::json& j, const std::string& what = "generation_config.json");
   static GenerationConfig load(const std::filesystem::path& path);
 };
-
-// Reads a whole JSON file; Error{Io} if missing, Error{Format} if not JSON.
-nlohmann::json read_json_file(const std::filesystem::path& path, uint64_t max_bytes = 64ull << 20);
 
 }  // namespace llrt

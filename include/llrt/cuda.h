@@ -25,10 +25,11 @@
 #include <vector>
 
 #include "llrt/checkpoint.h"
-#include "llrt/kernels.h"
 #include "llrt/session.h"
 
 namespace llrt {
+
+struct KernelVerdict;  // src/engine: one kernel need with the kernel chosen for it
 
 struct CudaDeviceInfo {
   int index = 0;
@@ -93,10 +94,10 @@ class CudaModel {
   double upload_seconds() const;  // the host-to-device part
   uint64_t weight_bytes() const;  // device bytes held by the weights
 
-  struct Impl;
-  const Impl& impl() const { return *impl_; }
+  struct Impl;  // src/cuda/cuda_engine.h
 
  private:
+  friend const Impl& cuda_model_impl(const CudaModel& m);
   CudaModel() = default;
   std::unique_ptr<Impl> impl_;
 };

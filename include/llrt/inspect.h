@@ -5,8 +5,6 @@
 #include <filesystem>
 #include <string>
 
-#include <nlohmann/json.hpp>
-
 #include "llrt/dtype.h"
 
 namespace llrt {
@@ -19,15 +17,21 @@ struct InspectOptions {
   bool check_weights = false;   // scan every tensor for NaN/Inf (reads all weight bytes)
 };
 
-// The whole report as JSON. Never throws for a bad model: the error goes into
-// "error" ({code, message}) and "runnable" is false. What makes it false, first found first:
-// the checkpoint (tensors, config), a context over max_position_embeddings, a tokenizer that
-// does not load, NaN/Inf weights (check_weights), a missing kernel, memory.
-nlohmann::json inspect_model(const std::filesystem::path& dir, const InspectOptions& opt = {});
-// The same, for people.
-std::string format_inspect(const nlohmann::json& report);
-// Capability report: CPU, flags, memory, backends, every registered kernel.
-nlohmann::json capability_report();
-std::string format_capabilities(const nlohmann::json& caps);
+struct InspectReport {
+  bool runnable = false;  // the model runs here as configured
+  std::string json;       // the whole report (the schema `llrt inspect --json` prints)
+  std::string text;       // the same, for people
+};
+// Never throws for a bad model: the error goes into the report's "error" ({code, message}) and
+// runnable is false. What makes it false, first found first: the checkpoint (tensors, config),
+// a context over max_position_embeddings, a tokenizer that does not load, NaN/Inf weights
+// (check_weights), a missing kernel, memory.
+InspectReport inspect(const std::filesystem::path& dir, const InspectOptions& opt = {});
+
+// This machine: CPU, flags, memory, backends, every registered kernel and the kernel choice.
+struct CapabilityReport {
+  std::string json, text;
+};
+CapabilityReport capabilities();
 
 }  // namespace llrt

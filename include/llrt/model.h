@@ -22,11 +22,11 @@
 #include <vector>
 
 #include "llrt/checkpoint.h"
-#include "llrt/kernels.h"
-#include "llrt/llama.h"
 #include "llrt/session.h"
 
 namespace llrt {
+
+struct KernelVerdict;  // src/engine: one kernel need with the kernel chosen for it
 
 struct ModelOptions {
   // Copy into huge-page-backed memory (the faster decode, measured in bench/README.md),
@@ -66,10 +66,10 @@ class Model {
   const std::vector<KernelVerdict>& kernel_plan() const;
   double load_seconds() const;
 
-  struct Impl;
-  const Impl& impl() const { return *impl_; }
+  struct Impl;  // the engine's state (src/model_impl.h)
 
  private:
+  friend const Impl& model_impl(const Model& m);
   Model() = default;
   std::unique_ptr<Impl> impl_;
 };

@@ -1,6 +1,8 @@
 // llrt: chat templates - the public API over the Jinja engine (see include/llrt/chat_template.h).
 #include "llrt/chat_template.h"
 
+#include "src/chat/chat_json.h"
+
 #include <ctime>
 #include <map>
 #include <sstream>
@@ -152,19 +154,34 @@ ChatTemplate ChatTemplate::from_tokenizer_config(const std::filesystem::path& pa
   return ChatTemplate(impl);
 }
 
+namespace {
+ordered_json parse_arg(const std::string& text, const char* what) {
+  return io::parse_json<ordered_json>(text, what, ErrorCode::InvalidArgument);
+}
+}  // namespace
+
 std::string ChatTemplate::render(const std::vector<ChatMessage>& messages, const ChatRenderOptions& options) const {
   ordered_json j = ordered_json::array();
   for (const ChatMessage& m : messages) j.push_back({{"role", m.role}, {"content", m.content}});
-  return render_json(j, options);
+  return render_chat(*this, ChatJsonInput{j, parse_arg(options.extra_json, "ChatRenderOptions::extra_json"), options});
 }
 
-std::string ChatTemplate::render_json(const ordered_json& messages, const ChatRenderOptions& options) const {
-  if (!options.extra.is_object()) fail(ErrorCode::InvalidArgument, "ChatRenderOptions::extra must be a JSON object");
-  for (const char* reserved : {"messages", "add_generation_prompt"})
-    if (options.extra.contains(reserved))
-      fail(ErrorCode::InvalidArgument, std::string("ChatRenderOptions::extra must not set '") + reserved + "'");
+std::string ChatTemplate::render_json(const std::string& messages_json, const ChatRenderOptions& options) const {
+  const ordered_json messages = parse_arg(messages_json, "the chat messages");
+  return render_chat(*this, ChatJsonInput{messages, parse_arg(options.extra_json, "ChatRenderOptions::extra_json"), options});
+}
 
-  bool has_tools = options.extra.contains("tools") && !options.extra["tools"].is_null();
+std::string render_chat(const ChatTemplate& t, const ChatJsonInput& in) {
+  const auto& impl_ = t.impl_;
+  const ordered_json& extra = in.extra;
+  const ChatRenderOptions& options = in.options;
+  const ordered_json& messages = in.messages;
+  if (!extra.is_object()) fail(ErrorCode::InvalidArgument, "the chat template variables (extra) must be a JSON object");
+  for (const char* reserved : {"messages", "add_generation_prompt"})
+    if (extra.contains(reserved))
+      fail(ErrorCode::InvalidArgument, std::string("the chat template variables (extra) must not set '") + reserved + "'");
+
+  bool has_tools = extra.contains("tools") && !extra["tools"].is_null();
   const jinja::Program* program = nullptr;
   if (has_tools && impl_->templates.count("tool_use")) program = impl_->templates.at("tool_use").get();
   else if (impl_->templates.count("default")) program = impl_->templates.at("default").get();
@@ -172,11 +189,11 @@ std::string ChatTemplate::render_json(const ordered_json& messages, const ChatRe
 
   // render(messages=..., tools=..., documents=..., add_generation_prompt=..., **{**special_tokens, **kwargs})
   ordered_json vars = impl_->special;
-  for (auto it = options.extra.begin(); it != options.extra.end(); ++it)
+  for (auto it = extra.begin(); it != extra.end(); ++it)
     if (it.key() != "tools" && it.key() != "documents") vars[it.key()] = it.value();
   vars["messages"] = normalize_messages(messages);
-  vars["tools"] = options.extra.contains("tools") ? options.extra["tools"] : ordered_json(nullptr);
-  vars["documents"] = options.extra.contains("documents") ? options.extra["documents"] : ordered_json(nullptr);
+  vars["tools"] = extra.contains("tools") ? extra["tools"] : ordered_json(nullptr);
+  vars["documents"] = extra.contains("documents") ? extra["documents"] : ordered_json(nullptr);
   vars["add_generation_prompt"] = options.add_generation_prompt;
 
   try {

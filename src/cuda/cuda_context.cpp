@@ -418,7 +418,7 @@ struct CudaContext::State {
 CudaContext::CudaContext(std::shared_ptr<const CudaModel> model, const CudaContextOptions& opt)
     : model_(std::move(model)), st_(new State) {
   State& S = *st_;
-  const CudaModel::Impl& m = model_->impl();
+  const CudaModel::Impl& m = cuda_model_impl(*model_);
   S.m = &m;
   const ModelConfig& c = m.cfg;
   const int64_t ctx = context_length(c, opt.n_ctx);

@@ -119,4 +119,5 @@ struct CudaModel::Impl {
   double load_seconds = 0, upload_seconds = 0;
   ~Impl();
 };
+inline const CudaModel::Impl& cuda_model_impl(const CudaModel& m) { return *m.impl_; }
 }  // namespace llrt

@@ -11,6 +11,7 @@
 #include "llrt/error.h"
 #include "llrt/safetensors.h"
 #include "src/bounded_io.h"
+#include "src/config_json.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
@@ -25,8 +26,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     } else {
       // The bounded reader, as config.json / generation_config.json are read (depth and size limits).
       const auto j = llrt::io::parse_json(std::string_view(reinterpret_cast<const char*>(p), n), "fuzz");
-      if (which == 1) llrt::ModelConfig::from_json(j, "fuzz");
-      else llrt::GenerationConfig::from_json(j, "fuzz");
+      if (which == 1) llrt::model_config_from_json(j, "fuzz");
+      else llrt::generation_config_from_json(j, "fuzz");
     }
   } catch (const llrt::Error&) {
   }
