@@ -32,10 +32,10 @@
 #include <string>
 #include <vector>
 
-#include "llrt/cpu.h"
+#include "src/engine/cpu.h"
 #include "llrt/dtype.h"
-#include "llrt/kernels.h"
-#include "llrt/membw.h"
+#include "src/engine/kernels.h"
+#include "src/engine/membw.h"
 #include "llrt/tensor.h"
 #include "tests/random_weights.h"
 

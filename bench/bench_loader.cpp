@@ -7,7 +7,7 @@
 #include <filesystem>
 
 #include "llrt/checkpoint.h"
-#include "llrt/llama.h"
+#include "src/engine/llama.h"
 #include "llrt/model.h"
 
 namespace fs = std::filesystem;

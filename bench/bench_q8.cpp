@@ -21,9 +21,9 @@
 #include <string>
 #include <vector>
 
-#include "llrt/cpu.h"
-#include "llrt/kernels.h"
-#include "llrt/quant.h"
+#include "src/engine/cpu.h"
+#include "src/engine/kernels.h"
+#include "src/quant/quant.h"
 #include "llrt/tensor.h"
 
 using namespace llrt;

@@ -13,7 +13,7 @@ secs=${1:-60}
 out=build-fuzz
 mkdir -p "$out/corpus"
 clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -Iinclude -I. src/bounded_io.cpp src/safetensors.cpp src/config.cpp src/dtype.cpp src/tensor.cpp tests/fuzz/fuzz_loader.cpp \
+  -Iinclude -I. src/io/bounded_io.cpp src/io/safetensors.cpp src/io/config.cpp src/io/dtype.cpp src/io/tensor.cpp tests/fuzz/fuzz_loader.cpp \
   -o "$out/fuzz_loader"
 # Seed corpus: real safetensors headers and configs (selector byte + content).
 shared=../shared
@@ -49,7 +49,7 @@ echo "[fuzz] no crash in ${secs}s"
 
 # Chat templates: seeds are the real templates (assets and every model's tokenizer_config).
 clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -Iinclude -I. src/bounded_io.cpp src/chat/*.cpp tests/fuzz/fuzz_chat.cpp -o "$out/fuzz_chat"
+  -Iinclude -I. src/io/bounded_io.cpp src/text/chat/*.cpp tests/fuzz/fuzz_chat.cpp -o "$out/fuzz_chat"
 mkdir -p "$out/corpus_chat"
 cp "$shared"/assets/chat-templates/*.jinja "$out/corpus_chat/" 2>/dev/null || true
 python3 - "$shared" "$out/corpus_chat" <<'PY'
@@ -70,7 +70,7 @@ echo "[fuzz] chat templates: no crash or hang in ${chat_secs}s"
 # tokenizer.json cut to its first 800 ids (ByteLevel + the Llama 3 Split regex, small enough
 # to mutate quickly). Selector byte: 0 = tokenizer.json, 1 = tokenizer.model.
 clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -Iinclude -I. src/bounded_io.cpp src/tokenizer/*.cpp tests/fuzz/fuzz_tokenizer.cpp -lpcre2-8 -o "$out/fuzz_tokenizer"
+  -Iinclude -I. src/io/bounded_io.cpp src/text/tokenizer/*.cpp tests/fuzz/fuzz_tokenizer.cpp -lpcre2-8 -o "$out/fuzz_tokenizer"
 mkdir -p "$out/corpus_tok"
 { printf '\x00'; cat models/stories260K/tokenizer.json; } > "$out/corpus_tok/st_json"
 { printf '\x01'; cat models/stories260K/tokenizer.model; } > "$out/corpus_tok/st_model"
@@ -117,7 +117,7 @@ echo "[fuzz] tokenizers: no crash or hang in ${tok_secs}s"
 
 # quantization_config: the real w8a8 config, its re: variants, and hostile patterns.
 clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -Iinclude -I. src/bounded_io.cpp src/quant.cpp src/dtype.cpp src/tensor.cpp tests/fuzz/fuzz_quant.cpp \
+  -Iinclude -I. src/io/bounded_io.cpp src/quant/quant.cpp src/io/dtype.cpp src/io/tensor.cpp tests/fuzz/fuzz_quant.cpp \
   -o "$out/fuzz_quant"
 mkdir -p "$out/corpus_quant"
 python3 - "$shared" "$out/corpus_quant" <<'PY'
@@ -144,7 +144,7 @@ echo "[fuzz] quantization_config: no crash or hang in ${quant_secs}s"
 
 # model.safetensors.index.json: every model's index, plus a NUL shard name and deep nesting.
 clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -Iinclude -I. src/bounded_io.cpp src/checkpoint.cpp src/safetensors.cpp src/config.cpp src/dtype.cpp src/tensor.cpp \
+  -Iinclude -I. src/io/bounded_io.cpp src/io/checkpoint.cpp src/io/safetensors.cpp src/io/config.cpp src/io/dtype.cpp src/io/tensor.cpp \
   tests/fuzz/fuzz_index.cpp -o "$out/fuzz_index"
 mkdir -p "$out/corpus_index"
 i=0

@@ -8,7 +8,7 @@ stories260K.bin weights, over a fixed text tokenized with the original tok512.mo
 and a fresh KV cache, and every token after the chunk's first is scored:
     nll_i = -log softmax(logits_{i-1})[tok_i]      (float64 log-sum-exp)
     ppl = exp(mean nll) over all scored tokens.
-This is what `llrt perplexity --ctx CHUNK` computes (src/perplexity.cpp).
+This is what `llrt perplexity --ctx CHUNK` computes (src/run/perplexity.cpp).
 
 Needs: numpy, sentencepiece. Run from the repository root:
     python3 scripts/stories260K_perplexity.py

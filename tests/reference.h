@@ -7,7 +7,7 @@
 #include "llrt/config.h"
 #include "llrt/safetensors.h"
 #include "test_data.h"
-#include "src/config_json.h"
+#include "src/io/config_json.h"
 
 namespace llrt::test {
 

@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "llrt/chat_template.h"
-#include "src/chat/chat_json.h"
+#include "src/text/chat/chat_json.h"
 #include "llrt/error.h"
 #include "test_data.h"
 

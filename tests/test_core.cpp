@@ -4,12 +4,12 @@
 #include <cmath>
 #include <random>
 
-#include "llrt/cpu.h"
+#include "src/engine/cpu.h"
 #include "llrt/dtype.h"
 #include "llrt/error.h"
-#include "llrt/kernels.h"
+#include "src/engine/kernels.h"
 #include "llrt/tensor.h"
-#include "src/work_pool.h"
+#include "src/engine/work_pool.h"
 
 #include <algorithm>
 #include <atomic>

@@ -39,10 +39,10 @@
 #include "llrt/error.h"
 #include "llrt/generate.h"
 #include "llrt/model.h"
-#include "llrt/quant.h"
+#include "src/quant/quant.h"
 #include "random_weights.h"
 #include "reference.h"
-#include "llrt/llama.h"
+#include "src/engine/llama.h"
 
 using namespace llrt;
 using namespace llrt::test;

@@ -15,7 +15,7 @@
 #include "llrt/perplexity.h"
 #include "reference.h"
 #include "st_writer.h"
-#include "src/config_json.h"
+#include "src/io/config_json.h"
 
 using namespace llrt;
 using namespace llrt::test;

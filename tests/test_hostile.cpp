@@ -22,12 +22,12 @@
 #include "llrt/config.h"
 #include "llrt/error.h"
 #include "llrt/inspect.h"
-#include "src/inspect_json.h"
-#include "llrt/llama.h"
-#include "llrt/quant.h"
+#include "src/run/inspect_json.h"
+#include "src/engine/llama.h"
+#include "src/quant/quant.h"
 #include "llrt/tokenizer.h"
 #include "test_data.h"
-#include "src/config_json.h"
+#include "src/io/config_json.h"
 
 using namespace llrt;
 namespace fs = std::filesystem;

@@ -1,4 +1,4 @@
-// The cross-backend op checker (STYLE.md rules 5, 6, 11).
+// The cross-backend op checker (docs/STYLE.md, rules 5, 6, 11).
 //
 // One test body per op. Each body runs every registered kernel for the op whose backend
 // this machine can execute (KernelRegistry::all() + backend_hw_supported), on random
@@ -24,12 +24,12 @@
 #include <string>
 #include <vector>
 
-#include "llrt/cpu.h"
+#include "src/engine/cpu.h"
 #include "llrt/dtype.h"
-#include "llrt/kernels.h"
+#include "src/engine/kernels.h"
 #include "llrt/tensor.h"
 #include "random_weights.h"
-#include "src/kernel_choice.h"
+#include "src/engine/kernel_choice.h"
 #include <fstream>
 #include <iterator>
 

@@ -15,8 +15,8 @@
 #include "reference.h"
 #include "llrt/cuda.h"
 #include "llrt/engine.h"
-#include "src/model_impl.h"
-#include "llrt/llama.h"
+#include "src/engine/model_impl.h"
+#include "src/engine/llama.h"
 
 using namespace llrt;
 using namespace llrt::test;

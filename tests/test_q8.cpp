@@ -17,10 +17,10 @@
 
 #include "llrt/checkpoint.h"
 #include "llrt/error.h"
-#include "llrt/quant.h"
+#include "src/quant/quant.h"
 #include "llrt/safetensors.h"
 #include "test_data.h"
-#include "src/config_json.h"
+#include "src/io/config_json.h"
 
 using namespace llrt;
 using json = nlohmann::json;

@@ -9,7 +9,7 @@
 
 #include "llrt/error.h"
 #include "llrt/tokenizer.h"
-#include "src/tokenizer/pattern.h"
+#include "src/text/tokenizer/pattern.h"
 #include "tests/test_data.h"
 #include "tests/tokenizer_check.h"
 

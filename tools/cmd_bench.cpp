@@ -14,12 +14,12 @@
 #include <random>
 
 #include "cli_common.h"
-#include "llrt/membw.h"
+#include "src/engine/membw.h"
 #include "run_common.h"
-#include "llrt/llama.h"
-#include "llrt/kernels.h"
-#include "src/config_json.h"
-#include "llrt/cpu.h"
+#include "src/engine/llama.h"
+#include "src/engine/kernels.h"
+#include "src/io/config_json.h"
+#include "src/engine/cpu.h"
 
 namespace llrt::cli {
 

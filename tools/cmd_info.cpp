@@ -3,8 +3,8 @@
 
 #include "cli_common.h"
 #include "llrt/inspect.h"
-#include "src/inspect_json.h"
-#include "src/kernel_choice.h"
+#include "src/run/inspect_json.h"
+#include "src/engine/kernel_choice.h"
 #include "run_common.h"
 
 namespace llrt::cli {

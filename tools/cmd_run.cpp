@@ -9,9 +9,9 @@
 #include <sstream>
 
 #include "cli_common.h"
-#include "llrt/cpu.h"
+#include "src/engine/cpu.h"
 #include "run_common.h"
-#include "llrt/kernels.h"
+#include "src/engine/kernels.h"
 
 namespace llrt::cli {
 

@@ -2,7 +2,7 @@
 // flags (kernels/meson.build) and only adds its entries; selection happens in the
 // registry using CPUID/XGETBV and LLRT_ISA.
 #pragma once
-#include "llrt/kernels.h"
+#include "src/engine/kernels.h"
 
 namespace llrt::kernels {
 void register_ref(KernelRegistry& r);

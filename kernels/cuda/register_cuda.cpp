@@ -10,7 +10,7 @@
 
 #include "cuda_ops.h"
 #include "llrt/error.h"
-#include "llrt/kernels.h"
+#include "src/engine/kernels.h"
 
 namespace llrt::cuda {
 

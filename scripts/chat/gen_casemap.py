@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Write src/chat/jinja_casemap.inc: Python's str.upper()/lower()/title() mappings per code point, so the C++
+"""Write src/text/chat/jinja_casemap.inc: Python's str.upper()/lower()/title() mappings per code point, so the C++
 engine changes case exactly like the Python that renders HF chat templates (full mappings, e.g. 'ß'.upper() ==
 'SS'). Single code point mappings are stored as ranges (first, last, delta, stride); multi-code-point ones as
 strings. Also the 'cased' and 'case-ignorable' sets used by title() and the final-sigma rule of lower().
 
-Usage: python3 scripts/chat/gen_casemap.py > src/chat/jinja_casemap.inc
+Usage: python3 scripts/chat/gen_casemap.py > src/text/chat/jinja_casemap.inc
 """
 import sys
 import unicodedata

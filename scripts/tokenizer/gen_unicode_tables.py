@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Generate src/tokenizer/unicode_tables.inc: the character classes llrt's tokenizer needs,
+"""Generate src/text/tokenizer/unicode_tables.inc: the character classes llrt's tokenizer needs,
 measured from the engines HF `tokenizers` itself uses (not from a Unicode database of some
 other version), so that our matcher agrees with HF code point for code point.
 
-Classes (bit flags, see src/tokenizer/unicode.h):
+Classes (bit flags, see src/text/tokenizer/unicode.h):
   L      Oniguruma \\p{L}   (Split regexes in tokenizer.json)
   N      Oniguruma \\p{N}
   WS     Oniguruma \\s
@@ -12,7 +12,7 @@ Classes (bit flags, see src/tokenizer/unicode.h):
 and, for the case-insensitive contractions (?i:'s|'t|'re|'ve|'m|'ll|'d), the code points that
 Oniguruma's (?i:x) matches for each x in "strvmlde".
 
-Usage: python scripts/tokenizer/gen_unicode_tables.py > src/tokenizer/unicode_tables.inc
+Usage: python scripts/tokenizer/gen_unicode_tables.py > src/text/tokenizer/unicode_tables.inc
 Needs: pip install tokenizers  (the reference data was made with tokenizers 0.22.2)
 """
 import sys

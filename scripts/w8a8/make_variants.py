@@ -14,7 +14,7 @@ quantizes it the way compressed-tensors does:
             (min,max widened to include 0) scale = (max - min) / 255,
             zero point = clamp(rint(-128 - min / scale), -128, 127)  [stored I8 [1]]
 The references then run the stored int8 checkpoint through llama_np (the activation
-arithmetic documented there and in include/llrt/quant.h).
+arithmetic documented there and in src/quant/quant.h).
 
 Usage: python3 scripts/w8a8/make_variants.py [--shared ../shared] [--out tests/data/w8a8]
 Needs numpy (and safetensors only for reading the shared reference logits, optional).

@@ -5,8 +5,8 @@
 #include <string_view>
 
 #include "llrt/error.h"
-#include "src/bounded_io.h"
-#include "src/shard_index.h"
+#include "src/io/bounded_io.h"
+#include "src/io/shard_index.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);

@@ -10,8 +10,8 @@
 #include "llrt/config.h"
 #include "llrt/error.h"
 #include "llrt/safetensors.h"
-#include "src/bounded_io.h"
-#include "src/config_json.h"
+#include "src/io/bounded_io.h"
+#include "src/io/config_json.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;

@@ -7,8 +7,8 @@
 #include <string_view>
 
 #include "llrt/error.h"
-#include "llrt/quant.h"
-#include "src/bounded_io.h"
+#include "src/quant/quant.h"
+#include "src/io/bounded_io.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);

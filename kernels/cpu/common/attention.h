@@ -29,7 +29,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "llrt/kernels.h"
+#include "src/engine/kernels.h"
 #include "xsimd/xsimd.hpp"
 
 namespace llrt::kernels {

@@ -24,7 +24,7 @@
 #include "kernels/cpu/common/linear_blocked.h"
 #include "kernels/cpu/common/linear_packed.h"
 #include "kernels/cpu/common/wtypes.h"
-#include "llrt/kernels.h"
+#include "src/engine/kernels.h"
 #include "xsimd/xsimd.hpp"
 
 namespace llrt::kernels {

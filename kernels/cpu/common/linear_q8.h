@@ -28,7 +28,7 @@
 #include <limits>
 
 #include "llrt/dtype.h"
-#include "llrt/quant.h"
+#include "src/quant/quant.h"
 
 namespace llrt::kernels {
 namespace {
