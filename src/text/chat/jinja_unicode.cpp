@@ -1,6 +1,8 @@
 // llrt chat templates: Python str semantics on UTF-8 (see jinja_unicode.h).
 #include "src/text/chat/jinja_unicode.h"
 
+#include "src/text/utf8.h"
+
 #include <algorithm>
 #include <cwctype>
 #include <locale.h>
@@ -81,38 +83,16 @@ std::u32string utf8_decode(std::string_view s) {
   std::u32string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size();) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    int n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (n == 0 || i + n > s.size()) render_error("malformed UTF-8 in a string");
-    char32_t cp = n == 1 ? c : n == 2 ? (c & 0x1F) : n == 3 ? (c & 0x0F) : (c & 0x07);
-    for (int k = 1; k < n; ++k) {
-      unsigned char cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc >> 6) != 2) render_error("malformed UTF-8 in a string");
-      cp = (cp << 6) | (cc & 0x3F);
-    }
+    char32_t cp;
+    const int n = utf8::decode_checked(s.data(), s.size(), i, cp);
+    if (n == 0) render_error("malformed UTF-8 in a string");
     out += cp;
-    i += n;
+    i += size_t(n);
   }
   return out;
 }
 
-void utf8_append(std::string& out, char32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
+void utf8_append(std::string& out, char32_t cp) { utf8::append(out, cp); }
 
 std::string utf8_encode(std::u32string_view s) {
   std::string out;

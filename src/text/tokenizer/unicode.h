@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "src/text/utf8.h"
+
 namespace llrt::tok {
 
 enum CharClass : uint8_t {
@@ -27,31 +29,11 @@ uint8_t char_flags(char32_t cp);
 // contractions). ASCII both cases, plus U+017F LATIN SMALL LETTER LONG S for 's'.
 bool folds_to(char32_t cp, char ascii_lower);
 
-// Decodes one UTF-8 code point of valid UTF-8 at s[i] (caller validated), returns its length.
-inline int utf8_decode(const char* s, size_t n, size_t i, char32_t& cp) {
-  const auto b0 = static_cast<unsigned char>(s[i]);
-  if (b0 < 0x80) { cp = b0; return 1; }
-  if (b0 < 0xE0 && i + 1 < n) { cp = ((b0 & 0x1Fu) << 6) | (static_cast<unsigned char>(s[i + 1]) & 0x3Fu); return 2; }
-  if (b0 < 0xF0 && i + 2 < n) {
-    cp = ((b0 & 0x0Fu) << 12) | ((static_cast<unsigned char>(s[i + 1]) & 0x3Fu) << 6) |
-         (static_cast<unsigned char>(s[i + 2]) & 0x3Fu);
-    return 3;
-  }
-  if (i + 3 < n) {
-    cp = ((b0 & 0x07u) << 18) | ((static_cast<unsigned char>(s[i + 1]) & 0x3Fu) << 12) |
-         ((static_cast<unsigned char>(s[i + 2]) & 0x3Fu) << 6) | (static_cast<unsigned char>(s[i + 3]) & 0x3Fu);
-    return 4;
-  }
-  cp = b0;
-  return 1;
-}
+// The UTF-8 codec is the text front end's one (src/text/utf8.h).
+inline int utf8_decode(const char* s, size_t n, size_t i, char32_t& cp) { return utf8::decode_valid(s, n, i, cp); }
+inline int utf8_len(unsigned char b) { return utf8::lead_length(b); }
+inline void utf8_append(std::string& out, char32_t cp) { utf8::append(out, cp); }
 
-// Length of the UTF-8 sequence that starts with lead byte b (1 for continuation/invalid bytes).
-inline int utf8_len(unsigned char b) {
-  return b < 0x80 ? 1 : b < 0xC0 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
-}
-
-void utf8_append(std::string& out, char32_t cp);
 
 // Byte offset of the first invalid UTF-8 sequence in s, or npos when s is valid UTF-8 (Rust
 // `str` rules: shortest form, no surrogates, <= U+10FFFF).
