@@ -436,6 +436,7 @@ TEST_CASE("non-finite weights: generation and perplexity stop with the step and 
     }
     Context ctx(model, ContextOptions{128, 16});
     PerplexityOptions po;
+    po.method = PerplexityMethod::AllPositions;
     po.chunk = 64;
     po.bos = 1;
     std::vector<int32_t> text(200, 300);
@@ -454,7 +455,7 @@ TEST_CASE("non-finite weights: generation and perplexity stop with the step and 
     has(out, "error [NonFinite]");
     const std::string path = (dir / "text.txt").string();
     spit(path, "Once upon a time there was a little girl. She liked to play in the park with her friends.");
-    out = run_cli_all("perplexity " + dir.string() + " --file " + path + " --ctx 16", &st);
+    out = run_cli_all("perplexity " + dir.string() + " --file " + path + " --ctx 16 --all-positions", &st);
     CHECK(st == 1);
     has(out, "error [NonFinite]: perplexity chunk 1");
     CHECK(out.find("PPL = nan") == std::string::npos);
@@ -586,6 +587,7 @@ TEST_CASE("perplexity: stories260K equals an independent numpy float64 evaluatio
   for (DType kv : {DType::F32, DType::F16}) {
     Context ctx(model, ContextOptions{128, 16, kv});
     PerplexityOptions po;
+    po.method = PerplexityMethod::AllPositions;
     po.chunk = ref["chunk"].get<int64_t>();
     po.bos = tok.bos_id();
     po.n_batch = 7;  // logits taken in odd pieces: the same values
@@ -606,6 +608,7 @@ TEST_CASE("perplexity: stories260K equals an independent numpy float64 evaluatio
   // errors: nothing to score, chunk too small, chunk beyond the context
   Context small(model, ContextOptions{32, 16});
   PerplexityOptions po;
+  po.method = PerplexityMethod::AllPositions;
   po.bos = 1;
   po.chunk = 64;
   CHECK_THROWS_AS(perplexity(small, text_ids, po), Error);
@@ -625,7 +628,7 @@ TEST_CASE("perplexity: stories260K equals an independent numpy float64 evaluatio
     std::fclose(f);
   }
   int st = -1;
-  const std::string out = run_cli("perplexity " + stories().string() + " --file " + path + " --ctx 64 --json", &st);
+  const std::string out = run_cli("perplexity " + stories().string() + " --file " + path + " --ctx 64 --json --all-positions", &st);
   CHECK(st == 0);
   const auto j = nlohmann::json::parse(out);
   CHECK(std::fabs(j["ppl"].get<double>() - ref["ppl"].get<double>()) / ref["ppl"].get<double>() < 1e-5);
