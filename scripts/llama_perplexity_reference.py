@@ -40,9 +40,13 @@ def main():
                         "--outfile", str(gguf)], check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cmd = [str(BIN / "llama-perplexity"), "-m", str(gguf), "-f", str(TEXT), "-c", str(CTX), "-b", str(CTX), "-t", "1",
                "--cache-type-k", "f32", "--cache-type-v", "f32"]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-    log = r.stdout + r.stderr
-    if r.returncode != 0:
+        # llama.cpp logs from a worker thread that does not always flush before exit: a few tries.
+        for _ in range(10):
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            log = r.stdout + r.stderr
+            if "Final estimate" in log:
+                break
+    if r.returncode != 0 or "Final estimate" not in log:
         sys.exit(log)
     running = [float(v) for v in re.findall(r"\[\d+\](\d+\.\d+),", log)]
     final = re.search(r"Final estimate: PPL = (\d+\.\d+) \+/- (\d+\.\d+)", log)
