@@ -16,9 +16,10 @@ int cmd_inspect(Args& a) {
   thread_option(a, &o.threads);
   std::string kv;
   if (a.value({"--kv-type"}, &kv)) o.kv_dtype = parse_kv_type(kv);
-  auto pos = a.positionals();
-  if (pos.size() != 1) fail(ErrorCode::InvalidArgument, "inspect: give exactly one MODEL_DIR");
-  auto r = inspect_model(pos[0], o);
+  std::string model_ref;
+  auto pos = model_and_positionals(a, "inspect", &model_ref);
+  if (!pos.empty()) fail(ErrorCode::InvalidArgument, "inspect: give exactly one MODEL");
+  auto r = inspect_model(resolve_model(model_ref), o);
   if (as_json) std::printf("%s\n", r.dump(2).c_str());
   else std::fputs(format_inspect(r).c_str(), stdout);
   return r["runnable"].get<bool>() ? 0 : 1;
