@@ -327,7 +327,7 @@ TEST_CASE("the llrt CLI: every number is checked in full, and before anything lo
       {"run " + none + "--ids 1 --repeat-penalty 0", "--repeat-penalty: 0 divides by zero"},
       {"run " + none + "--ids 1 --top-k abc", "--top-k: 'abc' is not a whole number"},
       {"run " + none + "--ids 1 --seed -1", "--seed: '-1' is not a non-negative whole number"},
-      {"run " + none + "--ids 1 -n -1", "-n: -1 is out of range (must be 0 to 2147483647: new tokens)"},
+      {"run " + none + "--ids 1 -n -2", "-n: -2 is out of range (must be -1 to 2147483647: new tokens; -1: until EOS or the context is full)"},
       {"chat " + none + "--temp -1", "--temp: -1 is out of range"},
       {"perplexity " + none + "--file x --ctx -7", "--ctx: -7 is out of range"},
       {"perplexity " + none + "--file x --chunks -1", "--chunks: -1 is out of range"},

@@ -66,7 +66,7 @@ commands:
   caps               CPU features, backends and registered kernels (--json, --retune)
   --version          the version
 MODEL: a checkpoint folder or a Hugging Face name (org/name) in the local Hub cache; also -m/--model.
-environment: LLRT_ISA=avx2|avx512|avx512_bf16|amx|none|ref caps the instruction sets used
+environment: LLRT_ISA=none|ref|avx2|avx_vnni|avx512|avx512_vnni|avx512_bf16|amx caps the instruction sets used
                (none: what a CPU without AVX2 gets; ref: the scalar reference kernels, for debugging)
              LLRT_CUDA_DEVICE=N picks the GPU; LLRT_CUDA_GRAPHS=0 disables the decode graph
              HF_HUB_CACHE / HF_HOME: where Hugging Face names are looked up
