@@ -201,13 +201,15 @@ TEST_CASE("perplexity: llama-perplexity's method and output, equal to llama-perp
   const auto running = ref["running_ppl"].get<std::vector<double>>();
   REQUIRE(running.size() == ref["chunks"].get<size_t>());
   for (size_t i = 0; i < running.size(); ++i) {
-    const std::string tag = "[" + std::to_string(i + 1) + "]";
+    std::string tag = "[";
+    tag += std::to_string(i + 1);
+    tag += ']';
     const size_t at = out.find(tag);
     REQUIRE_MESSAGE(at != std::string::npos, tag << " missing: " << out);
     const double v = std::atof(out.c_str() + at + tag.size());
     CHECK_MESSAGE(std::fabs(v - running[i]) <= 1.5e-4 + 1e-4 * running[i], tag << " " << v << " vs llama-perplexity " << running[i]);
   }
-  CHECK(out.find("[" + std::to_string(running.size() + 1) + "]") == std::string::npos);  // the partial chunk is dropped
+  CHECK(out.find(std::string("[") += std::to_string(running.size() + 1)) == std::string::npos);  // the partial chunk is dropped
   const size_t f = out.find("Final estimate: PPL = ");
   REQUIRE(f != std::string::npos);
   double ppl = 0, err = 0;
