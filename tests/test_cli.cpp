@@ -12,6 +12,8 @@
 #include "llrt/error.h"
 #include "llrt/hub.h"
 #include "llrt/model.h"
+#include "llrt/perplexity.h"
+#include "llrt/tokenizer.h"
 #include "reference.h"
 #include "st_writer.h"
 
@@ -225,6 +227,25 @@ TEST_CASE("perplexity: llama-perplexity's method and output, equal to llama-perp
   has(out, "needs at least 128 (2 x --ctx 64)");
   lacks(out, "loading");
   fs::remove(short_text);
+  // the library: the same number with logits taken 7 at a time; --chunks / max_chunks; too few ids
+  {
+    auto model = Model::load(stories());
+    Tokenizer tok = Tokenizer::load(stories());
+    const auto ids = tok.encode(slurp(text), true);
+    Context ctx(model, ContextOptions{128, 16});
+    PerplexityOptions po;
+    po.chunk = 128;
+    po.bos = tok.bos_id();
+    po.n_batch = 7;
+    const PerplexityResult r = perplexity(ctx, ids, po);
+    CHECK(r.chunks == int64_t(running.size()));
+    CHECK(r.nll.size() == running.size() * 63);  // 128 - 64 - 1 per chunk
+    CHECK(std::fabs(r.ppl() - ref["ppl"].get<double>()) <= 1.5e-4);
+    po.max_chunks = 2;
+    CHECK(perplexity(ctx, ids, po).nll.size() == 126);
+    const std::vector<int32_t> few(ids.begin(), ids.begin() + 255);
+    CHECK_THROWS_AS(perplexity(ctx, few, po), Error);
+  }
   // the all-positions measure stays behind its option
   out = cli("perplexity " + S() + " -f " + text + " --ctx 128 --all-positions --json", &st);
   CHECK(st == 0);
