@@ -114,7 +114,7 @@ void set_rates(benchmark::State& st, double bytes_per_iter, double flops_per_ite
 // hot: the same weights every iteration (in L2 for the "hot" shape): the kernel's arithmetic
 // ceiling per core, i.e. the GB/s it would stream on a core whose memory is never the limit.
 void bm_linear(benchmark::State& st, const KernelEntry* e, Shape s, int64_t M, int threads, bool hot = false) {
-  const LinearKernel& lk = *static_cast<const LinearKernel*>(e->fn);
+  const LinearKernel& lk = e->linear();
   const size_t wbytes = size_t(s.N * s.K) * dtype_size(e->wtype);
   const size_t slot = (wbytes + 4095) / 4096 * 4096;
   const size_t ncopies = hot ? 1 : std::max<size_t>(1, kArenaBytes / slot);
@@ -127,11 +127,13 @@ void bm_linear(benchmark::State& st, const KernelEntry* e, Shape s, int64_t M, i
   size_t it = 0;
   for (auto _ : st) {
     const void* w = base + (it++ % ncopies) * slot;
-    if (lk.prep) lk.prep(x.data(), s.K, M, s.K, xp.get());
+    const ActQuantParams act;
+    if (lk.prep) lk.prep(LinearPrepArgs{x.data(), s.K, M, s.K, 0, M, &act, xp.get()});
 #pragma omp parallel num_threads(threads)
     {
       LinearArgs a;
-      a.w = w;
+      a.w.data = w;
+      a.w.dtype = e->wtype;
       a.K = s.K;
       a.x = x.data();
       a.ldx = s.K;

@@ -1,4 +1,4 @@
-// w8a8 LinearQ8 benchmarks at Llama-3.2-1B shapes (hidden 2048, intermediate 8192,
+// w8a8 I8 Linear benchmarks at Llama-3.2-1B shapes (hidden 2048, intermediate 8192,
 // 32 heads / 8 KV heads of 64, 16 layers), side by side with the BF16 Linear kernel
 // the registry would choose for a BF16 checkpoint of the same shape.
 //
@@ -70,20 +70,22 @@ std::vector<float> activations(int64_t M, int64_t K) {
 }
 
 // y = x . W^T with the engine's threading: prep once, rows split over threads.
-void run_q8(const LinearQ8Kernel& k, const Q8Weights& W, const float* x, int64_t M, void* xq, float* y,
+void run_q8(const LinearKernel& k, const Q8Weights& W, const float* x, int64_t M, void* xq, float* y,
             int threads) {
   ActQuantParams act;
-  k.prep(x, W.K, M, W.K, 0, M, act, xq);
+  k.prep(LinearPrepArgs{x, W.K, M, W.K, 0, M, &act, xq});
 #pragma omp parallel num_threads(threads)
   {
     const int t = omp_get_thread_num(), nt = omp_get_num_threads();
     const int64_t chunk = (W.N + nt - 1) / nt;
-    LinearQ8Args a;
-    a.w = static_cast<const int8_t*>(W.w.get());
+    LinearArgs a;
+    a.w.data = W.w.get();
+    a.w.dtype = DType::I8;
     a.K = W.K;
-    a.w_scale = W.scale.get();
-    a.w_scale_dtype = DType::BF16;
-    a.xq = xq;
+    a.w.scales = W.scale.get();
+    a.w.scale_dtype = DType::BF16;
+    a.w.granularity = ScaleGranularity::Channel;
+    a.xp = xq;
     a.y = y;
     a.ldy = W.N;
     a.M = M;
@@ -95,13 +97,15 @@ void run_q8(const LinearQ8Kernel& k, const Q8Weights& W, const float* x, int64_t
 
 void run_bf16(const LinearKernel& k, const Bf16Weights& W, const float* x, int64_t M, void* xp, float* y,
               int threads) {
-  if (k.prep) k.prep(x, W.K, M, W.K, xp);
+  const ActQuantParams act;
+  if (k.prep) k.prep(LinearPrepArgs{x, W.K, M, W.K, 0, M, &act, xp});
 #pragma omp parallel num_threads(threads)
   {
     const int t = omp_get_thread_num(), nt = omp_get_num_threads();
     const int64_t chunk = (W.N + nt - 1) / nt;
     LinearArgs a;
-    a.w = W.w.get();
+    a.w.data = W.w.get();
+    a.w.dtype = DType::BF16;
     a.K = W.K;
     a.x = x;
     a.ldx = W.K;
@@ -123,7 +127,7 @@ void counters(benchmark::State& st, double weight_bytes, double ops) {
 
 const LinearKernel* best_bf16() {
   const auto* e = KernelRegistry::global().find_best(Op::Linear, DType::BF16, DType::F32);
-  return e ? static_cast<const LinearKernel*>(e->fn) : nullptr;
+  return e ? &e->linear() : nullptr;
 }
 
 // ---------------------------------------------------------------- single Linear
@@ -131,7 +135,7 @@ void BM_matvec_q8(benchmark::State& st) {
   const int64_t N = st.range(0), K = st.range(1), M = st.range(3);
   const Backend b = Backend(st.range(2));
   if (!backend_hw_supported(b)) return st.SkipWithError("backend not supported by this CPU");
-  const LinearQ8Kernel& k = linear_q8_kernel(b);
+  const LinearKernel& k = linear_q8_kernel(b);
   // Several copies so the weights come from memory (as in decode), not from cache.
   const int copies = int(std::max<int64_t>(1, (256ll << 20) / (N * K)));
   std::vector<Q8Weights> W;
@@ -195,7 +199,7 @@ BENCHMARK(BM_matvec_bf16)->Apply(bf16_args)->UseRealTime()->Unit(benchmark::kMic
 void BM_hot_q8(benchmark::State& st) {
   const Backend b = Backend(st.range(0));
   if (!backend_hw_supported(b)) return st.SkipWithError("backend not supported by this CPU");
-  const LinearQ8Kernel& k = linear_q8_kernel(b);
+  const LinearKernel& k = linear_q8_kernel(b);
   const Q8Weights W(256, 2048, 1);
   const auto x = activations(1, 2048);
   AlignedBuffer xq = aligned_alloc_bytes(k.prep_bytes(1, 2048));
@@ -228,14 +232,14 @@ void BM_prep_q8(benchmark::State& st) {
   const Backend b = Backend(st.range(0));
   const int64_t K = st.range(1);
   if (!backend_hw_supported(b)) return st.SkipWithError("backend not supported by this CPU");
-  const LinearQ8Kernel& k = linear_q8_kernel(b);
+  const LinearKernel& k = linear_q8_kernel(b);
   const auto x = activations(1, K);
   AlignedBuffer xq = aligned_alloc_bytes(k.prep_bytes(1, K));
   ActQuantParams act;
   act.mode = ActQuantMode(st.range(2));
   act.scale = 0.05f;
   for (auto _ : st) {
-    k.prep(x.data(), K, 1, K, 0, 1, act, xq.get());
+    k.prep(LinearPrepArgs{x.data(), K, 1, K, 0, 1, &act, xq.get()});
     benchmark::DoNotOptimize(xq.get());
   }
   st.SetLabel(std::string(backend_name(b)) + (act.mode == ActQuantMode::DynamicSymmetric ? " dynamic-sym" : act.mode == ActQuantMode::DynamicAsymmetric ? " dynamic-asym" : " static"));
@@ -255,7 +259,7 @@ const int64_t kLayerShapes[7][2] = {{2048, 2048}, {512, 2048}, {512, 2048}, {204
 void BM_layers_q8(benchmark::State& st) {
   const Backend b = Backend(st.range(0));
   if (!backend_hw_supported(b)) return st.SkipWithError("backend not supported by this CPU");
-  const LinearQ8Kernel& k = linear_q8_kernel(b);
+  const LinearKernel& k = linear_q8_kernel(b);
   std::vector<Q8Weights> W;
   double bytes = 0;
   for (int l = 0; l < kLayers; ++l)
@@ -292,8 +296,10 @@ void BM_layers_bf16(benchmark::State& st) {
 void BM_layers_speedup(benchmark::State& st) {
   const LinearKernel* kb = best_bf16();
   if (!kb) return st.SkipWithError("no usable BF16 Linear kernel in this build");
-  const KernelEntry& eq = best_linear_q8_entry();
-  const LinearQ8Kernel& kq = *static_cast<const LinearQ8Kernel*>(eq.fn);
+  const KernelEntry* eqp = KernelRegistry::global().find_best(Op::Linear, DType::I8, DType::F32);
+  if (!eqp) return st.SkipWithError("no usable I8 Linear kernel in this build");
+  const KernelEntry& eq = *eqp;
+  const LinearKernel& kq = eq.linear();
   std::vector<Q8Weights> Wq;
   std::vector<Bf16Weights> Wb;
   for (int l = 0; l < kLayers; ++l)

@@ -54,7 +54,7 @@ json capability_report() {
   // Which kernel the engine runs per (op, weight dtype) and phase, and why (src/kernel_choice.h).
   json choice = {{"policy", kernel_choice_policy()}, {"cache", kernel_cache_path()}, {"choices", json::array()}};
   for (DType w : {DType::BF16, DType::F16, DType::F32, DType::I8}) {
-    const Op op = w == DType::I8 ? Op::LinearQ8 : Op::Linear;
+    const Op op = Op::Linear;
     for (Phase ph : {Phase::Decode, Phase::Prefill}) {
       const KernelChoice kc = choose_kernel(op, w, ph);
       if (kc.entry)
@@ -76,7 +76,7 @@ json capability_report() {
       json dts = json::array();
       const auto& reg = KernelRegistry::global();
       for (DType w : {DType::F32, DType::F16, DType::BF16, DType::I8}) {
-        const Op lin = w == DType::I8 ? Op::LinearQ8 : Op::Linear;
+        const Op lin = Op::Linear;
         const DType other = w == DType::I8 ? DType::BF16 : w;  // w8a8: norms/embeddings stay BF16
         bool ok = reg.find_best(lin, w, DType::F32, DeviceKind::Cuda) &&
                   reg.find_best(Op::Embedding, other, DType::F32, DeviceKind::Cuda) &&
@@ -209,13 +209,13 @@ json inspect_model(const std::filesystem::path& dir, const InspectOptions& opt) 
     r["tensors_ok"] = true;
     json verdicts = json::array();
     bool all_ok = true;
-    for (const auto& v : check_kernels(llama_kernel_needs(ck))) {
+    for (const auto& v : check_kernels(llama_kernel_needs(ck, opt.kv_dtype))) {
       json e = {{"op", op_name(v.need.op)}, {"weight", dtype_name(v.need.wtype)}, {"activation", dtype_name(v.need.atype)},
                 {"needed_by", v.need.what}};
       if (v.chosen) {
         e["kernel"] = v.chosen->name;
         e["backend"] = backend_name(v.chosen->backend);
-        if (v.need.op == Op::Linear || v.need.op == Op::LinearQ8) {  // what the engine runs, per phase
+        if (v.need.op == Op::Linear) {  // what the engine runs, per phase
           for (Phase ph : {Phase::Decode, Phase::Prefill}) {
             const KernelChoice kc = choose_kernel(v.need.op, v.need.wtype, ph);
             if (!kc.entry) continue;

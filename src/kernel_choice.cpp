@@ -30,7 +30,7 @@ constexpr int kProbeVersion = 1;
 constexpr int64_t kProbeK = 2048;
 constexpr int64_t kPrefillM = 128, kPrefillN = 256;
 
-bool probed_op(Op op) { return op == Op::Linear || op == Op::LinearQ8; }
+bool probed_op(Op op) { return op == Op::Linear; }
 
 const char* g_policy_override = nullptr;
 
@@ -193,47 +193,30 @@ struct ProbeRun {
   int64_t K = kProbeK, N = 0;
   size_t es = 1;
   std::vector<float> x, y;
-  std::vector<uint16_t> scale;  // LinearQ8: BF16 per-channel scales
+  std::vector<uint16_t> scale;  // I8: BF16 per-channel scales
   AlignedBuffer xp;
 
   ProbeRun(const KernelEntry& entry, const ProbeBuffer& buf) : e(&entry), b(&buf) {
-    es = e->op == Op::LinearQ8 ? 1 : dtype_size(e->wtype);
+    es = dtype_size(e->wtype);
     N = int64_t(b->bytes / (size_t(K) * es));
     x = probe_x(kPrefillM * K);
     y.resize(size_t(std::max<int64_t>(N, kPrefillM * kPrefillN)));
-    size_t pb = 0;
-    if (e->op == Op::LinearQ8) {
-      const auto& k = *static_cast<const LinearQ8Kernel*>(e->fn);
-      pb = std::max(k.prep_bytes(1, K), k.prep_bytes(kPrefillM, K));
-      scale.assign(size_t(N), uint16_t(0x3c00));
-    } else if (const auto& k = *static_cast<const LinearKernel*>(e->fn); k.prep_bytes) {
-      pb = std::max(k.prep_bytes(1, K), k.prep_bytes(kPrefillM, K));
-    }
+    if (e->wtype == DType::I8) scale.assign(size_t(N), uint16_t(0x3c00));
+    const LinearKernel& k = e->linear();
+    const size_t pb = k.prep_bytes ? std::max(k.prep_bytes(1, K), k.prep_bytes(kPrefillM, K)) : 0;
     xp = aligned_alloc_bytes(pb + 64);
   }
   void run(int64_t M, int64_t n1, int64_t ldy) {
-    if (e->op == Op::LinearQ8) {
-      const auto& k = *static_cast<const LinearQ8Kernel*>(e->fn);
-      k.prep(x.data(), K, M, K, 0, M, ActQuantParams{}, xp.get());
-      LinearQ8Args a;
-      a.w = static_cast<const int8_t*>(b->buf.get());
-      a.K = K;
-      a.w_scale = scale.data();
-      a.w_scale_dtype = DType::BF16;
-      a.w_scale_per_channel = true;
-      a.xq = xp.get();
-      a.y = y.data();
-      a.ldy = ldy;
-      a.M = M;
-      a.n0 = 0;
-      a.n1 = n1;
-      k.run(a);
-      return;
-    }
-    const auto& k = *static_cast<const LinearKernel*>(e->fn);
-    if (k.prep) k.prep(x.data(), K, M, K, xp.get());
+    const LinearKernel& k = e->linear();
     LinearArgs a;
-    a.w = b->buf.get();
+    a.w.data = b->buf.get();
+    a.w.dtype = e->wtype;
+    if (e->wtype == DType::I8) {  // BF16 per-channel scales, dynamic symmetric activations
+      a.w.scales = scale.data();
+      a.w.scale_dtype = DType::BF16;
+      a.w.granularity = ScaleGranularity::Channel;
+    }
+    if (k.prep) k.prep(LinearPrepArgs{x.data(), K, M, K, 0, M, &a.w.act, xp.get()});
     a.K = K;
     a.x = x.data();
     a.ldx = K;

@@ -1,10 +1,12 @@
 // The Llama checkpoint contract: expected modules and shapes, kernel needs, memory,
 // and family detection. Reads config.json and safetensors headers only.
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include "llrt/error.h"
 #include "llrt/llama.h"
+#include "llrt/quant.h"
 #include "kernel_choice.h"
 #include "scratch_plan.h"
 #include "src/bounded_io.h"
@@ -16,18 +18,16 @@ namespace fs = std::filesystem;
 std::vector<ModuleSpec> llama_modules(const ModelConfig& c) {
   std::vector<ModuleSpec> m;
   const int64_t H = c.hidden_size, I = c.intermediate_size;
+  // [out, in] of each of kLlamaLinears: q, k, v, o, gate, up, down.
+  const int64_t shape[7][2] = {{c.q_dim(), H}, {c.kv_dim(), H}, {c.kv_dim(), H}, {H, c.q_dim()}, {I, H}, {I, H}, {H, I}};
   m.push_back({"model.embed_tokens", WeightRole::Embedding, c.vocab_size, H});
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     std::string p = "model.layers." + std::to_string(l) + ".";
-    m.push_back({p + "input_layernorm", WeightRole::Norm, H, 0});
-    m.push_back({p + "self_attn.q_proj", WeightRole::Linear, c.q_dim(), H});
-    m.push_back({p + "self_attn.k_proj", WeightRole::Linear, c.kv_dim(), H});
-    m.push_back({p + "self_attn.v_proj", WeightRole::Linear, c.kv_dim(), H});
-    m.push_back({p + "self_attn.o_proj", WeightRole::Linear, H, c.q_dim()});
-    m.push_back({p + "post_attention_layernorm", WeightRole::Norm, H, 0});
-    m.push_back({p + "mlp.gate_proj", WeightRole::Linear, I, H});
-    m.push_back({p + "mlp.up_proj", WeightRole::Linear, I, H});
-    m.push_back({p + "mlp.down_proj", WeightRole::Linear, H, I});
+    m.push_back({p + "input_layernorm", WeightRole::Norm, H, 0, l, 0});
+    for (int j = 0; j < 7; ++j) {
+      if (j == 4) m.push_back({p + "post_attention_layernorm", WeightRole::Norm, H, 0, l, 1});
+      m.push_back({p + kLlamaLinears[j], WeightRole::Linear, shape[j][0], shape[j][1], l, j});
+    }
   }
   m.push_back({"model.norm", WeightRole::Norm, H, 0});
   if (!c.tie_word_embeddings) m.push_back({"lm_head", WeightRole::LmHead, c.vocab_size, H});
@@ -65,15 +65,51 @@ void check_float_tensor(const Checkpoint& ck, const std::string& name, const std
 
 }  // namespace
 
-// src/llama_quant.cpp: validates a quantized Linear's tensors (adding their names to
-// `owned`); false when the module is not quantized.
-bool validate_quantized_linear(const Checkpoint& ck, const ModuleSpec& m, std::set<std::string>& owned);
+namespace {
+
+// A quantized Linear's tensors against its scheme (adding their names to `owned`); false when
+// the module is not quantized (the caller checks a float weight).
+bool validate_quantized_linear(const Checkpoint& ck, const QuantConfig* qc, const ModuleSpec& m, std::set<std::string>& owned) {
+  if (!qc) {
+    const TensorInfo* t = ck.find(m.name + ".weight");
+    if (t && t->dtype == DType::I8)
+      fail(ErrorCode::UnsupportedDType, "tensor '" + m.name + ".weight' in " + ck.file_of(m.name + ".weight") +
+                                            " is I8 but config.json has no quantization_config: llrt will not guess its scales");
+    return false;
+  }
+  const QuantScheme* s = qc->resolve(m.name);
+  if (!s) return false;
+  for (const auto& n : q8_linear_tensor_names(*s)) {
+    std::string full = m.name + "." + n.suffix;
+    if (ck.find(full)) owned.insert(full);
+    else if (n.required)
+      fail(ErrorCode::Checkpoint, ck.dir().string() + ": missing tensor '" + full + "' (module '" + m.name + "' is quantized: " +
+                                      s->describe() + ")");
+  }
+  auto opt = [&](const char* suffix) -> std::optional<Tensor> {
+    if (!ck.find(m.name + "." + suffix)) return std::nullopt;
+    return ck.tensor(m.name + "." + suffix);
+  };
+  auto w = opt("weight"), ws = opt("weight_scale"), wz = opt("weight_zero_point"), is = opt("input_scale"), iz = opt("input_zero_point");
+  auto p = [](const std::optional<Tensor>& t) { return t ? &*t : nullptr; };
+  (void)validate_q8_linear(m.name, *s, m.out, m.in, p(w), p(ws), p(wz), p(is), p(iz));
+  return true;
+}
+
+}  // namespace
 
 void validate_llama_checkpoint(const Checkpoint& ck) {
   const ModelConfig& c = ck.config();
+  std::optional<QuantConfig> qc;
+  if (c.quantization_config) {
+    qc = parse_quantization_config(*c.quantization_config);
+    // Rejects configs that would quantize non-Linear modules or a tied lm_head.
+    (void)plan_llama_quantization(*qc, int(c.num_hidden_layers), c.tie_word_embeddings);
+  }
   std::set<std::string> owned;
   for (const auto& m : llama_modules(c)) {
-    if ((m.role == WeightRole::Linear || m.role == WeightRole::LmHead) && validate_quantized_linear(ck, m, owned)) continue;
+    if ((m.role == WeightRole::Linear || m.role == WeightRole::LmHead) && validate_quantized_linear(ck, qc ? &*qc : nullptr, m, owned))
+      continue;
     std::string w = m.name + ".weight";
     std::vector<int64_t> shape = m.role == WeightRole::Norm ? std::vector<int64_t>{m.out} : std::vector<int64_t>{m.out, m.in};
     check_float_tensor(ck, w, shape);
@@ -92,7 +128,7 @@ void validate_llama_checkpoint(const Checkpoint& ck) {
   }
 }
 
-std::vector<KernelNeed> llama_kernel_needs(const Checkpoint& ck) {
+std::vector<KernelNeed> llama_kernel_needs(const Checkpoint& ck, DType kv_dtype) {
   std::vector<KernelNeed> needs;
   std::set<std::tuple<int, int, int>> seen;
   auto add = [&](Op op, DType w, const std::string& who) {
@@ -110,12 +146,12 @@ std::vector<KernelNeed> llama_kernel_needs(const Checkpoint& ck) {
       case WeightRole::Norm: add(Op::RmsNorm, t->dtype, m.name + ".weight"); break;
       case WeightRole::Linear:
       case WeightRole::LmHead:
-        add(t->dtype == DType::I8 ? Op::LinearQ8 : Op::Linear, t->dtype, m.name + ".weight");
+        add(Op::Linear, t->dtype, m.name + ".weight");
         break;
     }
   }
   add(Op::Rope, DType::F32, "attention (RoPE)");
-  add(Op::Attention, DType::F32, "attention (F32 KV cache)");
+  add(Op::Attention, kv_dtype, std::string("attention (") + dtype_name(kv_dtype) + " KV cache)");
   add(Op::SiluMul, DType::F32, "MLP (SiLU(gate) * up)");
   add(Op::Add, DType::F32, "residual adds");
   return needs;
@@ -126,13 +162,12 @@ MemoryEstimate estimate_memory(const Checkpoint& ck, int64_t ctx, int64_t batch,
   uint64_t prep = 0;
   const auto& reg = KernelRegistry::global();
   for (const auto& n : llama_kernel_needs(ck)) {
-    if (n.op != Op::Linear && n.op != Op::LinearQ8) continue;
+    if (n.op != Op::Linear) continue;
     if (!reg.find_best(n.op, n.wtype, n.atype)) continue;
     for (Phase ph : {Phase::Decode, Phase::Prefill}) {  // the kernels the engine will run
       const KernelEntry* e = choose_kernel(n.op, n.wtype, ph).entry;
       if (!e) continue;
-      // prep_bytes is the first member of both LinearKernel and LinearQ8Kernel.
-      auto prep_fn = static_cast<const LinearKernel*>(e->fn)->prep_bytes;
+      auto prep_fn = e->linear().prep_bytes;
       if (!prep_fn) continue;
       for (int64_t K : {c.hidden_size, c.q_dim(), c.intermediate_size}) prep = std::max<uint64_t>(prep, prep_fn(batch, K));
     }

@@ -5,10 +5,9 @@
 //              kv head j serves query heads j*n_rep .. j*n_rep+n_rep-1) ; x += a.Wo^T
 //              h = rmsnorm(x) ; x += (silu(h.Wg^T) * h.Wu^T).Wd^T
 //   logits = rmsnorm(x_last) . lm_head^T   (lm_head = embed_tokens when tied)
-// Everything F32 except weights (stored dtype). KV cache F32 (or F16/BF16 by
-// ContextOptions::kv_dtype: rows rounded to nearest-even as written, widened exactly by the
-// attention kernel of that dtype), layout [layer][kv_head][position][head_dim] so each
-// head's positions are contiguous.
+// Everything F32 except weights (stored dtype) and the KV cache (ContextOptions::kv_dtype).
+// What runs is the model plan (src/model_plan.h) with kernels bound per Linear; the KV cache's
+// layout and the attention schedule live in src/kv_cache.h, the Linear runner below.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -17,6 +16,7 @@
 
 #include "kernel_choice.h"
 #include "llrt/error.h"
+#include "kv_cache.h"
 #include "model_impl.h"
 #include "work_pool.h"
 
@@ -35,32 +35,24 @@ const KernelEntry& best(Op op, DType w) {
   return *e;
 }
 
-NormWeights bind_norm(const Checkpoint& ck, const std::string& name) {
-  Tensor t = ck.tensor(name + ".weight");
+NormWeights bind_norm(const TensorPlan& t) {
   NormWeights n;
-  n.w = t.data();
-  n.dtype = t.dtype();
-  n.fn = kernel_fn<RmsNormFn>(best(Op::RmsNorm, t.dtype()));
+  n.w = t.data;
+  n.dtype = t.dtype;
+  n.fn = kernel_fn<RmsNormFn>(best(Op::RmsNorm, t.dtype));
   return n;
 }
 
-LinearWeights bind_linear(const Checkpoint& ck, const std::string& module, const std::string& tensor) {
-  Tensor t = ck.tensor(tensor);
+// The plan's Linear with its kernels (the capability check ran before: best() only confirms).
+LinearWeights bind_linear(const LinearPlan& p) {
   LinearWeights l;
-  l.name = module;
-  l.out = t.dim(0);
-  l.in = t.dim(1);
-  l.dtype = t.dtype();
-  l.w = t.data();
-  if (t.dtype() == DType::I8) {
-    bind_quantized_linear(ck, l);
-  } else {
-    (void)best(Op::Linear, t.dtype());  // the capability answer (throws when none is usable)
-    l.entry = choose_kernel(Op::Linear, t.dtype(), Phase::Decode).entry;
-    l.entry_prefill = choose_kernel(Op::Linear, t.dtype(), Phase::Prefill).entry;
-    l.kernel = static_cast<const LinearKernel*>(l.entry->fn);
-    l.kernel_prefill = static_cast<const LinearKernel*>(l.entry_prefill->fn);
-  }
+  l.name = p.name;
+  l.out = p.N;
+  l.in = p.K;
+  l.w = p.view;
+  (void)best(Op::Linear, p.view.dtype);  // the capability answer (throws when none is usable)
+  l.decode = choose_kernel(Op::Linear, p.view.dtype, Phase::Decode).entry;
+  l.prefill = choose_kernel(Op::Linear, p.view.dtype, Phase::Prefill).entry;
   return l;
 }
 
@@ -206,7 +198,7 @@ std::shared_ptr<Model> Model::load(const std::filesystem::path& dir, const Model
   require_kernels(needs);
 
   for (const auto& n : needs)
-    if ((n.op == Op::Linear || n.op == Op::LinearQ8) && kernel_choice_pending(n.op, n.wtype)) {
+    if (n.op == Op::Linear && kernel_choice_pending(n.op, n.wtype)) {
       say(std::string("measuring the ") + dtype_name(n.wtype) + " " + op_name(n.op) +
           " kernels on this CPU (once; cached in " + kernel_cache_path() + ")");
       break;
@@ -214,36 +206,27 @@ std::shared_ptr<Model> Model::load(const std::filesystem::path& dir, const Model
   std::shared_ptr<Model> m(new Model());
   m->impl_ = std::make_unique<Impl>();
   Impl& im = *m->impl_;
-  im.plan = check_kernels(needs);
+  im.verdicts = check_kernels(needs);
   im.cfg = ck.config();
   im.threads = opt.threads > 0 ? opt.threads : cpu_info().physical_cores;
-  const ModelConfig& c = im.cfg;
-
-  Tensor emb = ck.tensor("model.embed_tokens.weight");
-  im.embed = emb.data();
-  im.embed_dtype = emb.dtype();
-  im.embed_fn = kernel_fn<EmbeddingFn>(best(Op::Embedding, emb.dtype()));
-  im.layers.resize(size_t(c.num_hidden_layers));
-  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    std::string p = "model.layers." + std::to_string(l) + ".";
-    LayerWeights& L = im.layers[size_t(l)];
-    L.attn_norm = bind_norm(ck, p + "input_layernorm");
-    L.mlp_norm = bind_norm(ck, p + "post_attention_layernorm");
-    L.q = bind_linear(ck, p + "self_attn.q_proj", p + "self_attn.q_proj.weight");
-    L.k = bind_linear(ck, p + "self_attn.k_proj", p + "self_attn.k_proj.weight");
-    L.v = bind_linear(ck, p + "self_attn.v_proj", p + "self_attn.v_proj.weight");
-    L.o = bind_linear(ck, p + "self_attn.o_proj", p + "self_attn.o_proj.weight");
-    L.gate = bind_linear(ck, p + "mlp.gate_proj", p + "mlp.gate_proj.weight");
-    L.up = bind_linear(ck, p + "mlp.up_proj", p + "mlp.up_proj.weight");
-    L.down = bind_linear(ck, p + "mlp.down_proj", p + "mlp.down_proj.weight");
+  // 3. The plan (modules, dtypes, quantization, fusion groups, RoPE), then kernels bound to it.
+  im.plan = plan_model(ck);
+  const ModelPlan& p = im.plan;
+  im.embed = p.embed.data;
+  im.embed_dtype = p.embed.dtype;
+  im.embed_fn = kernel_fn<EmbeddingFn>(best(Op::Embedding, p.embed.dtype));
+  im.layers.resize(p.layers.size());
+  for (size_t l = 0; l < p.layers.size(); ++l) {
+    LayerWeights& L = im.layers[l];
+    L.attn_norm = bind_norm(p.layers[l].attn_norm);
+    L.mlp_norm = bind_norm(p.layers[l].mlp_norm);
+    for (int j = 0; j < kNumLlamaLinears; ++j) L.lin[j] = bind_linear(p.layers[l].linear[j]);
   }
-  im.final_norm = bind_norm(ck, "model.norm");
-  im.lm_head = c.tie_word_embeddings ? bind_linear(ck, "lm_head (tied to model.embed_tokens)", "model.embed_tokens.weight")
-                                     : bind_linear(ck, "lm_head", "lm_head.weight");
+  im.final_norm = bind_norm(p.final_norm);
+  im.lm_head = bind_linear(p.lm_head);
   im.rope_fn = kernel_fn<RopeFn>(best(Op::Rope, DType::F32));
   im.silu_mul_fn = kernel_fn<SiluMulFn>(best(Op::SiluMul, DType::F32));
   im.add_fn = kernel_fn<AddFn>(best(Op::Add, DType::F32));
-  im.inv_freq = rope_inv_freq(c);
   im.ck = std::move(ck);
   im.load_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return m;
@@ -254,39 +237,40 @@ const ModelConfig& Model::config() const { return impl_->cfg; }
 const Checkpoint& Model::checkpoint() const { return impl_->ck; }
 int Model::threads() const { return impl_->threads; }
 void Model::set_threads(int n) { impl_->threads = n > 0 ? n : cpu_info().physical_cores; }
-const std::vector<KernelVerdict>& Model::kernel_plan() const { return impl_->plan; }
+const std::vector<KernelVerdict>& Model::kernel_plan() const { return impl_->verdicts; }
 double Model::load_seconds() const { return impl_->load_seconds; }
 
 // ------------------------------------------------------------------ linear runner
 
 void run_linears(const Model::Impl& m, const LinearWeights* const* ls, float* const* ys, int count,
                  const float* x, int64_t M, void* prep_buf) {
-  // Activation prep once if all linears share a kernel (q/k/v, gate/up usually do).
-  const void* xp[8] = {};
+  // One activation prep for all when they share the kernel and what its prep depends on (the
+  // input width and, for I8 weights, the activation quantization): q/k/v and gate/up usually do.
+  const LinearKernel& k = ls[0]->entry(M).linear();
+  const int64_t K = ls[0]->in;
   bool shared = true;
-  const bool q8 = ls[0]->dtype == DType::I8;
-  auto kernel_of = [M](const LinearWeights& L) { return M == 1 ? L.kernel : L.kernel_prefill; };
   for (int i = 1; i < count; ++i)
-    shared = shared && (ls[i]->dtype == DType::I8) == q8 &&
-             (q8 ? q8_can_share_prep(*ls[0], *ls[i]) : kernel_of(*ls[i]) == kernel_of(*ls[0]));
+    shared = shared && &ls[i]->entry(M) == &ls[0]->entry(M) && ls[i]->in == K &&
+             (ls[0]->w.dtype != DType::I8 || q8_same_activation_quant(ls[i]->w.act, ls[0]->w.act));
   if (!shared) {
     for (int i = 0; i < count; ++i) run_linears(m, &ls[i], &ys[i], 1, x, M, prep_buf);
     return;
   }
-  // Quantized linears: activation quantization + int8 kernel (src/llama_quant.cpp).
-  if (q8) return run_q8_linears(ls, ys, count, x, M, prep_buf, m.threads);
-  const LinearKernel* k = kernel_of(*ls[0]);
-  const int64_t K = ls[0]->in;
-  // The prep is shared by the threads (16-token blocks) where the kernel allows it.
-  const bool prep_par = k->prep && k->prep_rows && M >= 32;
-  if (k->prep) {
-    if (!prep_par) k->prep(x, K, M, K, prep_buf);
-    for (int i = 0; i < count; ++i) xp[i] = prep_buf;
-  }
   const int nt = m.threads;
   WorkPool& pool = WorkPool::global();
-  if (prep_par)  // the prep shared by the threads, 16-token blocks
-    pool.run(nt, (M + 15) / 16, [&](int64_t b, int) { k->prep_rows(x, K, M, K, b * 16, std::min(M, b * 16 + 16), prep_buf); });
+  if (k.prep) {
+    LinearPrepArgs p{x, K, M, K, 0, M, &ls[0]->w.act, prep_buf};
+    if (k.prep_splits && M >= 16) {  // shared by the threads, 16-token blocks
+      pool.run(nt, (M + 15) / 16, [&](int64_t b, int) {
+        LinearPrepArgs pb = p;
+        pb.m0 = b * 16;
+        pb.m1 = std::min(M, b * 16 + 16);
+        k.prep(pb);
+      });
+    } else {
+      k.prep(p);
+    }
+  }
   const RowChunks work(ls, count, nt);
   pool.run(nt, work.total, [&](int64_t item, int) {
     int i;
@@ -298,13 +282,13 @@ void run_linears(const Model::Impl& m, const LinearWeights* const* ls, float* co
     a.K = L.in;
     a.x = x;
     a.ldx = L.in;
-    a.xp = xp[i];
+    a.xp = k.prep ? prep_buf : nullptr;
     a.y = ys[i];
     a.ldy = L.out;
     a.M = M;
     a.n0 = n0;
     a.n1 = n1;
-    k->run(a);
+    k.run(a);
   });
 }
 
@@ -316,16 +300,11 @@ namespace {
 uint64_t bound_prep_bytes(const Model::Impl& m, int64_t batch) {
   uint64_t p = 0;
   auto one = [&](const LinearWeights& L) {
-    if (L.dtype == DType::I8) {
-      p = std::max<uint64_t>(p, q8_prep_bytes(L, 1));
-      if (batch > 1) p = std::max<uint64_t>(p, q8_prep_bytes(L, batch));
-      return;
-    }
-    if (L.kernel->prep_bytes) p = std::max<uint64_t>(p, L.kernel->prep_bytes(1, L.in));
-    if (batch > 1 && L.kernel_prefill->prep_bytes) p = std::max<uint64_t>(p, L.kernel_prefill->prep_bytes(batch, L.in));
+    if (auto f = L.decode->linear().prep_bytes) p = std::max<uint64_t>(p, f(1, L.in));
+    if (auto f = L.prefill->linear().prep_bytes; f && batch > 1) p = std::max<uint64_t>(p, f(batch, L.in));
   };
   for (const auto& L : m.layers)
-    for (const LinearWeights* l : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down}) one(*l);
+    for (const LinearWeights& l : L.lin) one(l);
   one(m.lm_head);
   return p;
 }
@@ -336,10 +315,8 @@ struct Context::State {
   int64_t n_past = 0;
   std::vector<AlignedBuffer> bufs;
   float *x, *xb, *q, *k, *v, *att, *gate, *up, *logits, *scores, *att_part, *att_lse, *rope_cos, *rope_sin;
-  char* kv = nullptr;  // [L][2][kvh][ctx][hd] elements of kv_dtype
-  DType kv_dtype = DType::F32;
-  size_t kv_esize = 4;
-  AttentionFn attn_fn = nullptr;  // the kernel for kv_dtype
+  KvCache kv;  // layout and dtype: src/kv_cache.h
+  AttentionFn attn_fn = nullptr;  // the kernel for the KV cache's dtype
   void* prep = nullptr;
   uint64_t bytes = 0;
 
@@ -372,8 +349,6 @@ Context::Context(std::shared_ptr<const Model> model, const ContextOptions& opt) 
                                          " MiB are available: lower --ctx");
   State& s = *st_;
   s.plan = detail::make_scratch_plan(c, ctx, batch, m.threads, 0, dtype_size(opt.kv_dtype));
-  s.kv_dtype = opt.kv_dtype;
-  s.kv_esize = dtype_size(opt.kv_dtype);
   s.attn_fn = attn_fn;
   // The prep buffer for the kernels this model bound (not a new choice: the environment or a
   // re-measurement may have changed since the load).
@@ -401,15 +376,8 @@ Context::Context(std::shared_ptr<const Model> model, const ContextOptions& opt) 
   const uint64_t kv_bytes = s.plan.kv_bytes;
   s.bufs.push_back(aligned_alloc_bytes(size_t(std::max<uint64_t>(kv_bytes, 4))));
   s.bytes += kv_bytes;
-  s.kv = static_cast<char*>(s.bufs.back().get());
-  // RoPE table: freqs = float(pos) * inv_freq (float32, as HF), cos/sin rounded to F32.
-  const int64_t half = c.head_dim / 2;
-  for (int64_t p = 0; p < ctx; ++p)
-    for (int64_t i = 0; i < half; ++i) {
-      float f = float(p) * m.inv_freq[size_t(i)];
-      s.rope_cos[p * half + i] = float(std::cos(double(f)));
-      s.rope_sin[p * half + i] = float(std::sin(double(f)));
-    }
+  s.kv = KvCache(static_cast<char*>(s.bufs.back().get()), opt.kv_dtype, c.num_hidden_layers, c.num_key_value_heads, ctx, c.head_dim);
+  m.plan.rope_table(ctx, s.rope_cos, s.rope_sin);
 }
 
 Context::~Context() = default;
@@ -424,19 +392,6 @@ void Context::truncate(int64_t n_keep) {
 uint64_t Context::allocated_bytes() const { return st_->bytes; }
 
 namespace {
-
-// One K or V row into the cache in its dtype: F32 copied, F16/BF16 rounded to nearest-even.
-void store_kv_row(DType dt, const float* src, int64_t n, char* dst) {
-  if (dt == DType::F32) {
-    std::memcpy(dst, src, size_t(n) * 4);
-    return;
-  }
-  uint16_t* d = reinterpret_cast<uint16_t*>(dst);
-  if (dt == DType::BF16)
-    for (int64_t i = 0; i < n; ++i) d[i] = f32_to_bf16(src[i]);
-  else
-    for (int64_t i = 0; i < n; ++i) d[i] = f32_to_f16(src[i]);
-}
 
 // Where a forward pass first produced NaN/Inf: asked for only after the logits came out
 // non-finite (the pass is run again with checks after every stage; free otherwise).
@@ -463,110 +418,41 @@ void forward_chunk(const Model::Impl& m, Context::State& s, const int32_t* toks,
                    NonFiniteProbe* probe = nullptr) {
   const ModelConfig& c = m.cfg;
   const int64_t H = c.hidden_size, QD = c.q_dim(), KVD = c.kv_dim(), I = c.intermediate_size;
-  const int64_t hd = c.head_dim, nh = c.num_attention_heads, nkv = c.num_key_value_heads, rep = c.n_rep();
-  const int64_t ctx = s.plan.ctx, half = hd / 2;
+  const int64_t hd = c.head_dim, nh = c.num_attention_heads, nkv = c.num_key_value_heads, half = hd / 2;
   const float eps = float(c.rms_norm_eps);
-  const float scale = float(1.0 / std::sqrt(double(hd)));
   const int nt = int(s.plan.threads);  // what this context's per-thread scratch was sized for
   WorkPool& pool = WorkPool::global();
+  const AttentionScratch att{s.scores, s.att_part, s.att_lse, s.plan.att_splits};
+  auto rmsnorm = [&](const NormWeights& n, const float* x, float* y, int64_t rows) {
+    pool.run(rows > 8 ? nt : 1, rows, [&](int64_t t, int) { n.fn(x + t * H, n.w, y + t * H, H, eps); });
+  };
+  auto linears = [&](std::initializer_list<const LinearWeights*> ls, std::initializer_list<float*> ys, const float* x) {
+    run_linears(m, ls.begin(), ys.begin(), int(ls.size()), x, T, s.prep);
+  };
 
-  m.embed_fn(m.embed, H, toks, T, s.x);
+  m.embed_fn(m.embed, H, toks, T, s.x);  // x = embed(tokens)
   if (probe && probe->check(-1, s.x, 0, T, H)) return;
   for (size_t l = 0; l < m.layers.size(); ++l) {
     const LayerWeights& L = m.layers[l];
-    const size_t es = s.kv_esize;
-    char* kc = s.kv + size_t(l) * 2 * size_t(nkv * ctx * hd) * es;
-    char* vc = kc + size_t(nkv * ctx * hd) * es;
-    pool.run(T > 8 ? nt : 1, T, [&](int64_t t, int) { L.attn_norm.fn(s.x + t * H, L.attn_norm.w, s.xb + t * H, H, eps); });
-    {
-      const LinearWeights* ls[3] = {&L.q, &L.k, &L.v};
-      float* ys[3] = {s.q, s.k, s.v};
-      run_linears(m, ls, ys, 3, s.xb, T, s.prep);
-    }
+    // h = rmsnorm(x); q, k, v = h Wq^T, h Wk^T, h Wv^T; RoPE at the positions; k, v to the cache
+    rmsnorm(L.attn_norm, s.x, s.xb, T);
+    linears({&L.lin[kQProj], &L.lin[kKProj], &L.lin[kVProj]}, {s.q, s.k, s.v}, s.xb);
     for (int64_t t = 0; t < T; ++t) {
       const float* cs = s.rope_cos + (p0 + t) * half;
       const float* sn = s.rope_sin + (p0 + t) * half;
       m.rope_fn(s.q + t * QD, nh, hd, hd, cs, sn);
       m.rope_fn(s.k + t * KVD, nkv, hd, hd, cs, sn);
-      for (int64_t j = 0; j < nkv; ++j) {
-        const size_t at = size_t(j * ctx + p0 + t) * size_t(hd) * es;
-        store_kv_row(s.kv_dtype, s.k + t * KVD + j * hd, hd, kc + at);
-        store_kv_row(s.kv_dtype, s.v + t * KVD + j * hd, hd, vc + at);
-      }
     }
-    // GQA: the `rep` query heads of one KV head go to the kernel together (n_q = rep), which
-    // reads each K/V row once for all of them. Per-head items only when there are fewer
-    // (token, KV head) groups than threads. One call: query heads h..h+n_q-1 of token t over
-    // positions [b0, b1), outputs (and log-sum-exps, for ranges) where the caller says.
-    auto attend = [&](int slot, int64_t t, int64_t h, int64_t n_q, int64_t b0, int64_t b1, float* out, float* lse) {
-      const int64_t j = h / rep;
-      AttentionArgs a;
-      a.q = s.q + t * QD + h * hd;
-      a.k = kc + size_t((j * ctx + b0) * hd) * es;
-      a.v = vc + size_t((j * ctx + b0) * hd) * es;
-      a.kv_stride = hd;
-      a.n_kv = b1 - b0;
-      a.head_dim = hd;
-      a.scale = scale;
-      a.out = out;
-      a.scratch = s.scores + int64_t(slot) * ctx * rep;
-      a.n_q = n_q;
-      a.q_stride = a.out_stride = hd;
-      a.lse = lse;
-      s.attn_fn(a);
-    };
-    auto attend_all = [&](int slot, int64_t t, int64_t h, int64_t n_q) {
-      attend(slot, t, h, n_q, 0, p0 + t + 1, s.att + t * QD + h * hd, nullptr);
-    };
-    // A decode step with more threads than KV heads: each KV head's positions in S ranges
-    // (>= 32 positions each), one (head group, range) per item, merged by log-sum-exp.
-    // (att_splits > 1 only when the context has more threads than KV heads.)
-    const int64_t S = T == 1 ? std::min<int64_t>(s.plan.att_splits, (p0 + 1) / 32) : 1;
-    if (S > 1) {
-      const int64_t n = p0 + 1;
-      pool.run(nt, nkv * S, [&](int64_t it, int slot) {
-        const int64_t j = it / S, si = it % S;
-        attend(slot, 0, j * rep, rep, n * si / S, n * (si + 1) / S, s.att_part + (j * S + si) * rep * hd, s.att_lse + (j * S + si) * rep);
-      });
-      for (int64_t h = 0; h < nh; ++h) {  // out_h = sum_s w_s out_s / sum_s w_s, w_s = exp(lse_s - max lse)
-        const int64_t j = h / rep, r = h % rep;
-        float mx = -INFINITY;
-        for (int64_t si = 0; si < S; ++si) mx = std::max(mx, s.att_lse[(j * S + si) * rep + r]);
-        float* o = s.att + h * hd;
-        std::fill(o, o + hd, 0.0f);
-        double wsum = 0;
-        for (int64_t si = 0; si < S; ++si) {
-          const float w = float(std::exp(double(s.att_lse[(j * S + si) * rep + r]) - double(mx)));
-          const float* p = s.att_part + ((j * S + si) * rep + r) * hd;
-          for (int64_t d = 0; d < hd; ++d) o[d] += w * p[d];
-          wsum += w;
-        }
-        const float inv = float(1.0 / wsum);
-        for (int64_t d = 0; d < hd; ++d) o[d] *= inv;
-      }
-    } else if (T * nkv >= nt || T == 1) {
-      pool.run(nt, T * nkv, [&](int64_t it, int slot) { attend_all(slot, it / nkv, (it % nkv) * rep, rep); });
-    } else {
-      pool.run(nt, T * nh, [&](int64_t it, int slot) { attend_all(slot, it / nh, it % nh, 1); });
-    }
-    {
-      const LinearWeights* ls[1] = {&L.o};
-      float* ys[1] = {s.xb};
-      run_linears(m, ls, ys, 1, s.att, T, s.prep);
-    }
+    s.kv.store(int64_t(l), p0, T, s.k, s.v);
+    // a = softmax(q k^T / sqrt(hd), causal) v ; x += a Wo^T
+    attend(pool, nt, s.attn_fn, c, s.kv, int64_t(l), s.q, T, p0, s.att, att);
+    linears({&L.lin[kOProj]}, {s.xb}, s.att);
     m.add_fn(s.x, s.xb, T * H);
-    pool.run(T > 8 ? nt : 1, T, [&](int64_t t, int) { L.mlp_norm.fn(s.x + t * H, L.mlp_norm.w, s.xb + t * H, H, eps); });
-    {
-      const LinearWeights* ls[2] = {&L.gate, &L.up};
-      float* ys[2] = {s.gate, s.up};
-      run_linears(m, ls, ys, 2, s.xb, T, s.prep);
-    }
+    // h = rmsnorm(x); x += (silu(h Wg^T) * h Wu^T) Wd^T
+    rmsnorm(L.mlp_norm, s.x, s.xb, T);
+    linears({&L.lin[kGateProj], &L.lin[kUpProj]}, {s.gate, s.up}, s.xb);
     m.silu_mul_fn(s.gate, s.up, s.gate, T * I);
-    {
-      const LinearWeights* ls[1] = {&L.down};
-      float* ys[1] = {s.xb};
-      run_linears(m, ls, ys, 1, s.gate, T, s.prep);
-    }
+    linears({&L.lin[kDownProj]}, {s.xb}, s.gate);
     m.add_fn(s.x, s.xb, T * H);
     if (probe && probe->check(int64_t(l), s.x, 0, T, H)) return;
   }

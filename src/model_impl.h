@@ -5,23 +5,21 @@
 #include <vector>
 
 #include "llrt/model.h"
+#include "model_plan.h"
 #include "scratch_plan.h"
 
 namespace llrt {
 
+// One Linear of the plan with the kernels bound to it on this machine (src/kernel_choice.h:
+// measured per phase): `decode` runs M == 1, `prefill` every M > 1. Every weight format (F32,
+// F16, BF16, I8 + scales) is the same struct and goes through the same runner.
 struct LinearWeights {
   std::string name;
   int64_t out = 0, in = 0;
-  DType dtype = DType::F32;
-  const void* w = nullptr;  // [out, in] in `dtype`, straight from the file
-  // The kernel per phase (src/kernel_choice.h: measured on this machine): `entry`/`kernel`
-  // run decode steps (M == 1), `entry_prefill`/`kernel_prefill` every M > 1.
-  const LinearKernel* kernel = nullptr;  // float weights
-  const KernelEntry* entry = nullptr;
-  const LinearKernel* kernel_prefill = nullptr;
-  const KernelEntry* entry_prefill = nullptr;
-  // w8a8 (compressed-tensors): filled by the quantized-linear binder.
-  std::shared_ptr<const void> q8;  // opaque per-module quantization state
+  WeightView w;  // from the plan: data, dtype, scales, activation quantization
+  const KernelEntry* decode = nullptr;
+  const KernelEntry* prefill = nullptr;
+  const KernelEntry& entry(int64_t M) const { return *(M == 1 ? decode : prefill); }
 };
 
 struct NormWeights {
@@ -32,11 +30,12 @@ struct NormWeights {
 
 struct LayerWeights {
   NormWeights attn_norm, mlp_norm;
-  LinearWeights q, k, v, o, gate, up, down;
+  LinearWeights lin[kNumLlamaLinears];  // q, k, v, o, gate, up, down (LlamaLinear)
 };
 
 struct Model::Impl {
   Checkpoint ck;
+  ModelPlan plan;  // what is run (src/model_plan.h); its views point into ck
   ModelConfig cfg;
   std::vector<LayerWeights> layers;
   NormWeights final_norm;
@@ -47,10 +46,9 @@ struct Model::Impl {
   RopeFn rope_fn = nullptr;
   SiluMulFn silu_mul_fn = nullptr;
   AddFn add_fn = nullptr;
-  std::vector<KernelVerdict> plan;
+  std::vector<KernelVerdict> verdicts;
   int threads = 1;
   double load_seconds = 0;
-  std::vector<float> inv_freq;
 };
 
 // The rows of up to 8 linears run in one parallel region, as work items of whole 16-row
@@ -65,16 +63,10 @@ struct RowChunks {
   void rows(int64_t item, int* i, int64_t* n0, int64_t* n1) const;  // item in [0, total)
 };
 
-// Runs y_i = x . W_i^T for several linears sharing one input, in one parallel
-// region; activations prepared once per distinct kernel.
+// Runs y_i = x . W_i^T for several linears sharing one input, in one parallel region;
+// the activations are prepared once when the linears share a kernel and its prep
+// (linears_fusable: same dtype, K and activation quantization).
 void run_linears(const Model::Impl& m, const LinearWeights* const* ls, float* const* ys, int count,
                  const float* x, int64_t M, void* prep_buf);
-
-// Quantized-linear hooks (src/llama_quant.cpp).
-void bind_quantized_linear(const Checkpoint& ck, LinearWeights& lw);
-size_t q8_prep_bytes(const LinearWeights& lw, int64_t M);  // the kernel that runs M tokens
-bool q8_can_share_prep(const LinearWeights& a, const LinearWeights& b);
-void run_q8_linears(const LinearWeights* const* ls, float* const* ys, int count, const float* x, int64_t M,
-                    void* prep_buf, int threads);
 
 }  // namespace llrt

@@ -1,5 +1,5 @@
 // compressed-tensors w8a8: the typed quantization_config, module matching, per-Linear
-// tensor validation, and the LinearQ8 kernel lookup. The contract is documented in
+// tensor validation, and the I8 Linear kernel lookup. The contract is documented in
 // include/llrt/quant.h.
 #include "llrt/quant.h"
 
@@ -555,14 +555,22 @@ bool q8_same_activation_quant(const ActQuantParams& a, const ActQuantParams& b) 
   return a.scale == b.scale && a.zero_point == b.zero_point;
 }
 
-LinearQ8Args Q8Linear::args(const void* xq, float* y, int64_t ldy, int64_t M, int64_t n0, int64_t n1) const {
-  LinearQ8Args a;
-  a.w = w;
+WeightView Q8Linear::view() const {
+  WeightView v;
+  v.data = w;
+  v.dtype = DType::I8;
+  v.scales = w_scale;
+  v.scale_dtype = w_scale_dtype;
+  v.granularity = w_scale_per_channel ? ScaleGranularity::Channel : ScaleGranularity::Tensor;
+  v.act = act;
+  return v;
+}
+
+LinearArgs Q8Linear::args(const void* xq, float* y, int64_t ldy, int64_t M, int64_t n0, int64_t n1) const {
+  LinearArgs a;
+  a.w = view();
   a.K = K;
-  a.w_scale = w_scale;
-  a.w_scale_dtype = w_scale_dtype;
-  a.w_scale_per_channel = w_scale_per_channel;
-  a.xq = xq;
+  a.xp = xq;
   a.y = y;
   a.ldy = ldy;
   a.M = M;

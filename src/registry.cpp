@@ -10,7 +10,6 @@ namespace llrt {
 const char* op_name(Op op) {
   switch (op) {
     case Op::Linear: return "linear";
-    case Op::LinearQ8: return "linear_q8";
     case Op::Embedding: return "embedding";
     case Op::RmsNorm: return "rmsnorm";
     case Op::Rope: return "rope";
@@ -19,6 +18,10 @@ const char* op_name(Op op) {
     case Op::Add: return "add";
   }
   return "?";
+}
+
+void fail_kernel_type(const char* entry_name) {
+  fail(ErrorCode::Internal, std::string("kernel entry ") + entry_name + " holds a function of another type than the caller asked for");
 }
 
 KernelRegistry& KernelRegistry::global() {
@@ -140,7 +143,7 @@ const LinearKernel& linear_kernel(DType w, Backend b) {
     v.need = {Op::Linear, w, DType::F32, ""};
     fail(ErrorCode::UnsupportedKernel, unsupported_kernel_message(v));
   }
-  return *static_cast<const LinearKernel*>(e->fn);
+  return e->linear();
 }
 
 }  // namespace llrt

@@ -19,7 +19,7 @@
 //     (the statistical bound of tests/test_kernels.cpp with K roundings, worst case order)
 //   + activation rounding of the BF16 / F16 GEMM path: 2^-8 S (BF16), 2^-11 S (F16) +
 //     2^-24 * sum|w| (F16 subnormal activations)
-//   LinearQ8, Embedding, Add, Rope: bit-identical (same integer / F64 arithmetic)
+//   Linear (I8), Embedding, Add, Rope: bit-identical (same integer / F64 arithmetic)
 //   RmsNorm: 2 u |ref| (F64 sums in a different order)
 //   SiluMul: 8 u |ref| + 1e-30 (expf, one division, one product)
 //   Attention: the bound of tests/test_kernels.cpp's attention check (scores, softmax and
@@ -142,7 +142,7 @@ TEST_CASE("cuda: the registry has Backend::Cuda kernels and CPU lookups never pi
     }
   MESSAGE(n << " CUDA kernels registered; " << cuda_status());
   CHECK(n == 14);
-  const Op ops[] = {Op::Linear, Op::LinearQ8, Op::Embedding, Op::RmsNorm, Op::Rope, Op::Attention, Op::SiluMul, Op::Add};
+  const Op ops[] = {Op::Linear, Op::Embedding, Op::RmsNorm, Op::Rope, Op::Attention, Op::SiluMul, Op::Add};
   for (Op op : ops)
     for (DType w : {DType::F32, DType::F16, DType::BF16, DType::I8}) {
       const KernelEntry* e = reg.find_best(op, w, DType::F32);
@@ -170,7 +170,7 @@ TEST_CASE("cuda: device report") {
   }
   const auto& reg = KernelRegistry::global();
   for (DType w : {DType::F32, DType::F16, DType::BF16}) CHECK(reg.find_best(Op::Linear, w, DType::F32, DeviceKind::Cuda));
-  CHECK(reg.find_best(Op::LinearQ8, DType::I8, DType::F32, DeviceKind::Cuda));
+  CHECK(reg.find_best(Op::Linear, DType::I8, DType::F32, DeviceKind::Cuda));
 }
 
 // ==================================================================== Linear
@@ -187,9 +187,10 @@ int linear_case(CudaFixture& fx, DType wt, int64_t N, int64_t K, int64_t M, bool
       for (int64_t n = 0; n < N; ++n) y0[size_t(m * ldy + n)] = rng.normal(4.0f);
   // Oracle: the F64 reference kernel, and S = sum |x w| per output.
   std::vector<float> ref(size_t(M * ldy), kPoison);
-  const LinearKernel& rk = *static_cast<const LinearKernel*>(ref_entry(Op::Linear, wt).fn);
+  const LinearKernel& rk = ref_entry(Op::Linear, wt).linear();
   LinearArgs ra;
-  ra.w = w.bytes.data();
+  ra.w.data = w.bytes.data();
+  ra.w.dtype = wt;
   ra.K = K;
   ra.x = x.data();
   ra.ldx = ldx;
@@ -334,17 +335,18 @@ int q8_case(CudaFixture& fx, ActQuantMode mode, DType ws_dtype, bool per_channel
     for (int64_t m = 0; m < M; ++m)
       for (int64_t n = 0; n < N; ++n) y0[size_t(m * ldy + n)] = rng.normal();
   // CPU reference: its prep and its run.
-  const LinearQ8Kernel& rk = *static_cast<const LinearQ8Kernel*>(ref_entry(Op::LinearQ8, DType::I8).fn);
+  const LinearKernel& rk = ref_entry(Op::Linear, DType::I8).linear();
   AlignedBuffer prep = aligned_alloc_bytes(std::max<size_t>(rk.prep_bytes(M, K), 64));
-  rk.prep(x.data(), K, M, K, 0, M, ap, prep.get());
+  rk.prep(LinearPrepArgs{x.data(), K, M, K, 0, M, &ap, prep.get()});
   std::vector<float> ref(y0.size(), kPoison);
-  LinearQ8Args ra;
-  ra.w = w.data();
+  LinearArgs ra;
+  ra.w.data = w.data();
+  ra.w.dtype = DType::I8;
   ra.K = K;
-  ra.w_scale = ws.data();
-  ra.w_scale_dtype = ws_dtype;
-  ra.w_scale_per_channel = per_channel;
-  ra.xq = prep.get();
+  ra.w.scales = ws.data();
+  ra.w.scale_dtype = ws_dtype;
+  ra.w.granularity = per_channel ? ScaleGranularity::Channel : ScaleGranularity::Tensor;
+  ra.xp = prep.get();
   ra.y = ref.data();
   ra.ldy = ldy;
   ra.M = M;
@@ -376,7 +378,7 @@ int q8_case(CudaFixture& fx, ActQuantMode mode, DType ws_dtype, bool per_channel
   qc.q = dq.as<int8_t>();
   qc.scale = ds.as<float>();
   qc.zp = dzp.as<int32_t>();
-  const auto& qk = *static_cast<const cuda::LinearQ8Kernels*>(cuda_entry(Op::LinearQ8, DType::I8).fn);
+  const auto& qk = *cuda_entry(Op::Linear, DType::I8).fn<const cuda::LinearQ8Kernels*>();
   qk.quantize(qc, nullptr);
   int failures = 0;
   const std::string lab = std::string("q8 mode=") + std::to_string(int(mode)) + " ws=" + dtype_name(ws_dtype) +

@@ -166,16 +166,17 @@ double linear_roundings(const KernelEntry* e, int64_t K, int64_t M) {
 
 void run_linear(const KernelEntry* e, const void* w, int64_t K, const float* x, int64_t ldx,
                 float* y, int64_t ldy, int64_t M, int64_t n0, int64_t n1) {
-  const LinearKernel& lk = *static_cast<const LinearKernel*>(e->fn);
+  const LinearKernel& lk = e->linear();
   REQUIRE(bool(lk.run));
   CHECK_MESSAGE(bool(lk.prep) == bool(lk.prep_bytes), std::string(e->name));
   AlignedBuffer xp;
+  LinearArgs a;
+  a.w.data = w;
+  a.w.dtype = e->wtype;
   if (lk.prep) {
     xp = aligned_alloc_bytes(std::max<size_t>(lk.prep_bytes(M, K), 64));
-    lk.prep(x, ldx, M, K, xp.get());
+    lk.prep(LinearPrepArgs{x, ldx, M, K, 0, M, &a.w.act, xp.get()});
   }
-  LinearArgs a;
-  a.w = w;
   a.K = K;
   a.x = x;
   a.ldx = ldx;
@@ -314,7 +315,7 @@ TEST_CASE("kernels: Linear prep_bytes never shrinks as M grows") {
   // every smaller M (decode), so a kernel must never need more for fewer tokens.
   for (const auto& e : KernelRegistry::global().all()) {
     if (e.op != Op::Linear || !backend_is_cpu(e.backend)) continue;  // CUDA entries hold another struct
-    const LinearKernel& lk = *static_cast<const LinearKernel*>(e.fn);
+    const LinearKernel& lk = e.linear();
     if (!lk.prep_bytes) continue;
     for (int64_t K : {1, 31, 2048, 4097, 8192}) {
       size_t prev = 0;
@@ -327,14 +328,15 @@ TEST_CASE("kernels: Linear prep_bytes never shrinks as M grows") {
   }
 }
 
-TEST_CASE("kernels: Linear prep_rows over any split of the tokens writes what prep writes") {
-  // The engine shares the prep between threads (16-token blocks) when a kernel has prep_rows.
+TEST_CASE("kernels: Linear prep over any split of the tokens writes what one prep writes") {
+  // The engine shares the prep between threads (16-token blocks) when a kernel says prep_splits.
   Rng rng(91);
   int kernels = 0;
   for (const auto& e : KernelRegistry::global().all()) {
     if (e.op != Op::Linear || !backend_is_cpu(e.backend) || !backend_hw_supported(e.backend)) continue;
-    const LinearKernel& lk = *static_cast<const LinearKernel*>(e.fn);
-    if (!lk.prep_rows) continue;
+    const LinearKernel& lk = e.linear();
+    if (!lk.prep || !lk.prep_splits) continue;
+    const ActQuantParams act;  // I8 kernels: dynamic symmetric
     ++kernels;
     for (int64_t M : {1, 2, 15, 16, 17, 40, 300})
       for (int64_t K : {31, 64, 100, 2048 + 40}) {
@@ -343,19 +345,19 @@ TEST_CASE("kernels: Linear prep_rows over any split of the tokens writes what pr
         for (auto& v : x) v = rng.normal();
         const size_t bytes = lk.prep_bytes(M, K);
         std::vector<uint8_t> a(bytes + 64, 0xAB), b(bytes + 64, 0xAB);
-        lk.prep(x.data(), ldx, M, K, a.data());
+        lk.prep(LinearPrepArgs{x.data(), ldx, M, K, 0, M, &act, a.data()});
         // Uneven block ranges, in reverse order (threads finish in any order).
         const int64_t nb = (M + 15) / 16;
         std::vector<int64_t> cuts = {0};
         for (int64_t c = 1; c < nb; c += 1 + c % 3) cuts.push_back(c);
         cuts.push_back(nb);
         for (size_t i = cuts.size() - 1; i > 0; --i)
-          lk.prep_rows(x.data(), ldx, M, K, cuts[i - 1] * 16, std::min(M, cuts[i] * 16), b.data());
+          lk.prep(LinearPrepArgs{x.data(), ldx, M, K, cuts[i - 1] * 16, std::min(M, cuts[i] * 16), &act, b.data()});
         CHECK_MESSAGE(a == b, std::string(e.name) << " M=" << M << " K=" << K);
       }
   }
-  MESSAGE(kernels << " kernels with prep_rows");
-  if (backend_hw_supported(Backend::Amx)) CHECK(kernels >= 2);  // the BF16 and F16 AMX kernels
+  MESSAGE(kernels << " kernels whose prep splits over tokens");
+  if (backend_hw_supported(Backend::Amx)) CHECK(kernels >= 4);  // BF16 and F16 AMX, I8 ref and AMX
 }
 
 TEST_CASE("kernels: Linear outputs do not depend on how rows are split across threads") {

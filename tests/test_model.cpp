@@ -13,6 +13,8 @@
 #include "llrt/error.h"
 #include "llrt/model.h"
 #include "reference.h"
+#include "llrt/cuda.h"
+#include "llrt/engine.h"
 #include "src/model_impl.h"
 
 using namespace llrt;
@@ -24,9 +26,9 @@ namespace {
 bool model_binds_bf16a(const Model& model) {
   int bf16a = 0, all = 0;
   for (const auto& L : model.impl().layers)
-    for (const LinearWeights* l : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down}) {
+    for (const LinearWeights& l : L.lin) {
       ++all;
-      bf16a += l->entry->atype == DType::BF16 && l->entry_prefill->atype == DType::BF16;
+      bf16a += l.decode->atype == DType::BF16 && l.prefill->atype == DType::BF16;
     }
   return all > 0 && bf16a == all;
 }
@@ -225,4 +227,52 @@ TEST_CASE("context overflow and bad token ids are clear errors, state unchanged"
   ctx.truncate(2);
   CHECK(ctx.n_past() == 2);
   CHECK_THROWS_AS(Context(model, {1 << 30, 4}), Error);  // beyond max_position_embeddings
+}
+
+TEST_CASE("llrt::open: the device choice with its reason, sessions from one engine, errors before the load") {
+  const auto dir = model_dir("llama-3.2-mini");
+  // Cpu as asked: same logits as a Context on Model::load.
+  OpenOptions o;
+  o.device = DeviceChoice::Cpu;
+  std::vector<std::string> said;
+  o.progress = [&](const std::string& s) { said.push_back(s); };
+  auto eng = llrt::open(dir, o);
+  CHECK(std::string(eng->device()) == "cpu");
+  CHECK(eng->device_reason() == "asked for");
+  REQUIRE(eng->cpu_model());
+  CHECK(!eng->cuda_model());
+  REQUIRE(!said.empty());
+  CHECK(said[0].rfind("loading ", 0) == 0);
+  auto s1 = eng->new_session({64, 16, DType::F32});
+  auto s2 = eng->new_session({64, 16, DType::BF16});
+  const std::vector<int32_t> ids = {1, 5, 9, 13};
+  const auto l1 = s1->eval(ids);
+  const std::vector<float> got(l1.begin(), l1.end());
+  Context ref(Model::load(dir), ContextOptions{64, 16, DType::F32});
+  const auto lr = ref.eval(ids);
+  CHECK(std::equal(lr.begin(), lr.end(), got.begin()));  // the same engine, the same bits
+  CHECK(s1->n_past() == 4);
+  CHECK(s2->n_past() == 0);  // sessions are independent sequences
+  s2->eval(ids);
+  CHECK(s2->n_past() == 4);
+  // Auto: the CPU here unless a GPU runs the model; the reason names the rule that decided.
+  o.device = DeviceChoice::Auto;
+  auto auto_eng = llrt::open(dir, o);
+  if (!cuda_available()) {
+    CHECK(std::string(auto_eng->device()) == "cpu");
+    CHECK(auto_eng->device_reason() == cuda_status());
+    // Cuda asked for without a GPU: a typed error, nothing loaded.
+    o.device = DeviceChoice::Cuda;
+    CHECK_THROWS_AS(llrt::open(dir, o), Error);
+  }
+  o.device = DeviceChoice::Auto;
+  o.kv_dtype = DType::F16;
+  CHECK(llrt::open(dir, o)->device_reason().find("KV cache in F32") != std::string::npos);
+  // A context beyond max_position_embeddings: refused before anything loads.
+  said.clear();
+  o.n_ctx = 1 << 30;
+  CHECK_THROWS_AS(llrt::open(dir, o), Error);
+  CHECK(said.empty());
+  CHECK_THROWS_AS(parse_device_choice("gpu"), Error);
+  CHECK(parse_device_choice("cuda") == DeviceChoice::Cuda);
 }

@@ -31,7 +31,7 @@ namespace {
 std::vector<Backend> q8_backends() {
   std::vector<Backend> v;
   for (const auto& e : KernelRegistry::global().all())
-    if (e.op == Op::LinearQ8 && e.wtype == DType::I8 && e.atype == DType::F32 && backend_is_cpu(e.backend))
+    if (e.op == Op::Linear && e.wtype == DType::I8 && e.atype == DType::F32 && backend_is_cpu(e.backend))
       v.push_back(e.backend);  // (the CUDA one: tests/test_cuda.cpp)
   return v;
 }
@@ -154,19 +154,22 @@ std::vector<float> expected(const Problem& p, std::vector<double>* as_double = n
 
 // Runs kernel `k` the way the engine does: prep split over two token ranges, run
 // split over two row ranges.
-std::vector<float> run_kernel(const LinearQ8Kernel& k, const Problem& p) {
+std::vector<float> run_kernel(const LinearKernel& k, const Problem& p) {
   Buf buf(k.prep_bytes(p.M, p.K));
   const int64_t mh = p.M / 2;
-  k.prep(p.x.data(), p.K, p.M, p.K, 0, mh, p.act, buf.get());
-  k.prep(p.x.data(), p.K, p.M, p.K, mh, p.M, p.act, buf.get());
+  REQUIRE(k.prep_splits);
+  k.prep(LinearPrepArgs{p.x.data(), p.K, p.M, p.K, 0, mh, &p.act, buf.get()});
+  k.prep(LinearPrepArgs{p.x.data(), p.K, p.M, p.K, mh, p.M, &p.act, buf.get()});
   std::vector<float> y(size_t(p.M * p.N), -777.0f);
-  LinearQ8Args a;
-  a.w = p.w.data();
+  LinearArgs a;
+  a.w.data = p.w.data();
+  a.w.dtype = DType::I8;
   a.K = p.K;
-  a.w_scale = p.ws();
-  a.w_scale_dtype = p.ws_dtype;
-  a.w_scale_per_channel = p.per_channel;
-  a.xq = buf.get();
+  a.w.scales = p.ws();
+  a.w.scale_dtype = p.ws_dtype;
+  a.w.granularity = p.per_channel ? ScaleGranularity::Channel : ScaleGranularity::Tensor;
+  a.w.act = p.act;
+  a.xp = buf.get();
   a.y = y.data();
   a.ldy = p.N;
   a.M = p.M;
@@ -197,10 +200,10 @@ TEST_CASE("q8 kernels: every usable backend computes the documented arithmetic b
   const DType sdt[] = {DType::BF16, DType::F16, DType::F32};
   for (Backend b : backends) {
     if (!backend_hw_supported(b)) {
-      MESSAGE("LinearQ8 " << std::string(backend_name(b)) << ": not supported by this CPU (status, not a failure)");
+      MESSAGE("I8 Linear " << std::string(backend_name(b)) << ": not supported by this CPU (status, not a failure)");
       continue;
     }
-    const LinearQ8Kernel& k = linear_q8_kernel(b);
+    const LinearKernel& k = linear_q8_kernel(b);
     int cases = 0;
     uint32_t seed = 1;
     for (int64_t K : Ks)
@@ -225,7 +228,7 @@ TEST_CASE("q8 kernels: every usable backend computes the documented arithmetic b
           }
           ++cases;
         }
-    MESSAGE("LinearQ8 " << std::string(backend_name(b)) << ": " << cases << " shapes bit-identical to the contract");
+    MESSAGE("I8 Linear " << std::string(backend_name(b)) << ": " << cases << " shapes bit-identical to the contract");
   }
 }
 
@@ -278,16 +281,16 @@ TEST_CASE("q8 kernels: a token with Inf/NaN gives NaN outputs, a zero token give
   }
 }
 
-TEST_CASE("q8 registry: LinearQ8 variants registered and chosen by ISA level") {
+TEST_CASE("q8 registry: I8 Linear variants registered and chosen by ISA level") {
   const auto& reg = KernelRegistry::global();
-  REQUIRE(reg.find(Op::LinearQ8, DType::I8, DType::F32, Backend::Ref));
+  REQUIRE(reg.find(Op::Linear, DType::I8, DType::F32, Backend::Ref));
 #if LLRT_HAVE_X86_KERNELS
-  CHECK(reg.find(Op::LinearQ8, DType::I8, DType::F32, Backend::Avx2));
-  CHECK(reg.find(Op::LinearQ8, DType::I8, DType::F32, Backend::AvxVnni));
-  CHECK(reg.find(Op::LinearQ8, DType::I8, DType::F32, Backend::Avx512Vnni));
-  CHECK(reg.find(Op::LinearQ8, DType::I8, DType::F32, Backend::Amx));
-  CHECK(std::string(reg.find(Op::LinearQ8, DType::I8, DType::F32, Backend::Avx512Vnni)->name) ==
-        "linear_q8_i8w_f32a__avx512_vnni");
+  CHECK(reg.find(Op::Linear, DType::I8, DType::F32, Backend::Avx2));
+  CHECK(reg.find(Op::Linear, DType::I8, DType::F32, Backend::AvxVnni));
+  CHECK(reg.find(Op::Linear, DType::I8, DType::F32, Backend::Avx512Vnni));
+  CHECK(reg.find(Op::Linear, DType::I8, DType::F32, Backend::Amx));
+  CHECK(std::string(reg.find(Op::Linear, DType::I8, DType::F32, Backend::Avx512Vnni)->name) ==
+        "linear_i8w_f32a__avx512_vnni");
 #endif
   struct Case { Backend cap; Backend want; };
   for (Case c : {Case{Backend::Ref, Backend::Ref}, Case{Backend::Avx2, Backend::Avx2},
@@ -296,16 +299,19 @@ TEST_CASE("q8 registry: LinearQ8 variants registered and chosen by ISA level") {
                  Case{Backend::Amx, Backend::Amx}}) {
     if (!backend_hw_supported(c.want)) continue;
     set_isa_cap_for_testing(c.cap);
-    const KernelEntry& e = best_linear_q8_entry();
-    CHECK_MESSAGE(e.backend == c.want, "cap " << backend_name(c.cap) << " chose " << e.name);
+    const KernelEntry* e = reg.find_best(Op::Linear, DType::I8, DType::F32);
+    REQUIRE(e);
+    CHECK_MESSAGE(e->backend == c.want, "cap " << backend_name(c.cap) << " chose " << e->name);
   }
   set_isa_cap_for_testing(Backend::Ref);  // LLRT_ISA=ref: the oracle, asked for explicitly
-  CHECK(best_linear_q8_entry().backend == Backend::Ref);
-  // LLRT_ISA=none (a CPU without AVX2): the clean failure path, a typed error naming the op.
+  CHECK(reg.find_best(Op::Linear, DType::I8, DType::F32)->backend == Backend::Ref);
+  // LLRT_ISA=none (a CPU without AVX2): the clean failure path, a typed error naming the op and dtype.
   set_isa_cap_for_testing(Backend::Ref, false);
-  CHECK_THROWS_WITH_AS(best_linear_q8_entry(), doctest::Contains("linear_q8"), Error);
+  CHECK(reg.find_best(Op::Linear, DType::I8, DType::F32) == nullptr);
+  const std::vector<KernelNeed> need = {{Op::Linear, DType::I8, DType::F32, "w8a8 linear layers"}};
+  CHECK_THROWS_WITH_AS(require_kernels(need), doctest::Contains("I8"), Error);
   try {
-    best_linear_q8_entry();
+    require_kernels(need);
   } catch (const Error& e) {
     CHECK(e.code() == ErrorCode::UnsupportedKernel);
   }
@@ -706,9 +712,9 @@ TEST_CASE("q8 checkpoints: generated variants validate and their linears match t
       std::vector<float> y0;
       for (Backend b : q8_backends()) {
         if (!backend_hw_supported(b)) continue;
-        const LinearQ8Kernel& k = linear_q8_kernel(b);
+        const LinearKernel& k = linear_q8_kernel(b);
         Buf buf(k.prep_bytes(M, q.K));
-        k.prep(x.as<float>(), q.K, M, q.K, 0, M, q.act, buf.get());
+        k.prep(LinearPrepArgs{x.as<float>(), q.K, M, q.K, 0, M, &q.act, buf.get()});
         std::vector<float> y(size_t(M * q.N));
         k.run(q.args(buf.get(), y.data(), q.N, M, 0, q.N));
         if (y0.empty()) {

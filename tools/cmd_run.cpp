@@ -74,8 +74,11 @@ RunSetup parse_run_setup(Args& a) {
   s.quiet = a.flag({"--quiet", "-q"});
   std::string kv;
   if (a.value({"--kv-type", "--cache-type"}, &kv)) s.kv_dtype = parse_kv_type(kv);
-  if (a.value({"--device"}, &s.device) && s.device != "cpu" && s.device != "cuda")
-    fail(ErrorCode::InvalidArgument, "--device: '" + s.device + "' is not a device (use cpu or cuda; LLRT_CUDA_DEVICE picks the GPU)");
+  if (a.value({"--device"}, &s.device)) {
+    if (s.device != "auto" && s.device != "cpu" && s.device != "cuda")
+      fail(ErrorCode::InvalidArgument, "--device: '" + s.device + "' is not a device (use auto, cpu or cuda; LLRT_CUDA_DEVICE picks the GPU)");
+    if (s.device == "auto") s.device.clear();
+  }
   return s;
 }
 
@@ -124,58 +127,26 @@ GenerateOptions generate_options(const SamplingFlags& f, const Checkpoint& ck) {
   return g;
 }
 
-std::unique_ptr<Session> Engine::session(int64_t ctx, int64_t batch, DType kv_dtype) const {
-  if (cuda) {
-    if (kv_dtype != DType::F32) fail(ErrorCode::InvalidArgument, "the CUDA backend keeps its KV cache in F32");
-    return std::make_unique<CudaContext>(cuda, CudaContextOptions{ctx, batch});
-  }
-  return std::make_unique<Context>(cpu, ContextOptions{ctx, batch, kv_dtype});
-}
-
 Engine load_engine(const std::string& dir, const RunSetup& s) {
   const bool tty = isatty(2);
-  auto progress = [tty](const std::string& msg) { std::fprintf(stderr, "llrt: %s%s", msg.c_str(), tty ? "...\n" : "\n"); };
-  if (s.ctx > 0) {  // before the load: a context the model cannot address
-    const ModelConfig c = ModelConfig::load(std::filesystem::path(dir) / "config.json");
-    if (s.ctx > c.max_position_embeddings)
-      fail(ErrorCode::InvalidArgument, "a context of " + std::to_string(s.ctx) + " positions exceeds the model's max_position_embeddings (" +
-                                           std::to_string(c.max_position_embeddings) + "): lower --ctx");
-  }
-  // Device: as asked, else CUDA when a GPU is present and runs this model (kernels + memory).
-  bool use_cuda = s.device == "cuda";
-  if (use_cuda && s.kv_dtype != DType::F32)
-    fail(ErrorCode::InvalidArgument, std::string("--kv-type ") + dtype_name(s.kv_dtype) +
-                                         ": the CUDA backend keeps its KV cache in F32 (use --device cpu for a 16-bit cache)");
-  if (s.device.empty()) {
-    std::string why;
-    if (s.kv_dtype != DType::F32) {
-      why = std::string("the CUDA backend keeps its KV cache in F32 and --kv-type ") + dtype_name(s.kv_dtype) + " was asked";
-    } else if (!cuda_available()) {
-      why = cuda_status();
-    } else {
-      const CudaFit fit = cuda_check_model(Checkpoint::open(dir), s.ctx, s.batch);
-      use_cuda = fit.ok;
-      why = fit.ok ? "a GPU is present and runs this model" : fit.reason;
-    }
-    std::fprintf(stderr, "llrt: device %s (default: %s; --device cpu|cuda to choose)\n", use_cuda ? "cuda" : "cpu", why.c_str());
-  }
+  OpenOptions o;
+  o.device = s.device.empty() ? DeviceChoice::Auto : parse_device_choice(s.device);
+  o.threads = s.threads;
+  o.map = s.map;
+  o.n_ctx = s.ctx;
+  o.n_batch = s.batch;
+  o.kv_dtype = s.kv_dtype;
+  o.progress = [tty](const std::string& msg) {
+    const bool loading = msg.rfind("loading ", 0) == 0;  // the first line, before the work it names
+    std::fprintf(stderr, "llrt: %s%s", msg.c_str(), tty && !loading ? "...\n" : "\n");
+  };
+  if (!s.quiet && tty) o.on_bytes = progress_line();  // progress.cpp: a line on the terminal for loads > 1 s
   Engine e;
-  if (use_cuda) {
-    CudaModelOptions mo;
-    mo.ctx = s.ctx;
-    mo.batch = s.batch;
-    mo.progress = progress;
-    std::fprintf(stderr, "llrt: loading %s (cuda: %s)\n", dir.c_str(), cuda_status().c_str());
-    e.cuda = CudaModel::load(dir, mo);
-  } else {
-    ModelOptions mo;
-    mo.map = s.map;
-    mo.threads = s.threads;
-    mo.progress = progress;
-    if (!s.quiet && tty) mo.on_bytes = progress_line();  // progress.cpp: a line on the terminal for loads > 1 s
-    std::fprintf(stderr, "llrt: loading %s (%s)\n", dir.c_str(), load_mode_name(s.map.mode));
-    e.cpu = Model::load(dir, mo);
-  }
+  e.eng = llrt::open(dir, o);
+  e.cpu = e.eng->cpu_model();
+  e.cuda = e.eng->cuda_model();
+  if (s.device.empty())
+    std::fprintf(stderr, "llrt: device %s (default: %s; --device cpu|cuda to choose)\n", e.eng->device(), e.eng->device_reason().c_str());
   if (s.verbose)
     for (const auto& v : e.kernel_plan())
       std::fprintf(stderr, "llrt: %-10s %-5s -> %s\n", op_name(v.need.op), dtype_name(v.need.wtype), v.chosen ? v.chosen->name : "-");

@@ -9,6 +9,7 @@
 #include "cli_args.h"
 #include "llrt/cuda.h"
 #include "llrt/chat_template.h"
+#include "llrt/engine.h"
 #include "llrt/generate.h"
 #include "llrt/model.h"
 #include "llrt/session.h"
@@ -33,21 +34,24 @@ void thread_option(Args& a, int* threads);
 void ctx_option(Args& a, int64_t* ctx);
 // --kv-type's value: f32, f16 or bf16 (else Error{InvalidArgument}).
 DType parse_kv_type(const std::string& s);
-// A model loaded on its device (exactly one of cpu / cuda is set).
+// The model on its device (llrt::open chooses it; the CLI says which and why on stderr).
 struct Engine {
-  std::shared_ptr<Model> cpu;
-  std::shared_ptr<CudaModel> cuda;
-  const Checkpoint& checkpoint() const { return cuda ? cuda->checkpoint() : cpu->checkpoint(); }
-  const ModelConfig& config() const { return checkpoint().config(); }
-  double load_seconds() const { return cuda ? cuda->load_seconds() : cpu->load_seconds(); }
-  const std::vector<KernelVerdict>& kernel_plan() const { return cuda ? cuda->kernel_plan() : cpu->kernel_plan(); }
-  std::string device_name() const { return cuda ? cuda->device().describe() : "cpu (" + std::to_string(cpu->threads()) + " threads)"; }
-  std::unique_ptr<Session> session(int64_t ctx, int64_t batch, DType kv_dtype = DType::F32) const;
+  std::shared_ptr<llrt::Engine> eng;
+  std::shared_ptr<Model> cpu;       // eng->cpu_model()
+  std::shared_ptr<CudaModel> cuda;  // eng->cuda_model()
+  const Checkpoint& checkpoint() const { return eng->checkpoint(); }
+  const ModelConfig& config() const { return eng->config(); }
+  double load_seconds() const { return eng->load_seconds(); }
+  const std::vector<KernelVerdict>& kernel_plan() const { return eng->kernel_plan(); }
+  std::string device_name() const { return eng->device_name(); }
+  std::unique_ptr<Session> session(int64_t ctx, int64_t batch, DType kv_dtype = DType::F32) const {
+    return eng->new_session(SessionOptions{ctx, batch, kv_dtype});
+  }
 };
 // A ModelOptions::on_bytes that draws "llrt: loading shard i/n  X / Y GB  R GB/s" on stderr once
 // the load has taken `after_seconds` (the caller checks that stderr is a terminal).
 std::function<void(const LoadProgress&)> progress_line(double after_seconds = 1.0);
-// Picks the device (said on stderr) and loads the model there.
+// Opens the model with the setup's options (llrt::open) and reports the device choice.
 Engine load_engine(const std::string& dir, const RunSetup& s);
 struct SamplingFlags {
   std::optional<float> temperature, top_p, min_p, repetition_penalty;

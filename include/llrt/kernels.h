@@ -11,7 +11,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <variant>
 #include <vector>
+
+#include "kernels/cuda/cuda_fn.h"
 
 #include "llrt/cpu.h"
 #include "llrt/dtype.h"
@@ -19,8 +22,8 @@
 namespace llrt {
 
 enum class Op : uint8_t {
-  Linear,     // y[M,N] = x[M,K] . W[N,K]^T           (W: F32/F16/BF16; x,y: F32)
-  LinearQ8,   // w8a8: int8 W[N,K] + scales, x F32 quantized to int8 per token
+  Linear,     // y[M,N] = x[M,K] . W[N,K]^T  (W: F32/F16/BF16, or I8 + scales with x quantized
+              // to int8 by the kernel's prep (w8a8); x, y: F32)
   Embedding,  // out[n,D] = table[ids[n], :]            (table: F32/F16/BF16 -> F32)
   RmsNorm,    // y = x / sqrt(mean(x^2) + eps) * w       (w: F32/F16/BF16)
   Rope,       // rotate_half RoPE on F32 heads with a cos/sin row
@@ -28,17 +31,50 @@ enum class Op : uint8_t {
   SiluMul,    // out = silu(gate) * up                   (F32)
   Add,        // y += x                                  (F32)
 };
-constexpr int kNumOps = 8;
+constexpr int kNumOps = 7;
 const char* op_name(Op op);
 
 // ---------------- per-op kernel signatures ----------------
 
-// Linear. Computes y[m, n] for m in [0, M), n in [n0, n1):
-//   y[m*ldy + n] = sum_k x[m*ldx + k] * W[n*K + k]
-// `prep` (optional, may be null) converts the F32 activations once per call into the
-// kernel's preferred form (e.g. BF16 for vdpbf16ps); `run` then reads `xp`.
+// Linear: one interface for every weight format. Computes y[m, n] for m in [0, M), n in [n0, n1):
+//   float weights   y[m*ldy + n] = sum_k x[m*ldx + k] * W[n*K + k]
+//   I8 + scales     y[m*ldy + n] = (float(sum_k q[m, k] * W[n, k] - zp[m] * sum_k W[n, k]) * s[m]) * scale[n]
+//                   with q, s, zp the activations quantized by prep (arithmetic: llrt/quant.h)
+// `prep` (null when the kernel has none) converts the F32 activations once per call into the
+// kernel's form (BF16 for vdpbf16ps, AMX tiles, int8 codes + per-token scales); `run` reads
+// `xp`. A buffer prepared by one kernel may only be run by the same kernel.
+
+// How a w8a8 kernel's prep quantizes activations (compressed-tensors' input_activations).
+enum class ActQuantMode : uint8_t { DynamicSymmetric, DynamicAsymmetric, Static };
+struct ActQuantParams {
+  ActQuantMode mode = ActQuantMode::DynamicSymmetric;
+  float scale = 0.0f;      // Static only
+  int32_t zero_point = 0;  // Static only, in [-128, 127]
+};
+
+// How a weight's scales apply: none (float weights), one for the tensor, one per output row.
+enum class ScaleGranularity : uint8_t { None, Tensor, Channel };
+
+// One Linear's weights as the file stores them: what a kernel needs to read them.
+struct WeightView {
+  const void* data = nullptr;  // [N, K] row-major in `dtype`, in place
+  DType dtype = DType::F32;    // F32 / F16 / BF16, or I8
+  const void* scales = nullptr;  // I8: [N] (Channel) or [1] (Tensor)
+  DType scale_dtype = DType::F32;  // BF16 / F16 / F32
+  ScaleGranularity granularity = ScaleGranularity::None;
+  ActQuantParams act;  // I8: how prep quantizes the activations
+};
+
+struct LinearPrepArgs {
+  const float* x = nullptr;  // [M, ldx] F32
+  int64_t ldx = 0, M = 0, K = 0;
+  int64_t m0 = 0, m1 = 0;    // the token rows this call prepares (all: 0, M)
+  const ActQuantParams* act = nullptr;  // I8 kernels: the weight's activation quantization
+  void* xp = nullptr;        // prep_bytes(M, K) bytes, 64-byte aligned
+};
+
 struct LinearArgs {
-  const void* w = nullptr;   // [N, K] row-major, wdtype
+  WeightView w;
   int64_t K = 0;
   const float* x = nullptr;  // [M, ldx] F32
   int64_t ldx = 0;
@@ -50,13 +86,12 @@ struct LinearArgs {
 };
 struct LinearKernel {
   size_t (*prep_bytes)(int64_t M, int64_t K);  // null: no prep
-  void (*prep)(const float* x, int64_t ldx, int64_t M, int64_t K, void* xp);
+  void (*prep)(const LinearPrepArgs& p);
   void (*run)(const LinearArgs& a);
-  // Optional (null: prep runs on one thread): the part of prep(x, ..., M, K, xp) that token
-  // rows [m0, m1) own, so threads can share the prep. m0 is a multiple of 16, m1 a multiple
-  // of 16 or M; the ranges of one call cover [0, M) exactly once. The union of the calls
-  // writes the same bytes as prep.
-  void (*prep_rows)(const float* x, int64_t ldx, int64_t M, int64_t K, int64_t m0, int64_t m1, void* xp) = nullptr;
+  // true: prep may be called on disjoint token ranges [m0, m1) in parallel (m0 a multiple of
+  // 16, m1 a multiple of 16 or M; the union writes the same bytes as one call over [0, M)).
+  // false: prep is called once with [0, M).
+  bool prep_splits = false;
 };
 
 // Embedding: out[i*D + d] = table[ids[i]*D + d] widened to F32. ids already validated.
@@ -105,15 +140,31 @@ using AddFn = void (*)(float* y, const float* x, int64_t n);
 
 // ---------------- the registry ----------------
 
+// The function an entry holds, typed: the CPU signatures above, or (Backend::Cuda) the
+// launchers of kernels/cuda/cuda_ops.h, which take device pointers and a stream. Which
+// alternative an entry holds follows from (op, backend, weight dtype); KernelEntry::fn<F>()
+// checks it (Error{Internal} on a mismatch), so no caller reinterprets a pointer.
+using KernelFn = std::variant<std::monostate, const LinearKernel*, EmbeddingFn, RmsNormFn, RopeFn, AttentionFn,
+                              SiluMulFn, AddFn, cuda::LinearFn, const cuda::LinearQ8Kernels*, cuda::EmbeddingFn,
+                              cuda::RmsNormFn, cuda::RopeFn, cuda::AttentionFn, cuda::SiluMulFn, cuda::AddFn>;
+
+[[noreturn]] void fail_kernel_type(const char* entry_name);
+
 struct KernelEntry {
   Op op;
   DType wtype;  // weight dtype (F32 for ops without weights)
   DType atype;  // activation dtype
   Backend backend;
   const char* name;  // e.g. "linear_bf16w_f32a__avx512bf16"
-  const void* fn;    // points to the op's function (or LinearKernel struct); Backend::Cuda
-                     // entries point to the launchers of kernels/cuda/cuda_ops.h instead
+  KernelFn impl;
   uint16_t min_cc = 0;  // Backend::Cuda: lowest compute capability (major*10+minor) it runs on
+
+  template <class F>
+  F fn() const {
+    if (const F* f = std::get_if<F>(&impl)) return *f;
+    fail_kernel_type(name);
+  }
+  const LinearKernel& linear() const { return *fn<const LinearKernel*>(); }
 };
 
 // Which kind of device a lookup is for. CPU lookups never return Backend::Cuda entries
@@ -139,7 +190,7 @@ class KernelRegistry {
 // Typed lookups that throw Error{UnsupportedKernel} with a full message.
 const LinearKernel& linear_kernel(DType w, Backend b);
 template <class Fn>
-Fn kernel_fn(const KernelEntry& e) { return reinterpret_cast<Fn>(const_cast<void*>(e.fn)); }
+Fn kernel_fn(const KernelEntry& e) { return e.fn<Fn>(); }
 
 // One requirement a model has: op x dtypes, with who needs it (for messages).
 struct KernelNeed {

@@ -19,7 +19,12 @@ struct ModuleSpec {
   std::string name;            // "model.layers.3.mlp.down_proj"
   WeightRole role;
   int64_t out = 0, in = 0;     // Linear/LmHead: [out, in]; Embedding: [vocab, hidden]; Norm: out=hidden
+  int64_t layer = -1;          // decoder layer, -1 outside the layers
+  int slot = 0;                // in a layer: Linear - index in kLlamaLinears; Norm - 0 input, 1 post-attention
 };
+// Every weight-holding module of LlamaForCausalLM in checkpoint order: the one list of
+// Llama module names (with kLlamaLinears, llrt/quant.h) that validation, the model plan
+// and both engines read.
 std::vector<ModuleSpec> llama_modules(const ModelConfig& c);
 // Parameter count implied by the config (tied embeddings counted once).
 int64_t llama_param_count(const ModelConfig& c);
@@ -30,8 +35,9 @@ int64_t llama_param_count(const ModelConfig& c);
 // tensor and its file. Quantized linears are checked by the quantization scheme.
 void validate_llama_checkpoint(const Checkpoint& ck);
 
-// Every (op, weight dtype, activation dtype) the forward pass will call, with who needs it.
-std::vector<KernelNeed> llama_kernel_needs(const Checkpoint& ck);
+// Every (op, weight dtype, activation dtype) the forward pass will call, with who needs it;
+// attention is keyed by the KV cache's dtype (`kv_dtype`: F32, F16 or BF16).
+std::vector<KernelNeed> llama_kernel_needs(const Checkpoint& ck, DType kv_dtype = DType::F32);
 
 struct MemoryEstimate {
   uint64_t weight_bytes = 0;        // exactly the tensors' bytes in the files

@@ -55,12 +55,12 @@
 //                                   then it must be 0)
 //     q8_linear_tensor_names(scheme) lists them (required / optional) for the tensor-set check;
 //     Q8Linear q = validate_q8_linear(name, scheme, N, K, &weight, &weight_scale, ...);
-//   Per forward call (x: F32 [M, ldx]):
-//     const LinearQ8Kernel& k = linear_q8_kernel(backend)   // or via the registry entry
+//   Per forward call (x: F32 [M, ldx]), through the one Linear interface (llrt/kernels.h):
+//     const LinearKernel& k = linear_q8_kernel(backend)     // or via the registry entry
 //     buffer of k.prep_bytes(M, K) bytes (64-byte aligned)
-//     k.prep(x, ldx, M, K, 0, M, q.act, buf)               // once; may be split over tokens
+//     k.prep({x, ldx, M, K, 0, M, &q.act, buf})             // once; may be split over tokens
 //     k.run(q.args(buf, y, ldy, M, n0, n1))                 // per thread, rows [n0, n1)
-//   Variants (registry, Op::LinearQ8 I8/F32): ref (scalar oracle), avx2 (16-bit madd),
+//   Variants (registry, Op::Linear I8/F32): ref (scalar oracle), avx2 (16-bit madd),
 //   avx_vnni / avx512_vnni (vpdpbusd), amx (tdpbssd tiles for M >= 8 and K % 64 == 0,
 //   the avx512_vnni code otherwise). All produce bit-identical outputs.
 //   Activation quantization is the kernel's prep, run once per distinct input: it is
@@ -173,16 +173,8 @@ LlamaQuantPlan plan_llama_quantization(const QuantConfig& qc, int n_layers, bool
 
 // ============================== 2. one quantized Linear ==============================
 
-// How the kernel's prep quantizes activations.
-enum class ActQuantMode : uint8_t { DynamicSymmetric, DynamicAsymmetric, Static };
-struct ActQuantParams {
-  ActQuantMode mode = ActQuantMode::DynamicSymmetric;
-  float scale = 0.0f;      // Static only
-  int32_t zero_point = 0;  // Static only, in [-128, 127]
-};
+// (ActQuantMode / ActQuantParams: llrt/kernels.h, beside the Linear interface that uses them.)
 bool q8_same_activation_quant(const ActQuantParams& a, const ActQuantParams& b);
-
-struct LinearQ8Args;
 
 // A validated quantized Linear: pointers into the checkpoint's tensors (no copies).
 struct Q8Linear {
@@ -193,8 +185,10 @@ struct Q8Linear {
   DType w_scale_dtype = DType::BF16;    // BF16 / F16 / F32
   bool w_scale_per_channel = true;
   ActQuantParams act;
-  // Arguments for LinearQ8Kernel::run over rows [n0, n1) of M tokens prepared in xq.
-  LinearQ8Args args(const void* xq, float* y, int64_t ldy, int64_t M, int64_t n0, int64_t n1) const;
+  // The weight view the Linear kernels read (data, scales, granularity, activation quantization).
+  WeightView view() const;
+  // Arguments for LinearKernel::run over rows [n0, n1) of M tokens prepared in xq.
+  LinearArgs args(const void* xq, float* y, int64_t ldy, int64_t M, int64_t n0, int64_t n1) const;
 };
 
 struct Q8TensorName {
@@ -214,35 +208,12 @@ Q8Linear validate_q8_linear(const std::string& module, const QuantScheme& s, int
                             const Tensor* input_zero_point);
 
 // ============================== 3. the kernel ==============================
+// w8a8 kernels are Linear kernels (llrt/kernels.h) registered for I8 weights: prep quantizes
+// the activations (the arithmetic above) into xp, run reads the int8 weights and their scales
+// from LinearArgs::w.
 
-struct LinearQ8Args {
-  const int8_t* w = nullptr;           // [N, K] row-major int8, as stored
-  int64_t K = 0;
-  const void* w_scale = nullptr;       // [N] (per channel) or [1] (per tensor)
-  DType w_scale_dtype = DType::BF16;   // BF16 / F16 / F32
-  bool w_scale_per_channel = true;
-  const void* xq = nullptr;            // prep output for M tokens (same kernel's prep)
-  float* y = nullptr;                  // [M, ldy] F32; writes columns [n0, n1)
-  int64_t ldy = 0;
-  int64_t M = 0;
-  int64_t n0 = 0, n1 = 0;
-};
-
-struct LinearQ8Kernel {
-  // Bytes of the prep buffer for M tokens of K (the buffer must be 64-byte aligned).
-  size_t (*prep_bytes)(int64_t M, int64_t K);
-  // Quantizes tokens [m0, m1) of x (F32 [M, ldx]) into xq (see the arithmetic above).
-  // Disjoint token ranges may run in parallel on the same buffer.
-  void (*prep)(const float* x, int64_t ldx, int64_t M, int64_t K, int64_t m0, int64_t m1,
-               const ActQuantParams& q, void* xq);
-  // y[m, n] for m in [0, M), n in [n0, n1). Single-threaded; split rows over threads.
-  void (*run)(const LinearQ8Args& a);
-};
-
-// The LinearQ8 kernel of exactly backend `b` (usable or not); Error{UnsupportedKernel}
+// The I8 Linear kernel of exactly backend `b` (usable or not); Error{UnsupportedKernel}
 // when this build has none.
-const LinearQ8Kernel& linear_q8_kernel(Backend b);
-// The best usable one (as KernelRegistry::find_best); Error{UnsupportedKernel} if none.
-const KernelEntry& best_linear_q8_entry();
+const LinearKernel& linear_q8_kernel(Backend b);
 
 }  // namespace llrt

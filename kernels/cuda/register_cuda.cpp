@@ -38,23 +38,22 @@ namespace llrt::kernels {
 void register_cuda(KernelRegistry& r) {
   using namespace llrt::cuda;
   constexpr uint16_t sm80 = 80;
-  auto fn = [](auto f) { return reinterpret_cast<const void*>(f); };
   const Backend B = Backend::Cuda;
   const DType F32 = DType::F32;
-  r.add({Op::Linear, DType::F32, F32, B, "linear_f32w_f32a__cuda", fn(&linear_f32w), sm80});
-  r.add({Op::Linear, DType::F16, F32, B, "linear_f16w_f32a__cuda", fn(&linear_f16w), sm80});
-  r.add({Op::Linear, DType::BF16, F32, B, "linear_bf16w_f32a__cuda", fn(&linear_bf16w), sm80});
-  r.add({Op::LinearQ8, DType::I8, F32, B, "linear_q8_i8w_f32a__cuda", &k_q8, sm80});
-  r.add({Op::Embedding, DType::F32, F32, B, "embedding_f32w_f32a__cuda", fn(&embedding_f32w), sm80});
-  r.add({Op::Embedding, DType::F16, F32, B, "embedding_f16w_f32a__cuda", fn(&embedding_f16w), sm80});
-  r.add({Op::Embedding, DType::BF16, F32, B, "embedding_bf16w_f32a__cuda", fn(&embedding_bf16w), sm80});
-  r.add({Op::RmsNorm, DType::F32, F32, B, "rmsnorm_f32w_f32a__cuda", fn(&rmsnorm_f32w), sm80});
-  r.add({Op::RmsNorm, DType::F16, F32, B, "rmsnorm_f16w_f32a__cuda", fn(&rmsnorm_f16w), sm80});
-  r.add({Op::RmsNorm, DType::BF16, F32, B, "rmsnorm_bf16w_f32a__cuda", fn(&rmsnorm_bf16w), sm80});
-  r.add({Op::Rope, F32, F32, B, "rope_f32a__cuda", fn(&rope_f32), sm80});
-  r.add({Op::Attention, F32, F32, B, "attention_f32kv_f32a__cuda", fn(&attention_f32), sm80});
-  r.add({Op::SiluMul, F32, F32, B, "silu_mul_f32a__cuda", fn(&silu_mul_f32), sm80});
-  r.add({Op::Add, F32, F32, B, "add_f32a__cuda", fn(&add_f32), sm80});
+  r.add({Op::Linear, DType::F32, F32, B, "linear_f32w_f32a__cuda", &linear_f32w, sm80});
+  r.add({Op::Linear, DType::F16, F32, B, "linear_f16w_f32a__cuda", &linear_f16w, sm80});
+  r.add({Op::Linear, DType::BF16, F32, B, "linear_bf16w_f32a__cuda", &linear_bf16w, sm80});
+  r.add({Op::Linear, DType::I8, F32, B, "linear_i8w_f32a__cuda", &k_q8, sm80});
+  r.add({Op::Embedding, DType::F32, F32, B, "embedding_f32w_f32a__cuda", &embedding_f32w, sm80});
+  r.add({Op::Embedding, DType::F16, F32, B, "embedding_f16w_f32a__cuda", &embedding_f16w, sm80});
+  r.add({Op::Embedding, DType::BF16, F32, B, "embedding_bf16w_f32a__cuda", &embedding_bf16w, sm80});
+  r.add({Op::RmsNorm, DType::F32, F32, B, "rmsnorm_f32w_f32a__cuda", &rmsnorm_f32w, sm80});
+  r.add({Op::RmsNorm, DType::F16, F32, B, "rmsnorm_f16w_f32a__cuda", &rmsnorm_f16w, sm80});
+  r.add({Op::RmsNorm, DType::BF16, F32, B, "rmsnorm_bf16w_f32a__cuda", &rmsnorm_bf16w, sm80});
+  r.add({Op::Rope, F32, F32, B, "rope_f32a__cuda", &rope_f32, sm80});
+  r.add({Op::Attention, F32, F32, B, "attention_f32kv_f32a__cuda", &attention_f32, sm80});
+  r.add({Op::SiluMul, F32, F32, B, "silu_mul_f32a__cuda", &silu_mul_f32, sm80});
+  r.add({Op::Add, F32, F32, B, "add_f32a__cuda", &add_f32, sm80});
 }
 
 }  // namespace llrt::kernels

@@ -89,7 +89,7 @@ struct CudaContext::State {
   void linear(const DevLinear& L, const float* in, int64_t ldx, float* y, int64_t ldy, int64_t M, bool accumulate,
               bool quantized) {
     if (L.dtype == DType::I8) {
-      const auto& k = *static_cast<const cuda::LinearQ8Kernels*>(L.entry->fn);
+      const auto& k = *L.entry->fn<const cuda::LinearQ8Kernels*>();
       if (!quantized) {
         cuda::Q8QuantizeCall q;
         q.x = in;
@@ -460,15 +460,10 @@ CudaContext::CudaContext(std::shared_ptr<const CudaModel> model, const CudaConte
   cuda::check(cudaHostAlloc(reinterpret_cast<void**>(&S.h_arg), 4, cudaHostAllocDefault), "cudaHostAlloc");
   cuda::check(cudaHostAlloc(reinterpret_cast<void**>(&S.h_logits), size_t(c.vocab_size) * 4, cudaHostAllocDefault),
               "cudaHostAlloc");
-  // RoPE table exactly as the CPU engine computes it: float(pos) * inv_freq in F32, cos/sin in F64.
+  // The plan's RoPE table (the one the CPU engine uses).
   const int64_t half = c.head_dim / 2;
   std::vector<float> cs(size_t(ctx * half)), sn(cs.size());
-  for (int64_t q = 0; q < ctx; ++q)
-    for (int64_t i = 0; i < half; ++i) {
-      const float f = float(q) * m.inv_freq[size_t(i)];
-      cs[size_t(q * half + i)] = float(std::cos(double(f)));
-      sn[size_t(q * half + i)] = float(std::sin(double(f)));
-    }
+  m.mp.rope_table(ctx, cs.data(), sn.data());
   cuda::check(cudaMemcpy(S.cos, cs.data(), cs.size() * 4, cudaMemcpyHostToDevice), "copy RoPE table");
   cuda::check(cudaMemcpy(S.sin, sn.data(), sn.size() * 4, cudaMemcpyHostToDevice), "copy RoPE table");
   S.graphs = opt.graphs && !env_is("LLRT_CUDA_GRAPHS", "0");

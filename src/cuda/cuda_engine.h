@@ -9,6 +9,7 @@
 
 #include "kernels/cuda/cuda_ops.h"
 #include "llrt/cuda.h"
+#include "src/model_plan.h"
 
 namespace llrt::cudaeng {
 
@@ -74,8 +75,9 @@ struct WeightPlan {
   int64_t max_k_q8 = 0, max_n_q8 = 0;
   bool fused_qkv = false, fused_gate_up = false;
 };
-// Reads the checkpoint's headers (and the quantization config); no weight bytes.
-WeightPlan plan_weights(const Checkpoint& ck);
+// Where the model plan's tensors go in device memory (its fusion groups become one matrix);
+// reads headers only, the uploads' sources are the plan's host views.
+WeightPlan plan_weights(const ModelPlan& mp);
 
 // Device buffers of one context, as offsets into one allocation.
 struct ContextPlan {
@@ -100,6 +102,7 @@ std::string human_bytes(uint64_t b);
 namespace llrt {
 struct CudaModel::Impl {
   Checkpoint ck;
+  ModelPlan mp;  // the model plan both engines execute (src/model_plan.h); views into ck
   ModelConfig cfg;
   CudaDeviceInfo dev;
   cudaeng::WeightPlan plan;
@@ -109,7 +112,6 @@ struct CudaModel::Impl {
   cuda::RopeFn rope_fn = nullptr;
   cuda::AttentionFn attn_fn = nullptr;
   cuda::SiluMulFn silu_fn = nullptr;
-  std::vector<float> inv_freq;
   double load_seconds = 0, upload_seconds = 0;
   ~Impl();
 };

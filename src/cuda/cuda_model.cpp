@@ -21,6 +21,7 @@
 #include "llrt/llama.h"
 #include "llrt/model.h"
 #include "llrt/quant.h"
+#include "src/model_plan.h"
 
 namespace llrt {
 namespace cudaeng {
@@ -43,18 +44,8 @@ cuda::Q8Mode q8_mode(const ActQuantParams& a) {
   return cuda::Q8Mode::DynamicSymmetric;
 }
 
-// One module's weight (and w8a8 tensors), as found in the checkpoint.
-struct Mod {
-  std::string module;
-  Tensor w;
-  std::optional<Q8Linear> q8;
-  std::optional<Tensor> scale;
-};
-
 struct Planner {
-  const Checkpoint& ck;
   WeightPlan& p;
-  std::optional<QuantConfig> qc;
   uint64_t off = 0;
 
   uint64_t place(uint64_t bytes) {
@@ -62,37 +53,8 @@ struct Planner {
     off = o + bytes;
     return o;
   }
-  void upload(const Tensor& t, uint64_t dst) {
-    if (t.nbytes()) p.uploads.push_back({t.data(), t.nbytes(), dst});
-  }
-
-  Mod mod(const std::string& module, const std::string& weight) {
-    Mod m{module, ck.tensor(weight), std::nullopt, std::nullopt};
-    if (m.w.dtype() != DType::I8) return m;
-    if (!qc) fail(ErrorCode::Internal, "I8 weight without quantization_config: " + weight);
-    const QuantScheme* s = qc->resolve(module);
-    if (!s) fail(ErrorCode::Internal, "I8 weight of a module the quantization config does not quantize: " + module);
-    auto opt = [&](const std::string& n) -> std::optional<Tensor> {
-      if (!ck.find(module + "." + n)) return std::nullopt;
-      return ck.tensor(module + "." + n);
-    };
-    auto ws = opt("weight_scale"), wz = opt("weight_zero_point"), is = opt("input_scale"), iz = opt("input_zero_point");
-    auto ptr = [](const std::optional<Tensor>& t) { return t ? &*t : nullptr; };
-    m.q8 = validate_q8_linear(module, *s, m.w.dim(0), m.w.dim(1), &m.w, ptr(ws), ptr(wz), ptr(is), ptr(iz));
-    m.scale = ws;
-    return m;
-  }
-
-  static bool same_q8(const Mod& a, const Mod& b) {
-    return a.q8 && b.q8 && a.q8->w_scale_per_channel && b.q8->w_scale_per_channel &&
-           a.q8->w_scale_dtype == b.q8->w_scale_dtype && q8_same_activation_quant(a.q8->act, b.q8->act);
-  }
-  static bool fusable(const std::vector<Mod>& ms) {
-    for (size_t i = 1; i < ms.size(); ++i) {
-      if (ms[i].w.dtype() != ms[0].w.dtype() || ms[i].w.dim(1) != ms[0].w.dim(1)) return false;
-      if (ms[0].q8 && !same_q8(ms[0], ms[i])) return false;
-    }
-    return true;
+  void upload(const void* src, uint64_t bytes, uint64_t dst) {
+    if (bytes) p.uploads.push_back({src, bytes, dst});
   }
 
   void note(const DevLinear& l) {
@@ -103,39 +65,39 @@ struct Planner {
     }
   }
 
-  // Places the modules as one matrix (fused) or each on its own, columns side by side.
-  std::vector<DevLinear> group(const std::vector<Mod>& ms, const std::string& fused_name, bool* fused) {
+  // Places the modules as one matrix (`fused`: the plan's fusion group) or each on its own,
+  // columns side by side.
+  std::vector<DevLinear> group(const std::vector<const LinearPlan*>& ms, const std::string& fused_name, bool fused) {
     std::vector<DevLinear> out;
-    *fused = ms.size() > 1 && fusable(ms);
-    auto q8_fields = [&](DevLinear& l, const Mod& m) {
-      const Q8Linear& q = *m.q8;
-      l.ws_dtype = q.w_scale_dtype;
-      l.per_channel = q.w_scale_per_channel;
-      l.mode = q8_mode(q.act);
-      l.a_scale = q.act.scale;
-      l.a_zp = q.act.zero_point;
-      l.has_rowsum = !(q.act.mode == ActQuantMode::DynamicSymmetric ||
-                       (q.act.mode == ActQuantMode::Static && q.act.zero_point == 0));
+    auto q8_fields = [&](DevLinear& l, const LinearPlan& m) {
+      const WeightView& v = m.view;
+      l.ws_dtype = v.scale_dtype;
+      l.per_channel = v.granularity == ScaleGranularity::Channel;
+      l.mode = q8_mode(v.act);
+      l.a_scale = v.act.scale;
+      l.a_zp = v.act.zero_point;
+      l.has_rowsum = !(v.act.mode == ActQuantMode::DynamicSymmetric ||
+                       (v.act.mode == ActQuantMode::Static && v.act.zero_point == 0));
     };
-    if (*fused) {
+    if (fused && ms.size() > 1) {
       DevLinear l;
       l.name = fused_name;
-      l.K = ms[0].w.dim(1);
-      l.dtype = ms[0].w.dtype();
+      l.K = ms[0]->K;
+      l.dtype = ms[0]->view.dtype;
       uint64_t wbytes = 0, sbytes = 0;
-      for (const auto& m : ms) {
-        l.N += m.w.dim(0);
-        wbytes += m.w.nbytes();
-        if (m.scale) sbytes += m.scale->nbytes();
+      for (const auto* m : ms) {
+        l.N += m->N;
+        wbytes += m->weight_bytes();
+        sbytes += m->scale_bytes();
       }
       l.w_off = place(wbytes);
       uint64_t at = l.w_off;
-      for (const auto& m : ms) upload(m.w, at), at += m.w.nbytes();
-      if (ms[0].q8) {
-        q8_fields(l, ms[0]);
+      for (const auto* m : ms) upload(m->view.data, m->weight_bytes(), at), at += m->weight_bytes();
+      if (l.dtype == DType::I8) {
+        q8_fields(l, *ms[0]);
         l.ws_off = place(sbytes);
         at = l.ws_off;
-        for (const auto& m : ms) upload(*m.scale, at), at += m.scale->nbytes();
+        for (const auto* m : ms) upload(m->view.scales, m->scale_bytes(), at), at += m->scale_bytes();
         if (l.has_rowsum) l.rowsum_off = place(uint64_t(l.N) * 4);
       }
       note(l);
@@ -143,20 +105,20 @@ struct Planner {
       return out;
     }
     int64_t col = 0;
-    for (const auto& m : ms) {
+    for (const auto* m : ms) {
       DevLinear l;
-      l.name = m.module;
-      l.N = m.w.dim(0);
-      l.K = m.w.dim(1);
+      l.name = m->name;
+      l.N = m->N;
+      l.K = m->K;
       l.col = col;
       col += l.N;
-      l.dtype = m.w.dtype();
-      l.w_off = place(m.w.nbytes());
-      upload(m.w, l.w_off);
-      if (m.q8) {
-        q8_fields(l, m);
-        l.ws_off = place(m.scale->nbytes());
-        upload(*m.scale, l.ws_off);
+      l.dtype = m->view.dtype;
+      l.w_off = place(m->weight_bytes());
+      upload(m->view.data, m->weight_bytes(), l.w_off);
+      if (l.dtype == DType::I8) {
+        q8_fields(l, *m);
+        l.ws_off = place(m->scale_bytes());
+        upload(m->view.scales, m->scale_bytes(), l.ws_off);
         if (l.has_rowsum) l.rowsum_off = place(uint64_t(l.N) * 4);
       }
       note(l);
@@ -165,66 +127,55 @@ struct Planner {
     return out;
   }
 
-  DevNorm norm(const std::string& name) {
-    Tensor t = ck.tensor(name + ".weight");
+  DevNorm norm(const TensorPlan& t) {
     DevNorm n;
-    n.dtype = t.dtype();
-    n.off = place(t.nbytes());
-    upload(t, n.off);
+    n.dtype = t.dtype;
+    n.off = place(t.bytes);
+    upload(t.data, t.bytes, n.off);
     return n;
   }
 };
 
 }  // namespace
 
-WeightPlan plan_weights(const Checkpoint& ck) {
-  const ModelConfig& c = ck.config();
+WeightPlan plan_weights(const ModelPlan& mp) {
+  const ModelConfig& c = mp.cfg;
   WeightPlan p;
-  Planner pl{ck, p, std::nullopt};
-  if (c.quantization_config) pl.qc = parse_quantization_config(*c.quantization_config);
-  Tensor emb = ck.tensor("model.embed_tokens.weight");
-  p.embed_dtype = emb.dtype();
-  p.embed_off = pl.place(emb.nbytes());
-  pl.upload(emb, p.embed_off);
+  Planner pl{p};
+  p.embed_dtype = mp.embed.dtype;
+  p.embed_off = pl.place(mp.embed.bytes);
+  pl.upload(mp.embed.data, mp.embed.bytes, p.embed_off);
   p.layers.resize(size_t(c.num_hidden_layers));
-  p.fused_qkv = p.fused_gate_up = true;
+  p.fused_qkv = mp.fuse_qkv;
+  p.fused_gate_up = mp.fuse_gate_up;
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    const LayerPlan& LP = mp.layers[size_t(l)];
     const std::string pre = "model.layers." + std::to_string(l) + ".";
     DevLayer& L = p.layers[size_t(l)];
-    L.attn_norm = pl.norm(pre + "input_layernorm");
-    L.mlp_norm = pl.norm(pre + "post_attention_layernorm");
-    bool fq = false, fg = false;
-    L.qkv = pl.group({pl.mod(pre + "self_attn.q_proj", pre + "self_attn.q_proj.weight"),
-                      pl.mod(pre + "self_attn.k_proj", pre + "self_attn.k_proj.weight"),
-                      pl.mod(pre + "self_attn.v_proj", pre + "self_attn.v_proj.weight")},
-                     pre + "self_attn.qkv (q_proj|k_proj|v_proj)", &fq);
-    L.o = pl.group({pl.mod(pre + "self_attn.o_proj", pre + "self_attn.o_proj.weight")}, "", &fg)[0];
-    L.gate_up = pl.group({pl.mod(pre + "mlp.gate_proj", pre + "mlp.gate_proj.weight"),
-                          pl.mod(pre + "mlp.up_proj", pre + "mlp.up_proj.weight")},
-                         pre + "mlp.gate_up (gate_proj|up_proj)", &fg);
-    p.fused_qkv = p.fused_qkv && fq;
-    p.fused_gate_up = p.fused_gate_up && fg;
-    bool f1 = false;
-    L.down = pl.group({pl.mod(pre + "mlp.down_proj", pre + "mlp.down_proj.weight")}, "", &f1)[0];
+    L.attn_norm = pl.norm(LP.attn_norm);
+    L.mlp_norm = pl.norm(LP.mlp_norm);
+    L.qkv = pl.group({&LP.linear[kQProj], &LP.linear[kKProj], &LP.linear[kVProj]}, pre + "self_attn.qkv (q_proj|k_proj|v_proj)",
+                     p.fused_qkv);
+    L.o = pl.group({&LP.linear[kOProj]}, "", false)[0];
+    L.gate_up = pl.group({&LP.linear[kGateProj], &LP.linear[kUpProj]}, pre + "mlp.gate_up (gate_proj|up_proj)", p.fused_gate_up);
+    L.down = pl.group({&LP.linear[kDownProj]}, "", false)[0];
   }
-  p.final_norm = pl.norm("model.norm");
-  if (c.tie_word_embeddings) {
+  p.final_norm = pl.norm(mp.final_norm);
+  if (mp.tied_head) {
     DevLinear l;
-    l.name = "lm_head (tied to model.embed_tokens)";
-    l.N = emb.dim(0);
-    l.K = emb.dim(1);
-    l.dtype = emb.dtype();
+    l.name = mp.lm_head.name;
+    l.N = mp.lm_head.N;
+    l.K = mp.lm_head.K;
+    l.dtype = mp.lm_head.view.dtype;
     l.w_off = p.embed_off;
     pl.note(l);
     p.lm_head = l;
   } else {
-    bool f = false;
-    p.lm_head = pl.group({pl.mod("lm_head", "lm_head.weight")}, "", &f)[0];
+    p.lm_head = pl.group({&mp.lm_head}, "", false)[0];
   }
   p.bytes = align_up(pl.off);
   return p;
 }
-
 int64_t context_length(const ModelConfig& c, int64_t requested) {
   const int64_t ctx = requested > 0 ? requested : std::min<int64_t>(c.max_position_embeddings, 4096);
   if (ctx > c.max_position_embeddings)
@@ -281,7 +232,7 @@ using namespace cudaeng;
 
 CudaMemoryEstimate cuda_estimate_memory(const Checkpoint& ck, int64_t ctx, int64_t batch) {
   const ModelConfig& c = ck.config();
-  WeightPlan w = plan_weights(ck);
+  WeightPlan w = plan_weights(plan_model(ck));
   ctx = context_length(c, ctx);
   batch = batch_size(batch, ctx);
   ContextPlan p = plan_context(c, w, ctx, batch);
@@ -454,7 +405,8 @@ std::shared_ptr<CudaModel> CudaModel::load(const std::filesystem::path& dir, con
   im.verdicts = check_kernels(needs, DeviceKind::Cuda);
   im.cfg = ck.config();
   im.dev = device_info(dev);
-  im.plan = plan_weights(ck);
+  im.mp = plan_model(ck);
+  im.plan = plan_weights(im.mp);
   // 2. Memory: weights + the context the caller will open, against free device memory.
   const int64_t ctx = context_length(im.cfg, opt.ctx);
   const int64_t batch = batch_size(opt.batch, ctx);
@@ -484,7 +436,7 @@ std::shared_ptr<CudaModel> CudaModel::load(const std::filesystem::path& dir, con
         l.rowsum = reinterpret_cast<const int32_t*>(base + l.rowsum_off);
         cuda::q8_row_sums(static_cast<const int8_t*>(l.w), l.N, l.K, const_cast<int32_t*>(l.rowsum), nullptr);
       }
-      l.entry = &cuda_entry(Op::LinearQ8, DType::I8);
+      l.entry = &cuda_entry(Op::Linear, DType::I8);
     } else {
       l.entry = &cuda_entry(Op::Linear, l.dtype);
     }
@@ -509,7 +461,6 @@ std::shared_ptr<CudaModel> CudaModel::load(const std::filesystem::path& dir, con
   im.attn_fn = kernel_fn<cuda::AttentionFn>(cuda_entry(Op::Attention, DType::F32));
   im.silu_fn = kernel_fn<cuda::SiluMulFn>(cuda_entry(Op::SiluMul, DType::F32));
   cuda::check(cudaDeviceSynchronize(), "row sums");
-  im.inv_freq = rope_inv_freq(im.cfg);
   im.ck = std::move(ck);
   im.load_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   char buf[200];

@@ -49,18 +49,11 @@ size_t prep_bytes_amx(int64_t M, int64_t K) {
   return M < kAmxMinM ? size_t(M * evenodd_row_stride<IsaAvx512>(K)) * 4 : split_tiles_bytes(M, K);
 }
 
-void prep_amx(const float* x, int64_t ldx, int64_t M, int64_t K, void* xp) {
-  uint16_t* out = static_cast<uint16_t*>(xp);
-  if (M < kAmxMinM) {
-    if (M == 1) prep_evenodd_row<IsaAvx512>(x, K, reinterpret_cast<float*>(out));
-  } else {
-    prep_split_tiles(x, ldx, M, K, out);
-  }
-}
-
-void prep_rows_amx(const float* x, int64_t ldx, int64_t M, int64_t K, int64_t m0, int64_t m1, void* xp) {
-  if (M >= kAmxMinM) prep_split_tiles_rows(x, ldx, M, K, m0, m1, static_cast<uint16_t*>(xp));
-  else if (m0 == 0) prep_amx(x, ldx, M, K, xp);  // (M = 1: one row, one range)
+// Token rows [m0, m1) (M = 1: the one row, one range).
+void prep_amx(const LinearPrepArgs& p) {
+  uint16_t* out = static_cast<uint16_t*>(p.xp);
+  if (p.M >= kAmxMinM) prep_split_tiles_rows(p.x, p.ldx, p.M, p.K, p.m0, p.m1, out);
+  else if (p.M == 1 && p.m0 == 0) prep_evenodd_row<IsaAvx512>(p.x, p.K, reinterpret_cast<float*>(out));
 }
 
 // One K chunk [kb0, kb1) of the NA x NB tile block: C(i, j) (tile 2i + j, rows of A_i x
@@ -128,7 +121,7 @@ void amx_block(const uint16_t* const wi[2], int64_t K, const uint16_t* const wpa
 void run_tiles(const LinearArgs& a, int64_t nb0, int64_t nb1, int rows) {
   const int64_t K = a.K, M = a.M, Kp = bf16_row_stride(K), nkb = Kp / 32, kb_full = K / 32;
   const int64_t nmb = (M + 15) / 16;
-  const uint16_t* W = static_cast<const uint16_t*>(a.w);
+  const uint16_t* W = static_cast<const uint16_t*>(a.w.data);
   const uint16_t* tiles = static_cast<const uint16_t*>(a.xp);
   alignas(64) float cs[kAmxSuperRows / 32 * kAmxMChunkBlocks * 2 * 256];
   alignas(64) uint16_t wpad[2][16 * 32];
@@ -171,7 +164,7 @@ void run_tiles(const LinearArgs& a, int64_t nb0, int64_t nb1, int rows) {
 
 void run_amx(const LinearArgs& a) {
   if (a.M < kAmxMinM || a.K <= 0) {
-    linear_blocked<Bf16EvenOddPolicy<IsaAvx512>, kNR, kMR, kNRD>(static_cast<const uint16_t*>(a.w), a.K,
+    linear_blocked<Bf16EvenOddPolicy<IsaAvx512>, kNR, kMR, kNRD>(static_cast<const uint16_t*>(a.w.data), a.K,
                                                                static_cast<const float*>(a.xp),
                                                                evenodd_row_stride<IsaAvx512>(a.K), a.M, a.n0, a.n1, a.y, a.ldy);
     return;
@@ -189,7 +182,7 @@ void run_amx(const LinearArgs& a) {
   _tile_release();
 }
 
-const LinearKernel linear_bf16w_f32a__amx{&prep_bytes_amx, &prep_amx, &run_amx, &prep_rows_amx};
+const LinearKernel linear_bf16w_f32a__amx{&prep_bytes_amx, &prep_amx, &run_amx, true};
 }  // namespace
 
 void register_linear_bf16_amx(KernelRegistry& r) {

@@ -46,12 +46,8 @@ constexpr int kNR = 4, kMR = 6, kNRD = 4;  // FMA path (as linear_f16w_f32a__avx
 
 size_t prep_bytes_f16amx(int64_t M, int64_t K) { return M < kF16AmxMinM ? 0 : split_tiles_bytes(M, K); }
 
-void prep_f16amx(const float* x, int64_t ldx, int64_t M, int64_t K, void* xp) {
-  if (M >= kF16AmxMinM) prep_split_tiles(x, ldx, M, K, static_cast<uint16_t*>(xp));
-}
-
-void prep_rows_f16amx(const float* x, int64_t ldx, int64_t M, int64_t K, int64_t m0, int64_t m1, void* xp) {
-  if (M >= kF16AmxMinM) prep_split_tiles_rows(x, ldx, M, K, m0, m1, static_cast<uint16_t*>(xp));
+void prep_f16amx(const LinearPrepArgs& p) {
+  if (p.M >= kF16AmxMinM) prep_split_tiles_rows(p.x, p.ldx, p.M, p.K, p.m0, p.m1, static_cast<uint16_t*>(p.xp));
 }
 
 // Splits rows [0, rows) x k blocks [kb0, kb1) of W (row stride K) into wh / wl tiles:
@@ -118,7 +114,7 @@ void f16_block(const uint16_t* const wb[2], const uint16_t* b, int64_t nk, float
 // K chunk.
 void run_tiles_f16(const LinearArgs& a, int64_t nb0, int64_t nb1, int rows) {
   const int64_t K = a.K, M = a.M, nkb = bf16_row_stride(K) / 32, nmb = (M + 15) / 16;
-  const uint16_t* W = static_cast<const uint16_t*>(a.w);
+  const uint16_t* W = static_cast<const uint16_t*>(a.w.data);
   const uint16_t* tiles = static_cast<const uint16_t*>(a.xp);
   alignas(64) uint16_t wbuf[2][kKStepBlocks * 1024];                  // 2 x 16 KiB
   alignas(64) float cs[kSuperRows / 32 * kMChunkBlocks * 2 * 256];    // 128 KiB
@@ -155,7 +151,7 @@ void run_tiles_f16(const LinearArgs& a, int64_t nb0, int64_t nb1, int rows) {
 void run_f16amx(const LinearArgs& a) {
   if (a.M < kF16AmxMinM || a.K <= 0) {
     linear_blocked<FmaPolicy<IsaAvx512, f16_t>, kNR, kMR, kNRD>(
-        static_cast<const f16_t*>(a.w), a.K, a.x, a.ldx, a.M, a.n0, a.n1, a.y, a.ldy);
+        static_cast<const f16_t*>(a.w.data), a.K, a.x, a.ldx, a.M, a.n0, a.n1, a.y, a.ldy);
     return;
   }
   const int64_t n_end = a.n0 + (a.n1 - a.n0) / 16 * 16;
@@ -171,7 +167,7 @@ void run_f16amx(const LinearArgs& a) {
   _tile_release();
 }
 
-const LinearKernel linear_f16w_f32a__amx{&prep_bytes_f16amx, &prep_f16amx, &run_f16amx, &prep_rows_f16amx};
+const LinearKernel linear_f16w_f32a__amx{&prep_bytes_f16amx, &prep_f16amx, &run_f16amx, true};
 }  // namespace
 
 void register_linear_f16_amx(KernelRegistry& r) {

@@ -1,4 +1,4 @@
-// LinearQ8 (w8a8) with AMX-INT8 tiles (tdpbssd) for many tokens (prefill); the
+// I8 Linear (w8a8) with AMX-INT8 tiles (tdpbssd) for many tokens (prefill); the
 // AVX512-VNNI code (linear_q8_vnni512.h) for few tokens and for remainders.
 //
 // Math:     acc[m, n] = sum_k (q[m, k] - zp[m]) * w[n, k]   (exact int32)
@@ -38,9 +38,10 @@ size_t amx_prep_bytes(int64_t M, int64_t K) {
   return b;
 }
 
-void amx_prep(const float* x, int64_t ldx, int64_t M, int64_t K, int64_t m0, int64_t m1, const ActQuantParams& p,
-              void* xq) {
-  q8_prep<int8_t>(x, ldx, M, K, m0, m1, p, xq);
+void amx_prep(const LinearPrepArgs& a) {
+  q8_prep<int8_t>(a);
+  const int64_t M = a.M, K = a.K, m0 = a.m0, m1 = a.m1;
+  void* xq = a.xp;
   if (!use_amx(M, K)) return;
   const auto P = Q8Prep<int8_t>::at(xq, M, K);
   int8_t* packed = static_cast<int8_t*>(xq) + packed_offset(M, K);
@@ -67,7 +68,7 @@ struct alignas(64) TileConfig {
 };
 
 // Epilogue of one stored C tile c[16 rows n][16 tokens m].
-inline void amx_epilogue(const LinearQ8Args& a, const Q8Prep<int8_t>& P, const int32_t* c, int64_t n0, int64_t m0,
+inline void amx_epilogue(const LinearArgs& a, const Q8Prep<int8_t>& P, const int32_t* c, int64_t n0, int64_t m0,
                          const int64_t* rs) {
   const int64_t mend = std::min<int64_t>(16, a.M - m0);
   for (int64_t i = 0; i < 16; ++i) {
@@ -82,14 +83,14 @@ inline void amx_epilogue(const LinearQ8Args& a, const Q8Prep<int8_t>& P, const i
 }
 
 // rs[i] = sum_k w[n0 + i, k] for 16 rows (only for asymmetric activations).
-inline void row_sums16(const LinearQ8Args& a, int64_t n0, bool asym, int64_t* rs) {
+inline void row_sums16(const LinearArgs& a, int64_t n0, bool asym, int64_t* rs) {
   const __m512i ones = _mm512_set1_epi8(1);
   for (int i = 0; i < 16; ++i) {
     if (!asym) {
       rs[i] = 0;
       continue;
     }
-    const int8_t* w = a.w + (n0 + i) * a.K;
+    const int8_t* w = q8_weights(a) + (n0 + i) * a.K;
     __m512i acc = _mm512_setzero_si512();
     for (int64_t k = 0; k < a.K; k += 64) acc = _mm512_dpbusd_epi32(acc, ones, _mm512_loadu_si512(w + k));
     rs[i] = _mm512_reduce_add_epi32(acc);
@@ -98,7 +99,7 @@ inline void row_sums16(const LinearQ8Args& a, int64_t n0, bool asym, int64_t* rs
 
 // Rows [n0, n0 + 16*NA) of all tokens, NA = 1 or 2 A tiles.
 template <int NA>
-void amx_rows(const LinearQ8Args& a, const Q8Prep<int8_t>& P, const int8_t* packed, int64_t n0, bool asym) {
+void amx_rows(const LinearArgs& a, const Q8Prep<int8_t>& P, const int8_t* packed, int64_t n0, bool asym) {
   const int64_t K = a.K, kchunks = K / 64, Mp = q8_round_up(a.M, 16);
   alignas(64) int32_t c[4][256];
   int64_t rs[2][16];
@@ -111,7 +112,7 @@ void amx_rows(const LinearQ8Args& a, const Q8Prep<int8_t>& P, const int8_t* pack
     _tile_zero(3);
     const int8_t* b0 = packed + (mb / 16) * kchunks * 1024;
     const int8_t* b1 = b0 + kchunks * 1024;
-    const int8_t* a0 = a.w + n0 * K;
+    const int8_t* a0 = q8_weights(a) + n0 * K;
     const int8_t* a1 = a0 + 16 * K;
     for (int64_t kc = 0; kc < kchunks; ++kc) {
       _tile_loadd(4, a0 + kc * 64, K);
@@ -144,10 +145,10 @@ void amx_rows(const LinearQ8Args& a, const Q8Prep<int8_t>& P, const int8_t* pack
   }
 }
 
-void linear_q8_run_amx(const LinearQ8Args& a) {
-  const auto P = Q8Prep<int8_t>::at(a.xq, a.M, a.K);
+void linear_q8_run_amx(const LinearArgs& a) {
+  const auto P = Q8Prep<int8_t>::at(a.xp, a.M, a.K);
   if (!use_amx(a.M, a.K) || a.n1 - a.n0 < 16) return q8_vnni512_run(a, P);
-  const int8_t* packed = static_cast<const int8_t*>(a.xq) + packed_offset(a.M, a.K);
+  const int8_t* packed = static_cast<const int8_t*>(a.xp) + packed_offset(a.M, a.K);
   bool asym = false;
   for (int64_t m = 0; m < a.M; ++m) asym |= P.zp[m] != 0;
   TileConfig cfg;
@@ -158,17 +159,17 @@ void linear_q8_run_amx(const LinearQ8Args& a) {
   for (; n + 16 <= a.n1; n += 16) amx_rows<1>(a, P, packed, n, asym);
   _tile_release();
   if (n < a.n1) {  // fewer than 16 rows left
-    LinearQ8Args r = a;
+    LinearArgs r = a;
     r.n0 = n;
     q8_vnni512_run(r, P);
   }
 }
 
-const LinearQ8Kernel k_amx{amx_prep_bytes, amx_prep, linear_q8_run_amx};
+const LinearKernel k_amx{amx_prep_bytes, amx_prep, linear_q8_run_amx, true};
 
 }  // namespace
 
 void register_linear_q8_amx(KernelRegistry& r) {
-  r.add({Op::LinearQ8, DType::I8, DType::F32, Backend::Amx, "linear_q8_i8w_f32a__amx", &k_amx});
+  r.add({Op::Linear, DType::I8, DType::F32, Backend::Amx, "linear_i8w_f32a__amx", &k_amx});
 }
 }  // namespace llrt::kernels

@@ -26,9 +26,9 @@ constexpr int kPackNV = 2, kPackMR = 6;  // broadcast-form tile: 6 tokens x 2 ve
 template <class W>
 void linear_run_avx2(const LinearArgs& a) {
   if (a.M >= kPackedMinM)
-    linear_packed<IsaAvx2, W, kPackNV, kPackMR>(static_cast<const W*>(a.w), a.K, a.x, a.ldx, a.M, a.n0, a.n1, a.y, a.ldy);
+    linear_packed<IsaAvx2, W, kPackNV, kPackMR>(static_cast<const W*>(a.w.data), a.K, a.x, a.ldx, a.M, a.n0, a.n1, a.y, a.ldy);
   else
-    linear_blocked<FmaPolicy<IsaAvx2, W>, kNR, kMR, kNRD>(static_cast<const W*>(a.w), a.K, a.x,
+    linear_blocked<FmaPolicy<IsaAvx2, W>, kNR, kMR, kNRD>(static_cast<const W*>(a.w.data), a.K, a.x,
                                                         a.ldx, a.M, a.n0, a.n1, a.y, a.ldy);
 }
 const LinearKernel linear_f32w_f32a__avx2{nullptr, nullptr, &linear_run_avx2<float>};

@@ -1,4 +1,4 @@
-// LinearQ8 (w8a8) on plain AVX2 (no VNNI): widen to 16 bits, vpmaddwd.
+// I8 Linear (w8a8) on plain AVX2 (no VNNI): widen to 16 bits, vpmaddwd.
 //
 // Math:     acc[m, n] = sum_k (q[m, k] - zp[m]) * w[n, k]   (exact int32)
 //           y[m, n]   = (float(acc) * s[m]) * w_scale[n]     (two F32 roundings)
@@ -34,11 +34,11 @@ struct Avx2Madd {  // weights widened to int16, vpmaddwd with the int16 activati
   static __m256i row_sum(__m256i rs, __m256i w) { return _mm256_add_epi32(rs, _mm256_madd_epi16(w, _mm256_set1_epi16(1))); }
 };
 
-const LinearQ8Kernel k_avx2{q8_prep_bytes<int16_t>, q8_prep<int16_t>, q8y_run<Avx2Madd>};
+const LinearKernel k_avx2{q8_prep_bytes<int16_t>, q8_prep<int16_t>, q8y_run<Avx2Madd>, true};
 
 }  // namespace
 
 void register_linear_q8_avx2(KernelRegistry& r) {
-  r.add({Op::LinearQ8, DType::I8, DType::F32, Backend::Avx2, "linear_q8_i8w_f32a__avx2", &k_avx2});
+  r.add({Op::Linear, DType::I8, DType::F32, Backend::Avx2, "linear_i8w_f32a__avx2", &k_avx2});
 }
 }  // namespace llrt::kernels

@@ -9,10 +9,10 @@
 namespace llrt::kernels {
 void register_attention_avx512(KernelRegistry& r) {
   r.add({Op::Attention, DType::F32, DType::F32, Backend::Avx512, "attention_f32kv_f32a__avx512",
-         reinterpret_cast<const void*>(&attention_t<IsaAvx512, float>)});
+         &attention_t<IsaAvx512, float>});
   r.add({Op::Attention, DType::F16, DType::F32, Backend::Avx512, "attention_f16kv_f32a__avx512",
-         reinterpret_cast<const void*>(&attention_t<IsaAvx512, f16_t>)});
+         &attention_t<IsaAvx512, f16_t>});
   r.add({Op::Attention, DType::BF16, DType::F32, Backend::Avx512, "attention_bf16kv_f32a__avx512",
-         reinterpret_cast<const void*>(&attention_t<IsaAvx512, bf16_t>)});
+         &attention_t<IsaAvx512, bf16_t>});
 }
 }  // namespace llrt::kernels

@@ -26,9 +26,9 @@ constexpr int kPackNV = 2, kPackMR = 12;  // broadcast-form tile: 12 tokens x 2 
 template <class W>
 void linear_run_avx512(const LinearArgs& a) {
   if (a.M >= kPackedMinM)
-    linear_packed<IsaAvx512, W, kPackNV, kPackMR>(static_cast<const W*>(a.w), a.K, a.x, a.ldx, a.M, a.n0, a.n1, a.y, a.ldy);
+    linear_packed<IsaAvx512, W, kPackNV, kPackMR>(static_cast<const W*>(a.w.data), a.K, a.x, a.ldx, a.M, a.n0, a.n1, a.y, a.ldy);
   else
-    linear_blocked<FmaPolicy<IsaAvx512, W>, kNR, kMR, kNRD>(static_cast<const W*>(a.w), a.K, a.x,
+    linear_blocked<FmaPolicy<IsaAvx512, W>, kNR, kMR, kNRD>(static_cast<const W*>(a.w.data), a.K, a.x,
                                                         a.ldx, a.M, a.n0, a.n1, a.y, a.ldy);
 }
 const LinearKernel linear_f32w_f32a__avx512{nullptr, nullptr, &linear_run_avx512<float>};

@@ -42,20 +42,17 @@ const LinearKernel linear_bf16w_f32a__avx512bf16{&bf16_linear_prep_bytes<IsaAvx5
                                                  &bf16_linear_run<IsaAvx512, kNR, kMR, kNRD, 2, 12>};
 
 size_t prep_bytes_bf16a(int64_t M, int64_t K) { return size_t(std::max<int64_t>(M, 1)) * size_t(bf16_row_stride(K)) * 2; }
-void prep_bf16a(const float* x, int64_t ldx, int64_t M, int64_t K, void* xp) {
-  prep_bf16_round_rows(x, ldx, 0, M, K, static_cast<uint16_t*>(xp));
-}
-void prep_rows_bf16a(const float* x, int64_t ldx, int64_t, int64_t K, int64_t m0, int64_t m1, void* xp) {
-  prep_bf16_round_rows(x, ldx, m0, m1, K, static_cast<uint16_t*>(xp));
+void prep_bf16a(const LinearPrepArgs& p) {
+  prep_bf16_round_rows(p.x, p.ldx, p.m0, p.m1, p.K, static_cast<uint16_t*>(p.xp));
 }
 void run_bf16a(const LinearArgs& a) {
   if (a.M >= kPackedMinM)
-    return linear_bf16a_packed(static_cast<const uint16_t*>(a.w), a.K, static_cast<const uint16_t*>(a.xp),
+    return linear_bf16a_packed(static_cast<const uint16_t*>(a.w.data), a.K, static_cast<const uint16_t*>(a.xp),
                                bf16_row_stride(a.K), a.M, a.n0, a.n1, a.y, a.ldy);
-  linear_blocked<Bf16DotPolicy, kNR, kMR, kNRD>(static_cast<const uint16_t*>(a.w), a.K, static_cast<const uint16_t*>(a.xp),
+  linear_blocked<Bf16DotPolicy, kNR, kMR, kNRD>(static_cast<const uint16_t*>(a.w.data), a.K, static_cast<const uint16_t*>(a.xp),
                                                 bf16_row_stride(a.K), a.M, a.n0, a.n1, a.y, a.ldy);
 }
-const LinearKernel linear_bf16w_bf16a__avx512bf16{&prep_bytes_bf16a, &prep_bf16a, &run_bf16a, &prep_rows_bf16a};
+const LinearKernel linear_bf16w_bf16a__avx512bf16{&prep_bytes_bf16a, &prep_bf16a, &run_bf16a, true};
 }  // namespace
 
 void register_linear_bf16_avx512bf16(KernelRegistry& r) {

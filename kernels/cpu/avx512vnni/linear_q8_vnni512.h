@@ -1,4 +1,4 @@
-// LinearQ8 (w8a8) with AVX512-VNNI vpdpbusd: 64 int8 products per instruction.
+// I8 Linear (w8a8) with AVX512-VNNI vpdpbusd: 64 int8 products per instruction.
 // Written once here, compiled into the avx512_vnni library (linear_q8_avx512vnni.cpp)
 // and into the amx library (linear_q8_amx.cpp: small M, row remainders). Anonymous
 // namespace on purpose: each ISA translation unit gets its own copy.
@@ -31,7 +31,7 @@ namespace llrt::kernels {
 namespace {
 
 template <int MB, int NB, bool ASYM>
-inline void q8_block(const LinearQ8Args& a, const Q8Prep<int8_t>& P, int64_t m0, int64_t n0) {
+inline void q8_block(const LinearArgs& a, const Q8Prep<int8_t>& P, int64_t m0, int64_t n0) {
   const int64_t K = a.K;
   const __m512i flip = _mm512_set1_epi8(char(0x80));
   const __m512i ones = _mm512_set1_epi8(1);
@@ -40,7 +40,7 @@ inline void q8_block(const LinearQ8Args& a, const Q8Prep<int8_t>& P, int64_t m0,
   const int8_t* x[MB];
 #pragma GCC unroll 4
   for (int j = 0; j < NB; ++j) {
-    w[j] = a.w + (n0 + j) * K;
+    w[j] = q8_weights(a) + (n0 + j) * K;
     rs[j] = _mm512_setzero_si512();
 #pragma GCC unroll 4
     for (int i = 0; i < MB; ++i) acc[i][j] = _mm512_setzero_si512();
@@ -99,7 +99,7 @@ inline void q8_block(const LinearQ8Args& a, const Q8Prep<int8_t>& P, int64_t m0,
 }
 
 template <int NB, bool ASYM>
-inline void q8_rows(const LinearQ8Args& a, const Q8Prep<int8_t>& P, int64_t n0) {
+inline void q8_rows(const LinearArgs& a, const Q8Prep<int8_t>& P, int64_t n0) {
   int64_t m = 0;
   for (; m + 4 <= a.M; m += 4) q8_block<4, NB, ASYM>(a, P, m, n0);
   switch (a.M - m) {
@@ -111,7 +111,7 @@ inline void q8_rows(const LinearQ8Args& a, const Q8Prep<int8_t>& P, int64_t n0) 
 }
 
 template <bool ASYM>
-void q8_run(const LinearQ8Args& a, const Q8Prep<int8_t>& P) {
+void q8_run(const LinearArgs& a, const Q8Prep<int8_t>& P) {
   int64_t n = a.n0;
   for (; n + 4 <= a.n1; n += 4) q8_rows<4, ASYM>(a, P, n);
   switch (a.n1 - n) {
@@ -123,7 +123,7 @@ void q8_run(const LinearQ8Args& a, const Q8Prep<int8_t>& P) {
 }
 
 // Rows [a.n0, a.n1) of all M tokens from row-major prepped codes P.
-inline void q8_vnni512_run(const LinearQ8Args& a, const Q8Prep<int8_t>& P) {
+inline void q8_vnni512_run(const LinearArgs& a, const Q8Prep<int8_t>& P) {
   bool asym = false;
   for (int64_t m = 0; m < a.M; ++m) asym |= P.zp[m] != 0;
   if (asym) q8_run<true>(a, P);

@@ -1,4 +1,4 @@
-// LinearQ8 (w8a8) with AVX-VNNI (VEX-encoded vpdpbusd on 256-bit registers: Alder
+// I8 Linear (w8a8) with AVX-VNNI (VEX-encoded vpdpbusd on 256-bit registers: Alder
 // Lake and later client cores, Sapphire Rapids). Same scheme as the AVX512-VNNI
 // variant, 32 products per instruction.
 //
@@ -33,11 +33,11 @@ struct AvxVnniDpbusd {  // u = w ^ 0x80 (unsigned side), vpdpbusd with the int8 
   static __m256i row_sum(__m256i rs, __m256i w) { return _mm256_dpbusd_avx_epi32(rs, w, _mm256_set1_epi8(1)); }
 };
 
-const LinearQ8Kernel k_avxvnni{q8_prep_bytes<int8_t>, q8_prep<int8_t>, q8y_run<AvxVnniDpbusd>};
+const LinearKernel k_avxvnni{q8_prep_bytes<int8_t>, q8_prep<int8_t>, q8y_run<AvxVnniDpbusd>, true};
 
 }  // namespace
 
 void register_linear_q8_avxvnni(KernelRegistry& r) {
-  r.add({Op::LinearQ8, DType::I8, DType::F32, Backend::AvxVnni, "linear_q8_i8w_f32a__avx_vnni", &k_avxvnni});
+  r.add({Op::Linear, DType::I8, DType::F32, Backend::AvxVnni, "linear_i8w_f32a__avx_vnni", &k_avxvnni});
 }
 }  // namespace llrt::kernels

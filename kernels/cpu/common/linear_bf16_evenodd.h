@@ -95,18 +95,18 @@ size_t bf16_linear_prep_bytes(int64_t M, int64_t K) {
   return M >= 1 ? size_t(evenodd_row_stride<Isa>(K)) * 4 : 0;
 }
 template <class Isa>
-void bf16_linear_prep(const float* x, int64_t, int64_t M, int64_t K, void* xp) {
-  if (M == 1) prep_evenodd_row<Isa>(x, K, static_cast<float*>(xp));
+void bf16_linear_prep(const LinearPrepArgs& p) {
+  if (p.M == 1) prep_evenodd_row<Isa>(p.x, p.K, static_cast<float*>(p.xp));
 }
 template <class Isa, int NR, int MR, int NRD, int PackNV, int PackMR>
 void bf16_linear_run(const LinearArgs& a) {
   if (a.M == 1)
-    linear_blocked<Bf16EvenOddPolicy<Isa>, NR, MR, NRD>(static_cast<const uint16_t*>(a.w), a.K, static_cast<const float*>(a.xp),
+    linear_blocked<Bf16EvenOddPolicy<Isa>, NR, MR, NRD>(static_cast<const uint16_t*>(a.w.data), a.K, static_cast<const float*>(a.xp),
                                                        evenodd_row_stride<Isa>(a.K), 1, a.n0, a.n1, a.y, a.ldy);
   else if (a.M >= kPackedMinM)
-    linear_packed<Isa, bf16_t, PackNV, PackMR>(static_cast<const bf16_t*>(a.w), a.K, a.x, a.ldx, a.M, a.n0, a.n1, a.y, a.ldy);
+    linear_packed<Isa, bf16_t, PackNV, PackMR>(static_cast<const bf16_t*>(a.w.data), a.K, a.x, a.ldx, a.M, a.n0, a.n1, a.y, a.ldy);
   else
-    linear_blocked<FmaPolicy<Isa, bf16_t>, NR, MR, NRD>(static_cast<const bf16_t*>(a.w), a.K, a.x, a.ldx, a.M, a.n0, a.n1, a.y,
+    linear_blocked<FmaPolicy<Isa, bf16_t>, NR, MR, NRD>(static_cast<const bf16_t*>(a.w.data), a.K, a.x, a.ldx, a.M, a.n0, a.n1, a.y,
                                                         a.ldy);
 }
 

@@ -1,4 +1,4 @@
-// LinearQ8 (w8a8) pieces shared by every ISA variant: the prep buffer layout, the
+// I8 Linear (w8a8) pieces shared by every ISA variant: the prep buffer layout, the
 // activation quantization (written once in plain C++, compiled per ISA: the compiler
 // vectorizes it; every operation is an exactly-rounded IEEE op, so every variant makes
 // bit-identical codes), the weight-scale load and the epilogue.
@@ -141,13 +141,14 @@ inline void q8_quantize_row(const float* x, int64_t K, const ActQuantParams& p, 
 }
 
 template <class Code>
-void q8_prep(const float* x, int64_t ldx, int64_t M, int64_t K, int64_t m0, int64_t m1,
-             const ActQuantParams& p, void* xq) {
-  auto P = Q8Prep<Code>::at(xq, M, K);
-  for (int64_t m = m0; m < m1; ++m)
-    q8_quantize_row<Code>(x + m * ldx, K, p, P.scale + m, P.zp + m, P.qsum + m, P.codes + m * P.lda,
+void q8_prep(const LinearPrepArgs& a) {
+  auto P = Q8Prep<Code>::at(a.xp, a.M, a.K);
+  for (int64_t m = a.m0; m < a.m1; ++m)
+    q8_quantize_row<Code>(a.x + m * a.ldx, a.K, *a.act, P.scale + m, P.zp + m, P.qsum + m, P.codes + m * P.lda,
                           P.lda);
 }
+
+inline const int8_t* q8_weights(const LinearArgs& a) { return static_cast<const int8_t*>(a.w.data); }
 
 template <class Code>
 size_t q8_prep_bytes(int64_t M, int64_t K) { return Q8Prep<Code>::bytes(M, K); }
@@ -161,12 +162,12 @@ inline float q8_f16_to_f32(uint16_t h) {
   return q8_float(sign | q8_bits(sub));
 }
 
-inline float q8_w_scale(const LinearQ8Args& a, int64_t n) {
-  const int64_t i = a.w_scale_per_channel ? n : 0;
-  switch (a.w_scale_dtype) {
-    case DType::F32: return static_cast<const float*>(a.w_scale)[i];
-    case DType::F16: return q8_f16_to_f32(static_cast<const uint16_t*>(a.w_scale)[i]);
-    default: return bf16_to_f32(static_cast<const uint16_t*>(a.w_scale)[i]);
+inline float q8_w_scale(const LinearArgs& a, int64_t n) {
+  const int64_t i = a.w.granularity == ScaleGranularity::Channel ? n : 0;
+  switch (a.w.scale_dtype) {
+    case DType::F32: return static_cast<const float*>(a.w.scales)[i];
+    case DType::F16: return q8_f16_to_f32(static_cast<const uint16_t*>(a.w.scales)[i]);
+    default: return bf16_to_f32(static_cast<const uint16_t*>(a.w.scales)[i]);
   }
 }
 

@@ -30,14 +30,14 @@ inline int32_t q8y_hsum_epi32(__m256i v) {
 }
 
 template <class T, int MB, int NB, bool ASYM>
-inline void q8y_block(const LinearQ8Args& a, const Q8Prep<typename T::Code>& P, int64_t m0, int64_t n0) {
+inline void q8y_block(const LinearArgs& a, const Q8Prep<typename T::Code>& P, int64_t m0, int64_t n0) {
   const int64_t K = a.K;
   __m256i acc[MB][NB], rs[NB];
   const int8_t* w[NB];
   const typename T::Code* x[MB];
 #pragma GCC unroll 4
   for (int j = 0; j < NB; ++j) {
-    w[j] = a.w + (n0 + j) * K;
+    w[j] = q8_weights(a) + (n0 + j) * K;
     rs[j] = _mm256_setzero_si256();
 #pragma GCC unroll 4
     for (int i = 0; i < MB; ++i) acc[i][j] = _mm256_setzero_si256();
@@ -90,14 +90,14 @@ inline void q8y_block(const LinearQ8Args& a, const Q8Prep<typename T::Code>& P, 
 }
 
 template <class T, int NB, bool ASYM>
-inline void q8y_rows(const LinearQ8Args& a, const Q8Prep<typename T::Code>& P, int64_t n0) {
+inline void q8y_rows(const LinearArgs& a, const Q8Prep<typename T::Code>& P, int64_t n0) {
   int64_t m = 0;
   for (; m + 2 <= a.M; m += 2) q8y_block<T, 2, NB, ASYM>(a, P, m, n0);
   if (m < a.M) q8y_block<T, 1, NB, ASYM>(a, P, m, n0);
 }
 
 template <class T, bool ASYM>
-void q8y_walk(const LinearQ8Args& a, const Q8Prep<typename T::Code>& P) {
+void q8y_walk(const LinearArgs& a, const Q8Prep<typename T::Code>& P) {
   int64_t n = a.n0;
   for (; n + 4 <= a.n1; n += 4) q8y_rows<T, 4, ASYM>(a, P, n);
   switch (a.n1 - n) {
@@ -110,8 +110,8 @@ void q8y_walk(const LinearQ8Args& a, const Q8Prep<typename T::Code>& P) {
 
 // The kernel's run(): rows [n0, n1) of y for all M tokens.
 template <class T>
-void q8y_run(const LinearQ8Args& a) {
-  const auto P = Q8Prep<typename T::Code>::at(a.xq, a.M, a.K);
+void q8y_run(const LinearArgs& a) {
+  const auto P = Q8Prep<typename T::Code>::at(a.xp, a.M, a.K);
   bool asym = false;
   for (int64_t m = 0; m < a.M; ++m) asym |= P.zp[m] != 0;
   if (asym) q8y_walk<T, true>(a, P);

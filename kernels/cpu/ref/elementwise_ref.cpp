@@ -79,17 +79,17 @@ void attention(const AttentionArgs& a) {
 }  // namespace
 
 void register_elementwise_ref(KernelRegistry& r) {
-  r.add({Op::Embedding, DType::F32, DType::F32, Backend::Ref, "embedding_f32w_f32a__ref", reinterpret_cast<const void*>(&embedding<ref::LoadF32>)});
-  r.add({Op::Embedding, DType::F16, DType::F32, Backend::Ref, "embedding_f16w_f32a__ref", reinterpret_cast<const void*>(&embedding<ref::LoadF16>)});
-  r.add({Op::Embedding, DType::BF16, DType::F32, Backend::Ref, "embedding_bf16w_f32a__ref", reinterpret_cast<const void*>(&embedding<ref::LoadBF16>)});
-  r.add({Op::RmsNorm, DType::F32, DType::F32, Backend::Ref, "rmsnorm_f32w_f32a__ref", reinterpret_cast<const void*>(&rmsnorm<ref::LoadF32>)});
-  r.add({Op::RmsNorm, DType::F16, DType::F32, Backend::Ref, "rmsnorm_f16w_f32a__ref", reinterpret_cast<const void*>(&rmsnorm<ref::LoadF16>)});
-  r.add({Op::RmsNorm, DType::BF16, DType::F32, Backend::Ref, "rmsnorm_bf16w_f32a__ref", reinterpret_cast<const void*>(&rmsnorm<ref::LoadBF16>)});
-  r.add({Op::Rope, DType::F32, DType::F32, Backend::Ref, "rope_f32a__ref", reinterpret_cast<const void*>(&rope)});
-  r.add({Op::SiluMul, DType::F32, DType::F32, Backend::Ref, "silu_mul_f32a__ref", reinterpret_cast<const void*>(&silu_mul)});
-  r.add({Op::Add, DType::F32, DType::F32, Backend::Ref, "add_f32a__ref", reinterpret_cast<const void*>(&add)});
-  r.add({Op::Attention, DType::F32, DType::F32, Backend::Ref, "attention_f32kv_f32a__ref", reinterpret_cast<const void*>(&attention<ref::LoadF32>)});
-  r.add({Op::Attention, DType::F16, DType::F32, Backend::Ref, "attention_f16kv_f32a__ref", reinterpret_cast<const void*>(&attention<ref::LoadF16>)});
-  r.add({Op::Attention, DType::BF16, DType::F32, Backend::Ref, "attention_bf16kv_f32a__ref", reinterpret_cast<const void*>(&attention<ref::LoadBF16>)});
+  r.add({Op::Embedding, DType::F32, DType::F32, Backend::Ref, "embedding_f32w_f32a__ref", &embedding<ref::LoadF32>});
+  r.add({Op::Embedding, DType::F16, DType::F32, Backend::Ref, "embedding_f16w_f32a__ref", &embedding<ref::LoadF16>});
+  r.add({Op::Embedding, DType::BF16, DType::F32, Backend::Ref, "embedding_bf16w_f32a__ref", &embedding<ref::LoadBF16>});
+  r.add({Op::RmsNorm, DType::F32, DType::F32, Backend::Ref, "rmsnorm_f32w_f32a__ref", &rmsnorm<ref::LoadF32>});
+  r.add({Op::RmsNorm, DType::F16, DType::F32, Backend::Ref, "rmsnorm_f16w_f32a__ref", &rmsnorm<ref::LoadF16>});
+  r.add({Op::RmsNorm, DType::BF16, DType::F32, Backend::Ref, "rmsnorm_bf16w_f32a__ref", &rmsnorm<ref::LoadBF16>});
+  r.add({Op::Rope, DType::F32, DType::F32, Backend::Ref, "rope_f32a__ref", &rope});
+  r.add({Op::SiluMul, DType::F32, DType::F32, Backend::Ref, "silu_mul_f32a__ref", &silu_mul});
+  r.add({Op::Add, DType::F32, DType::F32, Backend::Ref, "add_f32a__ref", &add});
+  r.add({Op::Attention, DType::F32, DType::F32, Backend::Ref, "attention_f32kv_f32a__ref", &attention<ref::LoadF32>});
+  r.add({Op::Attention, DType::F16, DType::F32, Backend::Ref, "attention_f16kv_f32a__ref", &attention<ref::LoadF16>});
+  r.add({Op::Attention, DType::BF16, DType::F32, Backend::Ref, "attention_bf16kv_f32a__ref", &attention<ref::LoadBF16>});
 }
 }  // namespace llrt::kernels

@@ -15,13 +15,13 @@
 namespace llrt::kernels {
 namespace {
 
-void linear_q8_run_ref(const LinearQ8Args& a) {
-  const auto P = Q8Prep<int8_t>::at(a.xq, a.M, a.K);
+void linear_q8_run_ref(const LinearArgs& a) {
+  const auto P = Q8Prep<int8_t>::at(a.xp, a.M, a.K);
   for (int64_t m = 0; m < a.M; ++m) {
     const int8_t* q = P.codes + m * P.lda;
     const int64_t zp = P.zp[m];
     for (int64_t n = a.n0; n < a.n1; ++n) {
-      const int8_t* w = a.w + n * a.K;
+      const int8_t* w = q8_weights(a) + n * a.K;
       int64_t acc = 0;
       for (int64_t k = 0; k < a.K; ++k) acc += (int64_t(q[k]) - zp) * int64_t(w[k]);
       a.y[m * a.ldy + n] = q8_epilogue(int32_t(acc), P.scale[m], q8_w_scale(a, n));
@@ -29,11 +29,11 @@ void linear_q8_run_ref(const LinearQ8Args& a) {
   }
 }
 
-const LinearQ8Kernel k_ref{q8_prep_bytes<int8_t>, q8_prep<int8_t>, linear_q8_run_ref};
+const LinearKernel k_ref{q8_prep_bytes<int8_t>, q8_prep<int8_t>, linear_q8_run_ref, true};
 
 }  // namespace
 
 void register_linear_q8_ref(KernelRegistry& r) {
-  r.add({Op::LinearQ8, DType::I8, DType::F32, Backend::Ref, "linear_q8_i8w_f32a__ref", &k_ref});
+  r.add({Op::Linear, DType::I8, DType::F32, Backend::Ref, "linear_i8w_f32a__ref", &k_ref});
 }
 }  // namespace llrt::kernels

@@ -16,7 +16,7 @@ void linear_run(const LinearArgs& a) {
     const float* x = a.x + m * a.ldx;
     for (int64_t n = a.n0; n < a.n1; ++n) {
       double s = 0;
-      for (int64_t k = 0; k < a.K; ++k) s += double(x[k]) * double(L::at(a.w, n * a.K + k));
+      for (int64_t k = 0; k < a.K; ++k) s += double(x[k]) * double(L::at(a.w.data, n * a.K + k));
       a.y[m * a.ldy + n] = float(s);
     }
   }
