@@ -18,6 +18,9 @@ if grep -q xsimd "$pc"; then echo "install_check: llrt.pc requires xsimd"; exit 
 dups=$(printf '%s\n' $libs $cflags | sort | uniq -d)
 [ -z "$dups" ] || { echo "install_check: repeated in pkg-config output: $dups"; exit 1; }
 [ -f "$dest$prefix/include/llrt/model.h" ] || { echo "install_check: headers not installed"; exit 1; }
+# every public header compiles against the installed tree (none includes a source-tree-only file)
+for h in "$dest$prefix"/include/llrt/*.h; do echo "#include <llrt/$(basename "$h")>"; done |
+  c++ -std=c++20 -fsyntax-only -x c++ - $(pcf --cflags) || { echo "install_check: the installed headers do not compile"; exit 1; }
 [ -f "$(pcf --variable=libdir)/libllrt.a" ] || { echo "install_check: libllrt.a not installed"; exit 1; }
 "$dest$prefix/bin/llrt" --version
 for mode in "" --static; do
