@@ -164,13 +164,14 @@ TEST_CASE("chat: /system, /save, /load, /reset, multi-line input; the oldest tur
   int st = -1;
   const auto dir = stories_chat("cli-chat");
   const std::string saved = (dir / "conv.json").string();
-  spit(dir / "in.txt", "/system Be kind\nOnce upon \\\na time\n/save " + saved + "\n/reset\n/load " + saved + "\n/bogus\n/exit\n");
+  spit(dir / "in.txt", "/system Be kind\nOnce upon \\\na time\n/save " + saved + "\n/reset\n/load " + saved + "\n/bogus\n/save /nonexistent/x.json\n/exit\n");
   std::string out = cli("chat " + dir.string() + " -n 4 --temp 0 < " + (dir / "in.txt").string(), &st, true);
   CHECK(st == 0);
   has(out, "system prompt set");
   has(out, "messages written to");
   has(out, "llrt chat: 3 messages loaded from");
   has(out, "unknown command /bogus");
+  has(out, "llrt chat: cannot write /nonexistent/x.json");
   const auto conv = read_json_file(saved);
   REQUIRE(conv.size() == 3);
   CHECK(conv[0]["content"] == "Be kind");

@@ -155,8 +155,12 @@ int cmd_chat(Args& a) {
       continue;
     }
     if (line.rfind("/save ", 0) == 0) {
-      write_file(line.substr(6), msgs.dump(2) + "\n");
-      std::fprintf(stderr, "llrt chat: %zu messages written to %s\n", msgs.size(), line.substr(6).c_str());
+      try {
+        write_file(line.substr(6), msgs.dump(2) + "\n");
+        std::fprintf(stderr, "llrt chat: %zu messages written to %s\n", msgs.size(), line.substr(6).c_str());
+      } catch (const Error& e) {
+        std::fprintf(stderr, "llrt chat: %s\n", e.what());
+      }
       continue;
     }
     if (line.rfind("/load ", 0) == 0) {
