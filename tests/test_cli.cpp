@@ -364,7 +364,27 @@ TEST_CASE("load progress: ModelOptions::on_bytes and progress report shards and 
     }
   }
   int st = -1;
-  const std::string out = cli("run " + S() + " --ids 1 -n 2 --no-mmap", &st, true);
+  std::string out = cli("run " + S() + " --ids 1 -n 2 --no-mmap", &st, true, "LLRT_PROGRESS_AFTER=0");
   CHECK(st == 0);
-  lacks(out, "\r");
+  lacks(out, "\r");  // stderr is not a terminal
+  lacks(out, "loading shard");
+  if (std::system("command -v script >/dev/null 2>&1") != 0) {
+    MESSAGE("no `script` (util-linux): the terminal case is not run");
+    return;
+  }
+  // On a terminal (script gives the command a pty), with the one-second threshold set to 0.
+  const std::string run = std::string(LLRT_BUILD_DIR) + "/tools/llrt run " + S() + " --ids 1 -n 1 --no-mmap";
+  auto on_tty = [&](const std::string& extra) {
+    const std::string cmd = "LLRT_PROGRESS_AFTER=0 script -qfec '" + run + extra + "' /dev/null 2>&1 < /dev/null";
+    FILE* p = popen(cmd.c_str(), "r");
+    std::string o;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) o.append(buf, n);
+    pclose(p);
+    return o;
+  };
+  out = on_tty("");
+  has(out, "\rllrt: loading shard 1/1  0.00 / 0.00 GB");
+  lacks(on_tty(" --quiet"), "loading shard");
 }
