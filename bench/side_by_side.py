@@ -380,7 +380,7 @@ def parse_llrt_output(text):
 
 
 def run_llrt(exe, model_dir, p, n, t, reps, extra, timeout):
-    cmd = [exe, "bench", model_dir, "-p", str(p), "-n", str(n), "-r", str(reps), "-t", str(t), "--json"] + extra
+    cmd = [exe, "bench", model_dir, "-p", str(p), "-n", str(n), "-r", str(reps), "-t", str(t), "--json", "--bandwidth"] + extra
     print(f"$ {shlex.join(cmd)}   [loadavg {os.getloadavg()[0]:.2f}]", flush=True)
     t0 = time.time()
     try:

@@ -94,7 +94,7 @@ tail -2 "$OUT/bench.log"
 run_bench() {  # $1 name, $2 model dir, extra args
   local name=$1 dir=$2; shift 2
   log "llrt bench $name"
-  timeout 150 "$BIN/llrt" bench "$dir" --device cuda -p 512 -n 128 -r 3 --json "$@" >"$OUT/$name.json" 2>>"$OUT/bench.log" ||
+  timeout 150 "$BIN/llrt" bench "$dir" --device cuda -p 512 -n 128 -r 3 --json --bandwidth "$@" >"$OUT/$name.json" 2>>"$OUT/bench.log" ||
     { log "llrt bench $name failed"; tail -5 "$OUT/bench.log"; fail=1; }
 }
 run_bench llrt_bf16 "$SYN/8b-bf16"

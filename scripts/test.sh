@@ -2,6 +2,7 @@
 # Installs what is missing, builds llrt, and runs the whole test suite:
 #   1. release build + every doctest suite (meson test)
 #   2. the same suites under AddressSanitizer + UndefinedBehaviorSanitizer
+#   2b. meson install into a DESTDIR + a pkg-config consumer built and run (scripts/install_check.sh)
 #   3. the libFuzzer target on the loader/config parsers for a bounded time
 # Ends with "N passed, M failed" and exits non-zero on any failure.
 set -uo pipefail
@@ -30,6 +31,8 @@ run_suite() {  # $1 build dir, $2... meson setup args
 MESON_TEST_ARGS=()
 echo "== release build + tests"
 run_suite build -Dbuildtype=release || failed=$((failed + 1))
+echo "== install into a DESTDIR + a pkg-config consumer"
+if bash scripts/install_check.sh build; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 
 if [ "${LLRT_SKIP_SANITIZERS:-0}" != 1 ]; then
   echo "== ASan + UBSan build + tests"

@@ -328,7 +328,7 @@ TEST_CASE("the llrt CLI: every number is checked in full, and before anything lo
       {"run " + none + "--ids 1 --repeat-penalty 0", "--repeat-penalty: 0 divides by zero"},
       {"run " + none + "--ids 1 --top-k abc", "--top-k: 'abc' is not a whole number"},
       {"run " + none + "--ids 1 --seed -1", "--seed: '-1' is not a non-negative whole number"},
-      {"run " + none + "--ids 1 -n -1", "-n: -1 is out of range (must be 0 to 2147483647: new tokens)"},
+      {"run " + none + "--ids 1 -n -2", "-n: -2 is out of range (must be -1 to 2147483647: new tokens; -1: until EOS or the context is full)"},
       {"chat " + none + "--temp -1", "--temp: -1 is out of range"},
       {"perplexity " + none + "--file x --ctx -7", "--ctx: -7 is out of range"},
       {"perplexity " + none + "--file x --chunks -1", "--chunks: -1 is out of range"},
@@ -437,6 +437,7 @@ TEST_CASE("non-finite weights: generation and perplexity stop with the step and 
     }
     Context ctx(model, ContextOptions{128, 16});
     PerplexityOptions po;
+    po.method = PerplexityMethod::AllPositions;
     po.chunk = 64;
     po.bos = 1;
     std::vector<int32_t> text(200, 300);
@@ -455,7 +456,7 @@ TEST_CASE("non-finite weights: generation and perplexity stop with the step and 
     has(out, "error [NonFinite]");
     const std::string path = (dir / "text.txt").string();
     spit(path, "Once upon a time there was a little girl. She liked to play in the park with her friends.");
-    out = run_cli_all("perplexity " + dir.string() + " --file " + path + " --ctx 16", &st);
+    out = run_cli_all("perplexity " + dir.string() + " --file " + path + " --ctx 16 --all-positions", &st);
     CHECK(st == 1);
     has(out, "error [NonFinite]: perplexity chunk 1");
     CHECK(out.find("PPL = nan") == std::string::npos);
@@ -587,6 +588,7 @@ TEST_CASE("perplexity: stories260K equals an independent numpy float64 evaluatio
   for (DType kv : {DType::F32, DType::F16}) {
     Context ctx(model, ContextOptions{128, 16, kv});
     PerplexityOptions po;
+    po.method = PerplexityMethod::AllPositions;
     po.chunk = ref["chunk"].get<int64_t>();
     po.bos = tok.bos_id();
     po.n_batch = 7;  // logits taken in odd pieces: the same values
@@ -607,6 +609,7 @@ TEST_CASE("perplexity: stories260K equals an independent numpy float64 evaluatio
   // errors: nothing to score, chunk too small, chunk beyond the context
   Context small(model, ContextOptions{32, 16});
   PerplexityOptions po;
+  po.method = PerplexityMethod::AllPositions;
   po.bos = 1;
   po.chunk = 64;
   CHECK_THROWS_AS(perplexity(small, text_ids, po), Error);
@@ -626,7 +629,7 @@ TEST_CASE("perplexity: stories260K equals an independent numpy float64 evaluatio
     std::fclose(f);
   }
   int st = -1;
-  const std::string out = run_cli("perplexity " + stories().string() + " --file " + path + " --ctx 64 --json", &st);
+  const std::string out = run_cli("perplexity " + stories().string() + " --file " + path + " --ctx 64 --json --all-positions", &st);
   CHECK(st == 0);
   const auto j = nlohmann::json::parse(out);
   CHECK(std::fabs(j["ppl"].get<double>() - ref["ppl"].get<double>()) / ref["ppl"].get<double>() < 1e-5);

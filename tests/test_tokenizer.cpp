@@ -107,7 +107,11 @@ TEST_CASE("tokenizer: Llama 2 tokenizer.json (transformers 4.x from_slow, legacy
 }
 
 TEST_CASE("tokenizer: TinyLlama tokenizer.model (SentencePiece) gives the same ids as the converted tokenizer.json") {
-  const Tokenizer tok = Tokenizer::load(model("tinyllama-mini-f16"));
+  // The converted tokenizer.json (the Hub's form) is the legacy one: the same tokenizer_config.json
+  // with `legacy` true (TinyLlama's says false: see the legacy test below).
+  nlohmann::json cfg = nlohmann::json::parse(slurp(model("tinyllama-mini-f16") / "tokenizer_config.json"));
+  cfg["legacy"] = true;
+  const Tokenizer tok = Tokenizer::from_sentencepiece(slurp(model("tinyllama-mini-f16") / "tokenizer.model"), cfg.dump());
   CHECK(tok.tokenizer_kind() == "sentencepiece tokenizer.model");
   CHECK(tok.vocab_size() == 32000);
   CHECK(tok.bos_id() == 1);
@@ -120,6 +124,34 @@ TEST_CASE("tokenizer: TinyLlama tokenizer.model (SentencePiece) gives the same i
   // the bare Llama 2 tokenizer.model (no tokenizer_config.json) behaves the same
   const Tokenizer bare = Tokenizer::from_sentencepiece(slurp(test::shared_dir() / "assets" / "llama2-tokenizer" / "tokenizer.model"));
   check_llamacpp_vectors(bare, "llama-spm");
+}
+
+TEST_CASE("tokenizer: SentencePiece `legacy` true and false match transformers (special tokens, leading text)") {
+  // tests/data/tokenizer/sentencepiece_legacy.json: scripts/tokenizer/make_legacy_vectors.py
+  // (LlamaTokenizerFast from tokenizer.model with legacy true / false). legacy false: no "▁" after a
+  // special token ("</s>\n<|user|>" is [2, 13, ...], not [2, 29871, 13, ...]).
+  const nlohmann::json ref = nlohmann::json::parse(slurp(data_dir() / "sentencepiece_legacy.json"));
+  const std::string proto = slurp(model("tinyllama-mini-f16") / "tokenizer.model");
+  nlohmann::json cfg = nlohmann::json::parse(slurp(model("tinyllama-mini-f16") / "tokenizer_config.json"));
+  REQUIRE(cfg["legacy"] == false);  // TinyLlama-Chat's own setting
+  const Tokenizer as_shipped = Tokenizer::load(model("tinyllama-mini-f16"));
+  const Tokenizer non_legacy = Tokenizer::from_sentencepiece(proto, cfg.dump());
+  cfg["legacy"] = true;
+  const Tokenizer legacy = Tokenizer::from_sentencepiece(proto, cfg.dump());
+  cfg.erase("legacy");  // absent: HF's default, legacy
+  const Tokenizer unset = Tokenizer::from_sentencepiece(proto, cfg.dump());
+  REQUIRE(ref["cases"].size() >= 15);
+  for (const auto& c : ref["cases"]) {
+    const std::string text = c["text"].get<std::string>();
+    const auto want_legacy = c["legacy_true"].get<std::vector<int32_t>>();
+    const auto want_non_legacy = c["legacy_false"].get<std::vector<int32_t>>();
+    CHECK_MESSAGE(legacy.encode(text, true) == want_legacy, text);
+    CHECK_MESSAGE(unset.encode(text, true) == want_legacy, text);
+    CHECK_MESSAGE(non_legacy.encode(text, true) == want_non_legacy, text);
+    CHECK_MESSAGE(as_shipped.encode(text, true) == want_non_legacy, text);
+  }
+  CHECK(non_legacy.encode("</s>\n<|user|>", false) == std::vector<int32_t>{2, 13, 29966, 29989, 1792, 29989, 29958});
+  CHECK(legacy.encode("</s>\n<|user|>", false) == std::vector<int32_t>{2, 29871, 13, 29966, 29989, 1792, 29989, 29958});
 }
 
 TEST_CASE("tokenizer: stories260K tok512 (SentencePiece BPE, 512 pieces) via .model and converted .json") {

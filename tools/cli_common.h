@@ -1,4 +1,6 @@
 #pragma once
+#include <string>
+
 #include "cli_args.h"
 
 namespace llrt::cli {
@@ -9,4 +11,8 @@ int cmd_inspect(Args& a);
 int cmd_bench(Args& a);
 int cmd_caps(Args& a);
 int cmd_perplexity(Args& a);
+int cmd_list(Args& a);
+// Help texts (cli_help.cpp): the global usage, and one command's (the usage for an unknown one).
+const char* usage();
+std::string command_help(const std::string& cmd);
 }  // namespace llrt::cli

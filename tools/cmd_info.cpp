@@ -17,9 +17,10 @@ int cmd_inspect(Args& a) {
   thread_option(a, &o.threads);
   std::string kv;
   if (a.value({"--kv-type"}, &kv)) o.kv_dtype = parse_kv_type(kv);
-  auto pos = a.positionals();
-  if (pos.size() != 1) fail(ErrorCode::InvalidArgument, "inspect: give exactly one MODEL_DIR");
-  auto r = inspect_model(pos[0], o);
+  std::string model_ref;
+  auto pos = model_and_positionals(a, "inspect", &model_ref);
+  if (!pos.empty()) fail(ErrorCode::InvalidArgument, "inspect: give exactly one MODEL");
+  auto r = inspect_model(resolve_model(model_ref), o);
   if (as_json) std::printf("%s\n", r.dump(2).c_str());
   else std::fputs(format_inspect(r).c_str(), stdout);
   return r["runnable"].get<bool>() ? 0 : 1;
@@ -27,7 +28,7 @@ int cmd_inspect(Args& a) {
 
 int cmd_caps(Args& a) {
   bool as_json = a.flag({"--json"});
-  if (a.flag({"--retune"})) kernel_choice_retune();  // measure the kernels again (src/kernel_choice.h)
+  if (a.flag({"--retune"})) kernel_choice_retune();  // measure the kernels again (src/engine/kernel_choice.h)
   a.positionals();
   auto c = capability_report();
   if (as_json) std::printf("%s\n", c.dump(2).c_str());

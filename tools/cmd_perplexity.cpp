@@ -1,7 +1,8 @@
-// llrt perplexity MODEL_DIR --file F [--ctx N] [--chunks K] [run options]: the model's
-// perplexity on a text (include/llrt/perplexity.h), like llama-perplexity: chunks of N
-// positions (default min(512, context)), each from a fresh context and the tokenizer's BOS
-// when the model adds one; the running value after each chunk, then the final one.
+// llrt perplexity MODEL -f FILE [--ctx N] [--chunks K] [--all-positions] [run options]: the model's
+// perplexity on a text (include/llrt/perplexity.h). By default llama-perplexity's method and output:
+// the text with BOS first in whole chunks of N tokens (default 512), the second half of each
+// scored, "[1]x,[2]y,..." running values on stdout, then "Final estimate: PPL = X +/- Y".
+// --all-positions: every position of chunks of BOS + N-1 tokens (the last partial chunk too).
 #include <cstdio>
 
 #include "cli_common.h"
@@ -18,33 +19,52 @@ int cmd_perplexity(Args& a) {
   int64_t chunks = 0;
   a.number<int64_t>({"--chunks"}, &chunks, 0, INT64_MAX, "0 scores every chunk");
   const bool json = a.flag({"--json"});
-  auto pos = a.positionals();
-  if (pos.empty()) fail(ErrorCode::InvalidArgument, "perplexity: MODEL_DIR is missing");
+  const bool all_positions = a.flag({"--all-positions"});
+  std::string model_ref;
+  auto pos = model_and_positionals(a, "perplexity", &model_ref);
   if (!have_file) fail(ErrorCode::InvalidArgument, "perplexity: --file F (the text to score) is missing");
-  if (pos.size() > 1) fail(ErrorCode::InvalidArgument, "perplexity: unexpected argument '" + pos[1] + "'");
+  if (!pos.empty()) fail(ErrorCode::InvalidArgument, "perplexity: unexpected argument '" + pos[0] + "'");
+  if (setup.ctx > 0 && setup.ctx < (all_positions ? 3 : 4))
+    fail(ErrorCode::InvalidArgument, "perplexity: --ctx " + std::to_string(setup.ctx) + " scores nothing (at least " +
+                                         (all_positions ? "3" : "4") + ")");
   const std::string text = read_text_file(file);
-  Tokenizer tok = Tokenizer::load(pos[0]);
+  const std::string dir = resolve_model(model_ref);
+  Tokenizer tok = Tokenizer::load(dir);
   const std::vector<int32_t> with_special = tok.encode("", true);
+  const bool adds_bos = !with_special.empty() && with_special[0] == tok.bos_id();
   PerplexityOptions po;
-  po.bos = !with_special.empty() && with_special[0] == tok.bos_id() ? tok.bos_id() : -1;  // the model adds BOS
-  const std::vector<int32_t> ids = tok.encode(text, false);
+  po.method = all_positions ? PerplexityMethod::AllPositions : PerplexityMethod::LlamaCpp;
+  po.bos = adds_bos ? tok.bos_id() : -1;
+  // llama-perplexity tokenizes with the special tokens (BOS first); all-positions adds BOS per chunk.
+  const std::vector<int32_t> ids = tok.encode(text, !all_positions);
   if (setup.ctx <= 0) setup.ctx = 512;
   po.chunk = setup.ctx;
   po.max_chunks = chunks;
-  Engine model = load_engine(pos[0], setup);
+  if (!all_positions && int64_t(ids.size()) < 2 * po.chunk)  // before the load
+    fail(ErrorCode::InvalidArgument, "perplexity: the text has " + std::to_string(ids.size()) + " tokens; llama-perplexity's method needs at least " +
+                                         std::to_string(2 * po.chunk) + " (2 x --ctx " + std::to_string(po.chunk) +
+                                         "): a longer text, a smaller --ctx, or --all-positions");
+  Engine model = load_engine(dir, setup);
   auto session = model.session(setup.ctx, setup.batch, setup.kv_dtype);
-  std::fprintf(stderr, "llrt: %zu tokens, chunks of %lld positions%s\n", ids.size(), (long long)po.chunk,
-               po.bos >= 0 ? " (BOS first)" : "");
+  const int64_t n_chunks = all_positions ? 0 : int64_t(ids.size()) / po.chunk;
+  if (all_positions)
+    std::fprintf(stderr, "llrt: %zu tokens, chunks of %lld positions, every position scored%s\n", ids.size(), (long long)po.chunk,
+                 po.bos >= 0 ? " (BOS first)" : "");
+  else
+    std::fprintf(stderr, "llrt: %zu tokens; calculating perplexity over %lld chunks, n_ctx=%lld (second half of each scored)\n",
+                 ids.size(), (long long)(chunks > 0 ? std::min(chunks, n_chunks) : n_chunks), (long long)po.chunk);
   PerplexityResult r = perplexity(*session, ids, po, [&](int64_t c, double ppl) {
-    if (!json) std::printf("[%lld]%.4f ", (long long)c, ppl), std::fflush(stdout);
+    if (!json) std::printf("[%lld]%.4f,", (long long)c, ppl), std::fflush(stdout);
   });
   const double ppl = r.ppl(), err = ppl * r.stderr_nll;
   if (json)
-    std::printf("{\"ppl\": %.9g, \"ppl_stderr\": %.9g, \"mean_nll\": %.12g, \"scored_tokens\": %zu, \"chunks\": %lld, \"chunk\": %lld}\n",
-                ppl, err, r.mean_nll, r.nll.size(), (long long)r.chunks, (long long)po.chunk);
+    std::printf("{\"ppl\": %.9g, \"ppl_stderr\": %.9g, \"mean_nll\": %.12g, \"scored_tokens\": %zu, \"chunks\": %lld, \"chunk\": %lld, "
+                "\"method\": \"%s\"}\n",
+                ppl, err, r.mean_nll, r.nll.size(), (long long)r.chunks, (long long)po.chunk, all_positions ? "all-positions" : "llama.cpp");
   else
-    std::printf("\nfinal estimate: PPL = %.4f +/- %.4f (%zu tokens scored in %lld chunks, %s)\n", ppl, err, r.nll.size(),
-                (long long)r.chunks, model.device_name().c_str());
+    std::printf("\nFinal estimate: PPL = %.4f +/- %.5f\n", ppl, err);
+  std::fprintf(stderr, "llrt: %zu tokens scored in %lld chunks (%s), %s\n", r.nll.size(), (long long)r.chunks,
+               all_positions ? "all positions" : "llama-perplexity's method", model.device_name().c_str());
   return 0;
 }
 

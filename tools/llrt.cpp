@@ -5,6 +5,9 @@
 //   llrt inspect MODEL_DIR [--json] [--ctx N]     diagnostics (also: llrt-inspect)
 //   llrt bench MODEL_DIR                          pp/tg throughput like llama-bench
 //   llrt caps [--json]                            what this machine can run
+//   llrt perplexity MODEL_DIR -f FILE             llama-perplexity's measure
+//   llrt list [DIR ...]                           checkpoints found, with inspect's verdict
+// The help texts: cli_help.cpp.
 #include <unistd.h>
 
 #include <chrono>
@@ -18,44 +21,19 @@
 
 using namespace llrt;
 
-static const char* kUsage = R"(usage: llrt <command> [options]
-commands:
-  run MODEL_DIR      generate text: -p PROMPT | --ids "1 2 3" | --file F
-                     -n N (max new tokens, default 256), --temp T, --top-k K, --top-p P,
-                     --min-p P, --repeat-penalty R, --seed S, --stop STR (repeatable),
-                     -t THREADS, --ctx N, --batch N, --kv-type f32|f16|bf16 (KV cache;
-                     default f32, 16-bit halves its memory), --print-ids, --no-bos,
-                     --chat [--system TEXT] (apply the model's chat template),
-                     --no-mmap (copy the weights into huge-page memory: the faster decode;
-                     the default when they fit in 70% of available memory) | --mmap
-                     (zero-copy, instant start), --verbose,
-                     --device cpu|cuda (default: cuda when a GPU is present and runs the model)
-  chat MODEL_DIR     interactive chat with the model's template (same sampling options)
-  tokenize MODEL_DIR TEXT   print token ids (--pieces, --no-bos, --file F, --stdin)
-  inspect MODEL_DIR  diagnostics: family, shapes, dtypes, tokenizer, memory, kernels (--json, --ctx N,
-                     --kv-type f32|f16|bf16 for the memory estimate, --check-weights: scan
-                     every tensor for NaN/Inf)
-  bench MODEL_DIR    throughput: -p 512 -n 128 -r 3 -t THREADS, -d DEPTH (tokens already in the
-                     context), --kv-type, --json, --mmap|--no-mmap, --device
-  caps               CPU features, backends and registered kernels (--json)
-  perplexity MODEL_DIR --file F   perplexity of a text (llama-perplexity's measure): --ctx N
-                     positions per chunk (default 512; BOS first when the model adds it),
-                     --chunks K (first K only), --json, and the run options (-t, --kv-type, ...)
-numbers are checked before anything loads: -t 0 (the default) uses the physical cores, at most 4x the
-  logical cores; --ctx 1..max_position_embeddings; --batch 1..4096; --temp >= 0; --top-p (0, 1]; --min-p [0, 1]
-environment: LLRT_ISA=avx2|avx512|avx512_bf16|amx caps the instruction sets used
-             LLRT_CUDA_DEVICE=N picks the GPU; LLRT_CUDA_GRAPHS=0 disables the decode graph
-)";
-
 int main(int argc, char** argv) {
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
-    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    std::fputs(cli::usage(), argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
   }
   std::string cmd = argv[1];
-  for (int i = 2; i < argc; ++i)  // `llrt CMD --help`: the usage (every command's options are in it)
+  if (cmd == "--version" || cmd == "version") {
+    std::printf("llrt %s\n", LLRT_VERSION);
+    return 0;
+  }
+  for (int i = 2; i < argc; ++i)  // `llrt CMD --help`: that command's options
     if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
-      std::fputs(kUsage, stdout);
+      std::fputs(cli::command_help(cmd).c_str(), stdout);
       return 0;
     }
   try {
@@ -67,7 +45,8 @@ int main(int argc, char** argv) {
     if (cmd == "bench") return cli::cmd_bench(args);
     if (cmd == "caps") return cli::cmd_caps(args);
     if (cmd == "perplexity") return cli::cmd_perplexity(args);
-    std::fprintf(stderr, "llrt: unknown command '%s'\n%s", cmd.c_str(), kUsage);
+    if (cmd == "list") return cli::cmd_list(args);
+    std::fprintf(stderr, "llrt: unknown command '%s'\n%s", cmd.c_str(), cli::usage());
     return 2;
   } catch (const Error& e) {
     std::fprintf(stderr, "llrt %s: error [%s]: %s\n", cmd.c_str(), error_code_name(e.code()), e.what());

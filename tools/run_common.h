@@ -1,11 +1,16 @@
 #pragma once
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "cli_args.h"
 #include "llrt/cuda.h"
+#include "llrt/chat_template.h"
 #include "llrt/engine.h"
 #include "llrt/generate.h"
 #include "llrt/model.h"
@@ -21,6 +26,7 @@ struct RunSetup {
   bool verbose = false;
   std::string device;  // --device cpu|cuda; empty: cuda when a GPU runs the model, else cpu
   DType kv_dtype = DType::F32;  // --kv-type f32|f16|bf16 (the CPU engine; CUDA keeps F32)
+  bool quiet = false;  // --quiet: no progress line while loading
 };
 RunSetup parse_run_setup(Args& a);
 // -t/--threads: 0 (the physical cores) up to max_threads() = 4x the logical cores (more only slows
@@ -44,6 +50,9 @@ struct Engine {
     return eng->new_session(SessionOptions{ctx, batch, kv_dtype});
   }
 };
+// A ModelOptions::on_bytes that draws "llrt: loading shard i/n  X / Y GB  R GB/s" on stderr once
+// the load has taken `after_seconds` (the caller checks that stderr is a terminal).
+std::function<void(const LoadProgress&)> progress_line(double after_seconds = 1.0);
 // Opens the model with the setup's options (llrt::open) and reports the device choice.
 Engine load_engine(const std::string& dir, const RunSetup& s);
 struct SamplingFlags {
@@ -53,12 +62,34 @@ struct SamplingFlags {
   std::vector<std::string> stop;
 };
 SamplingFlags parse_sampling_flags(Args& a);
+// -n -1 (llama.cpp's "until EOS or the context is full") as max_new_tokens.
+constexpr int64_t kUntilContextFull = INT64_MAX;
 // Defaults from generation_config.json, overridden by the flags; validated.
 GenerateOptions generate_options(const SamplingFlags& f, const Checkpoint& ck);
 void print_stats(const Engine& e, const GenerateStats& st);
 std::string read_text_file(const std::string& path);
 // Renders a single-turn conversation with the model's chat template and encodes it
 // (BOS not added twice when the template writes it).
-std::vector<int32_t> chat_prompt_ids(const std::string& model_dir, const Tokenizer& tok, const std::string& system,
-                                     const std::string& user);
+// The positionals (Args::positionals: unknown options are errors) and the model: -m/--model VALUE,
+// else the first positional (taken out); Error naming `cmd` when neither is given. Not resolved
+// yet (every option is checked first).
+std::vector<std::string> model_and_positionals(Args& a, const char* cmd, std::string* model);
+// A folder as is, a Hugging Face name through the local Hub cache (llrt::resolve_model_path).
+std::string resolve_model(const std::string& ref);
+// --chat-template FILE and --chat-template-kwargs JSON (an object; checked here).
+struct TemplateFlags {
+  std::string file;
+  nlohmann::ordered_json kwargs = nlohmann::ordered_json::object();
+};
+TemplateFlags parse_template_flags(Args& a);
+// The template: FILE when given (bos/eos tokens from the model's tokenizer_config.json when it
+// has one), else the model's.
+ChatTemplate load_chat_template(const std::string& model_dir, const TemplateFlags& f);
+// An OpenAI messages array read from a file: [{"role": ..., "content": string | [{"type": "text",
+// "text": ...}]}, ...]; content parts are joined. Error{InvalidArgument} naming the problem.
+nlohmann::ordered_json read_messages_file(const std::string& path);
+// Renders the conversation (add_generation_prompt) and encodes it, BOS not added twice when the
+// template writes it; `rendered` receives the text.
+std::vector<int32_t> chat_prompt_ids(const ChatTemplate& t, const Tokenizer& tok, const nlohmann::ordered_json& messages,
+                                     const TemplateFlags& f, std::string* rendered = nullptr);
 }  // namespace llrt::cli

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "llrt/checkpoint.h"
+#include "llrt/model.h"  // LoadProgress
 #include "llrt/session.h"
 
 namespace llrt {
@@ -48,6 +49,7 @@ struct OpenOptions {
   int64_t n_batch = 512;             //   load; on CUDA weights + one such context must fit in memory)
   DType kv_dtype = DType::F32;       // the KV cache sessions will use (decides Auto: CUDA keeps F32)
   std::function<void(const std::string&)> progress;  // one-line status messages while loading
+  std::function<void(const LoadProgress&)> on_bytes = nullptr;  // CPU: the weights' bytes as they arrive (ModelOptions::on_bytes)
 };
 
 class Engine {

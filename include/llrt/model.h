@@ -28,14 +28,27 @@ namespace llrt {
 
 struct KernelVerdict;  // src/engine: one kernel need with the kernel chosen for it
 
+// Where a load is: the weight files are read one after another (a single model.safetensors is
+// shard 1 of 1); bytes count the files' sizes. Only a copy (LoadMode::Copy) reads bytes; a mapping
+// reports each shard as done when it is mapped.
+struct LoadProgress {
+  int shard = 0, shards = 0;           // 1-based shard being read, of shards
+  uint64_t bytes_done = 0, bytes_total = 0;  // over every shard
+};
+
 struct ModelOptions {
   // Copy into huge-page-backed memory (the faster decode, measured in bench/README.md),
   // Mmap (zero-copy, instant start), or Auto (default): Copy when the weights fit in
   // available memory, else Mmap, said through `progress`.
   MapOptions map{LoadMode::Auto};
   int threads = 0;       // 0: physical cores
-  // Called while loading with a one-line status (e.g. "shard 2/4 (4.9 GB)").
+  // Called while loading with a one-line status: the load mode chosen, "copying shard 2/4
+  // (4.9 GB) model-00002-of-00004.safetensors" as each weight file starts (copy only), the
+  // kernel measurement when it runs.
   std::function<void(const std::string&)> progress;
+  // Called as the weights' bytes arrive (copy: after each 64 MiB chunk and at each shard's start
+  // and end; mmap: once per shard), from one thread at a time: for a progress bar.
+  std::function<void(const LoadProgress&)> on_bytes = nullptr;
 };
 
 struct ContextOptions {

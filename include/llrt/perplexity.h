@@ -1,12 +1,19 @@
-// Perplexity of a token sequence under a model (llama-perplexity's measure, HF's formula).
+// Perplexity of a token sequence under a model, two methods (PerplexityOptions::method):
 //
-// The ids are cut into chunks of at most `chunk` positions; each chunk starts with a fresh
-// context (Session::reset) and, when bos >= 0, the BOS token, so a chunk holds BOS + up to
-// chunk-1 text tokens (else chunk text tokens). Every position after the first of a chunk
-// is scored with the logits of the position before it:
-//   nll_i = -log softmax(logits_{i-1})[id_i]   (log-sum-exp in F64)
-//   ppl   = exp(mean nll) over all scored tokens, stderr of the mean nll reported too.
-// Logits are taken n_batch positions at a time (eval_all), never a whole chunk's at once.
+// LlamaCpp (default): llama-perplexity's measure. `ids` is the text as the tokenizer encodes it
+// with its special tokens (BOS first when the model adds one). It is cut into n = ids.size() /
+// chunk whole chunks (a partial last chunk is dropped; fewer than 2 * chunk ids is an error, as
+// there); in each chunk the first id is replaced by `bos` when bos >= 0, the chunk is evaluated
+// from a fresh context, and only its second half is scored: the logits at positions
+// chunk/2 .. chunk-2 predict the ids after them (chunk - chunk/2 - 1 tokens per chunk).
+//
+// AllPositions: every position of every chunk. The ids (no special tokens) are cut into chunks of
+// at most chunk-1 ids (chunk with no BOS), each after `bos` when bos >= 0 and from a fresh
+// context, and every position after the first of a chunk is scored.
+//
+// Both: nll_i = -log softmax(logits_{i-1})[id_i] (log-sum-exp in F64), ppl = exp(mean nll), and
+// the standard error of the mean nll. Logits are taken n_batch positions at a time (eval_all),
+// never a whole chunk's at once.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -17,11 +24,14 @@
 
 namespace llrt {
 
+enum class PerplexityMethod { LlamaCpp, AllPositions };
+
 struct PerplexityOptions {
   int64_t chunk = 512;     // positions per chunk (<= the session's context)
-  int32_t bos = -1;        // prepended to every chunk when >= 0
+  int32_t bos = -1;        // each chunk's first id (LlamaCpp) or prepended to each chunk (AllPositions) when >= 0
   int64_t max_chunks = 0;  // 0: all
   int64_t n_batch = 64;    // positions whose logits are held at once
+  PerplexityMethod method = PerplexityMethod::LlamaCpp;
 };
 
 struct PerplexityResult {
@@ -32,7 +42,8 @@ struct PerplexityResult {
 };
 
 // `progress(chunk_index, running ppl)` after each chunk. Error{InvalidArgument} for no ids,
-// chunk < 2 (or < 3 with BOS: nothing to score), or chunk > session.n_ctx().
+// chunk < 2 (or < 3 with BOS, or < 4 for LlamaCpp: nothing to score), chunk > session.n_ctx(), or
+// (LlamaCpp) fewer than 2 * chunk ids.
 PerplexityResult perplexity(Session& s, std::span<const int32_t> ids, const PerplexityOptions& opt,
                             const std::function<void(int64_t, double)>& progress = {});
 

@@ -9,6 +9,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -37,6 +38,9 @@ struct MapOptions {
   bool populate = false;  // Mmap only: prefault the mapping (WILLNEED + POPULATE_READ)
   int copy_threads = 2;   // Copy only: threads reading (and first-touching) the copy
   uint64_t copy_chunk = 64ull << 20;  // Copy only: bytes per read (the unit threads share)
+  // Copy only: (bytes of this file read so far, its size), once with 0 before the read, after each
+  // chunk, and with the size at the end; called from one thread at a time.
+  std::function<void(uint64_t done, uint64_t size)> on_copy = nullptr;
 };
 
 // A read-only region holding a whole file's bytes (a mapping or an anonymous copy).

@@ -99,6 +99,7 @@ std::shared_ptr<Engine> open(const std::filesystem::path& dir, const OpenOptions
     mo.map = opt.map;
     mo.threads = opt.threads;
     mo.progress = opt.progress;
+    mo.on_bytes = opt.on_bytes;
     im.cpu = Model::load(dir, mo);
   }
   return e;

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 #include "kernel_choice.h"
@@ -155,8 +156,43 @@ std::shared_ptr<Model> Model::load(const std::filesystem::path& dir, const Model
     validate_llama_checkpoint(probe);
     require_kernels(llama_kernel_needs(probe));
     say("copying " + std::to_string(probe.weight_bytes() >> 20) + " MiB of weights into huge-page memory");
-    return Checkpoint::open(dir, map);
+    // Progress: the shards are read in order; each read starts with on_copy(0, size).
+    LoadProgress lp;
+    lp.shards = int(probe.shards().size());
+    std::vector<std::string> names;
+    for (const auto& sh : probe.shards()) {
+      lp.bytes_total += std::filesystem::file_size(sh.path());
+      names.push_back(sh.path().filename().string());
+    }
+    uint64_t base = 0, last = 0;
+    map.on_copy = [&](uint64_t done, uint64_t size) {
+      if (done == 0) {
+        base += last;
+        ++lp.shard;
+        if (opt.progress && lp.shards > 1) {
+          char gb[32];
+          std::snprintf(gb, sizeof gb, "%.2f", double(size) / 1e9);
+          say("copying shard " + std::to_string(lp.shard) + "/" + std::to_string(lp.shards) + " (" + gb + " GB) " +
+              names[size_t(std::min(lp.shard, lp.shards) - 1)]);
+        }
+      }
+      last = size;
+      lp.bytes_done = base + done;
+      if (opt.on_bytes) opt.on_bytes(lp);
+    };
+    Checkpoint copied = Checkpoint::open(dir, map);
+    map.on_copy = nullptr;
+    return copied;
   }();
+  if (opt.on_bytes && ck.shards().front().mode() == LoadMode::Mmap) {  // mapped: nothing to read now
+    LoadProgress lp;
+    lp.shards = int(ck.shards().size());
+    for (const auto& sh : ck.shards()) lp.bytes_total += std::filesystem::file_size(sh.path());
+    for (lp.shard = 1; lp.shard <= lp.shards; ++lp.shard) {
+      lp.bytes_done += std::filesystem::file_size(ck.shards()[size_t(lp.shard - 1)].path());
+      opt.on_bytes(lp);
+    }
+  }
   validate_llama_checkpoint(ck);
   // 2. Capability check: every op x dtype the forward pass needs, before binding anything.
   auto needs = llama_kernel_needs(ck);

@@ -99,6 +99,8 @@ std::shared_ptr<FileBytes> FileBytes::open(const std::filesystem::path& path, co
     const uint64_t kChunk = std::max<uint64_t>(opt.copy_chunk, 4096);
     const int64_t nchunks = int64_t((fb->size_ + kChunk - 1) / kChunk);
     int err = 0;  // first failure: errno, or -1 for a short file
+    uint64_t copied = 0;
+    if (opt.on_copy) opt.on_copy(0, fb->size_);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(std::max(1, std::min(opt.copy_threads, 8)))
     for (int64_t c = 0; c < nchunks; ++c) {
       uint64_t done = uint64_t(c) * kChunk;
@@ -112,6 +114,13 @@ std::shared_ptr<FileBytes> FileBytes::open(const std::filesystem::path& path, co
           break;
         }
         done += uint64_t(r);
+      }
+      if (opt.on_copy) {
+#pragma omp critical(llrt_copy_progress)
+        {
+          copied += end - uint64_t(c) * kChunk;
+          opt.on_copy(std::min(copied, fb->size_), fb->size_);
+        }
       }
     }
     if (err) {

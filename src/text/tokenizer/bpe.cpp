@@ -176,7 +176,8 @@ void BpeModel::tokenize(std::string_view piece, std::vector<int32_t>& out, BpeSc
   static const std::string_view ms = "\xE2\x96\x81";
   size_t seg = 0;
   for (size_t p = piece.find(ms, 1); p != std::string_view::npos; p = piece.find(ms, p + 1)) {
-    if (piece.compare(p - ms.size(), ms.size(), ms) == 0) continue;  // inside a run of ▁
+    // inside a run of ▁ (a piece need not start with ▁: legacy-false SentencePiece, "\n\n▁x")
+    if (p >= ms.size() && piece.compare(p - ms.size(), ms.size(), ms) == 0) continue;
     cached_merge(piece.substr(seg, p - seg), out, sc);
     seg = p;
   }

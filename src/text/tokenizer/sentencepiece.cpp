@@ -18,7 +18,13 @@
 // generate_merges: for every piece (in id order) every split into two vocabulary pieces, sorted
 // by (id left, id right); then all of them stably sorted by (score, len left, len right)
 // descending, lengths in code points. The merge rank is the position in that order.
-// The tokenizer_config.json `legacy` flag is not consulted: see the report in the commit log.
+// tokenizer_config.json `legacy` (HF's default when absent: true) picks the form:
+//   legacy true   the normalizer above (a "▁" prepended to every segment, also after a special
+//                 token: "</s>\n" gives [2, 29871, 13])
+//   legacy false  no normalizer; pre-tokenizer Metaspace("▁", prepend_scheme "first" (never
+//                 without add_prefix_space), split false): only the text at the very start of the
+//                 input gets the "▁" ("</s>\n" gives [2, 13]), as LlamaConverter builds it.
+// Vectors: tests/data/tokenizer/sentencepiece_legacy.json (scripts/tokenizer/make_legacy_vectors.py).
 #include <algorithm>
 #include <cerrno>
 #include <climits>
@@ -255,6 +261,7 @@ std::shared_ptr<TokenizerImpl> load_sentencepiece(std::string_view proto, std::s
     if (!cfg.is_object()) fail(ErrorCode::Format, "tokenizer_config.json: not a JSON object");
   }
   const bool add_prefix_space = cfg_bool(cfg, "add_prefix_space", true);
+  const bool legacy = cfg_bool(cfg, "legacy", true);  // HF: absent or null is legacy
   const bool add_bos = cfg_bool(cfg, "add_bos_token", true), add_eos = cfg_bool(cfg, "add_eos_token", false);
 
   auto t = std::make_shared<TokenizerImpl>();
@@ -318,20 +325,27 @@ std::shared_ptr<TokenizerImpl> load_sentencepiece(std::string_view proto, std::s
   bpe.prepare();
   bpe.check_metaspace_split(t->id_to_token);
 
-  // normalizer (legacy form)
-  t->has_normalizer = true;
-  t->normalizer.type = Normalizer::Type::Sequence;
-  if (add_prefix_space) {
-    Normalizer p;
-    p.type = Normalizer::Type::Prepend;
-    p.text = "\xE2\x96\x81";
-    t->normalizer.seq.push_back(p);
+  if (legacy) {  // normalizer: Prepend("▁") (add_prefix_space), Replace(" ", "▁")
+    t->has_normalizer = true;
+    t->normalizer.type = Normalizer::Type::Sequence;
+    if (add_prefix_space) {
+      Normalizer p;
+      p.type = Normalizer::Type::Prepend;
+      p.text = "\xE2\x96\x81";
+      t->normalizer.seq.push_back(p);
+    }
+    Normalizer rep;
+    rep.type = Normalizer::Type::Replace;
+    rep.pattern = Pattern::literal(" ");
+    rep.text = "\xE2\x96\x81";
+    t->normalizer.seq.push_back(rep);
+  } else {  // pre-tokenizer: Metaspace("▁", first | never, split false)
+    t->has_pre_tokenizer = true;
+    t->pre_tokenizer.type = PreTokenizer::Type::Metaspace;
+    t->pre_tokenizer.replacement = "\xE2\x96\x81";
+    t->pre_tokenizer.prepend = add_prefix_space ? PreTokenizer::Prepend::First : PreTokenizer::Prepend::Never;
+    t->pre_tokenizer.split = false;
   }
-  Normalizer rep;
-  rep.type = Normalizer::Type::Replace;
-  rep.pattern = Pattern::literal(" ");
-  rep.text = "\xE2\x96\x81";
-  t->normalizer.seq.push_back(rep);
 
   // added tokens
   std::vector<AddedToken> added;

@@ -1,0 +1,135 @@
+// The text of `llrt --help` and of `llrt CMD --help` (tools/cli_common.h).
+#include <cstring>
+#include <string>
+
+#include "cli_common.h"
+
+namespace llrt::cli {
+
+namespace {
+const char* kModel = R"(MODEL: a checkpoint folder (config.json, *.safetensors, tokenizer files), or a Hugging Face
+  name such as meta-llama/Llama-3.2-1B-Instruct[@REVISION], found offline in the Hub cache
+  ($HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub); positional or -m/--model.
+)";
+
+const char* kLoad = R"(loading and device:
+  -t, --threads N        threads (0, the default: the physical cores; at most 4x the logical cores)
+  -c, --ctx N            context positions (default min(max_position_embeddings, 4096))
+  -b, --batch N          prefill chunk, 1..4096 (default 512)
+  --kv-type f32|f16|bf16 KV cache type (default f32; 16-bit halves its memory)
+  --no-mmap | --mmap     copy the weights into huge-page memory (the faster decode; the default when
+                         they fit in 70% of available memory) | map them (zero-copy, instant start)
+  --device auto|cpu|cuda auto (the default): cuda when a GPU is present and runs the model
+  --quiet                no progress line while loading;  -v, --verbose: the kernel chosen per op
+)";
+
+const char* kSampling = R"(sampling (defaults from generation_config.json; every value checked before the model loads):
+  -n, --n-predict N      new tokens (default 256; chat 1024); -1: until EOS or the context is full
+  --temp T               temperature >= 0 (0: greedy)
+  --top-k K              >= 0 (0: all)       --top-p P   (0, 1]       --min-p P   [0, 1]
+  --repeat-penalty R     > 0 (1: none)       --seed S    >= 0         --stop STR  (repeatable)
+)";
+
+const char* kTemplate = R"(chat template:
+  --chat-template FILE   a Jinja template file instead of the model's
+  --chat-template-kwargs JSON   extra template variables, e.g. '{"date_string": "26 Jul 2024"}'
+)";
+
+std::string run_help() {
+  return std::string(R"(usage: llrt run MODEL [options]    generate text, streamed to stdout; stats on stderr
+prompt (exactly one):
+  -p, --prompt TEXT      the prompt
+  -f, --file FILE        the prompt from a file
+  --ids "1 2 3"          token ids (no tokenizer needed with --print-ids)
+  --messages FILE.json   an OpenAI messages array ([{"role": "system"|"user"|"assistant", "content": ...}]),
+                         rendered with the chat template (assistant turns included)
+  --chat                 apply the chat template to -p/-f (one user turn);  --system TEXT (with --chat)
+  --no-bos               do not add BOS (plain prompts)
+output:
+  --print-ids            the generated ids instead of text
+  --print-prompt         the rendered prompt and its token ids, on stderr, before generating
+  --json                 one JSON object: text, ids, prompt_ids, stop_reason, timings
+)") + kTemplate + kSampling + kLoad + kModel;
+}
+}  // namespace
+
+const char* usage() {
+  return R"(usage: llrt <command> [options]        (llrt <command> --help: that command's options)
+commands:
+  run MODEL          generate text (-p PROMPT | -f FILE | --ids "1 2 3" | --messages FILE.json)
+  chat MODEL         interactive chat with the model's template (line editing, /help)
+  tokenize MODEL TEXT   token ids (--pieces, --no-bos, --file F, --stdin)
+  inspect MODEL      family, shapes, dtypes, tokenizer, memory, kernels, verdict (= llrt-inspect)
+  bench MODEL        throughput like llama-bench (-p 128,512 -n 128 -t 1,2 -o md|json|jsonl|csv)
+  perplexity MODEL -f FILE   llama-perplexity's measure
+  list [DIR ...]     checkpoints found (default ~/models and the Hugging Face cache)
+  caps               CPU features, backends and registered kernels (--json, --retune)
+  --version          the version
+MODEL: a checkpoint folder or a Hugging Face name (org/name) in the local Hub cache; also -m/--model.
+environment: LLRT_ISA=none|ref|avx2|avx_vnni|avx512|avx512_vnni|avx512_bf16|amx caps the instruction sets used
+               (none: what a CPU without AVX2 gets; ref: the scalar reference kernels, for debugging)
+             LLRT_CUDA_DEVICE=N picks the GPU; LLRT_CUDA_GRAPHS=0 disables the decode graph
+             HF_HUB_CACHE / HF_HOME: where Hugging Face names are looked up
+)";
+}
+
+std::string command_help(const std::string& cmd) {
+  if (cmd == "run") return run_help();
+  if (cmd == "chat")
+    return std::string(R"(usage: llrt chat MODEL [options]   interactive multi-turn chat, streamed
+  --system TEXT          the system prompt
+  in the chat: Enter sends; a line ending in \ continues on the next line; Up/Down: history
+  /reset  clear the conversation   /system TEXT  set the system prompt (and reset)
+  /save FILE  write the conversation (OpenAI messages JSON)   /load FILE  read one (as run --messages)
+  /exit, Ctrl-D: quit; Ctrl-C stops a reply (at an empty prompt: quits)
+  When the conversation outgrows the context, the oldest turns are dropped (the system prompt
+  stays) and that is said; room for the reply (-n, at most half the context) is kept free.
+)") + kTemplate + kSampling + kLoad + kModel;
+  if (cmd == "tokenize")
+    return std::string(R"(usage: llrt tokenize MODEL TEXT | --file F | --stdin
+  --pieces               one id per line with its piece
+  --no-bos               no special tokens
+)") + kModel;
+  if (cmd == "inspect")
+    return std::string(R"(usage: llrt inspect MODEL [options]   (also: llrt-inspect)   exit status 1: cannot run here
+  --json                 machine-readable
+  -c, --ctx N            context for the memory estimate;  --kv-type f32|f16|bf16;  -t N threads
+  --check-weights        scan every tensor for NaN/Inf
+)") + kModel;
+  if (cmd == "bench")
+    return std::string(R"(usage: llrt bench MODEL [options]   llama-bench's pp/tg: tokens/s, mean +/- sd over -r runs
+  -p, --n-prompt LIST    prompt tokens per pp test, e.g. 128,512 (default 512; 0 skips)
+  -n, --n-gen LIST       generated tokens per tg test (default 128; 0 skips)
+  -t, --threads LIST     thread counts, e.g. 1,2 (default 0: the physical cores)
+  -d, --n-depth N        tokens already in the context;  -r, --repetitions N (default 3)
+  -o, --output md|json|jsonl|csv   (default md; --json = -o json)
+  --bandwidth            also measure the memory read bandwidth (~3.5 s) and tg's % of its limit
+  -c/--ctx, -b/--batch, --kv-type, --mmap/--no-mmap, --device as for run
+A warning is printed when a test's runs spread by more than 10% of their mean.
+)") + kModel;
+  if (cmd == "perplexity")
+    return std::string(R"(usage: llrt perplexity MODEL -f FILE [options]
+  llama-perplexity's measure: the text (BOS first) is cut into chunks of --ctx tokens (default 512;
+  a partial last chunk is dropped; at least 2 chunks), each evaluated from a fresh context with BOS
+  in place of its first token, and the second half of each chunk is scored. Prints "[1]x,[2]y,..."
+  (the running value) and "Final estimate: PPL = X +/- Y".
+  --chunks K             the first K chunks only
+  --all-positions        instead: chunks of BOS + ctx-1 tokens, every position scored, the last
+                         chunk kept (llrt's earlier measure)
+  --json                 machine-readable
+)") + kLoad + kModel;
+  if (cmd == "list")
+    return R"(usage: llrt list [DIR ...] [--json]
+  Every checkpoint folder found (a folder with config.json, searched 3 levels deep) in the DIRs,
+  by default ~/models and the Hugging Face cache, with its family, dtype, size on disk and inspect's
+  verdict on this machine.
+)";
+  if (cmd == "caps")
+    return R"(usage: llrt caps [--json] [--retune]
+  CPU features, backends, every registered kernel and the measured kernel choice
+  (--retune: measure again).
+)";
+  return usage();
+}
+
+}  // namespace llrt::cli
