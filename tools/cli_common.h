@@ -9,4 +9,5 @@ int cmd_inspect(Args& a);
 int cmd_bench(Args& a);
 int cmd_caps(Args& a);
 int cmd_perplexity(Args& a);
+int cmd_serve(Args& a);
 }  // namespace llrt::cli

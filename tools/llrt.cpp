@@ -5,6 +5,7 @@
 //   llrt inspect MODEL_DIR [--json] [--ctx N]     diagnostics (also: llrt-inspect)
 //   llrt bench MODEL_DIR                          pp/tg throughput like llama-bench
 //   llrt caps [--json]                            what this machine can run
+//   llrt serve MODEL_DIR                          OpenAI-compatible HTTP server
 #include <unistd.h>
 
 #include <chrono>
@@ -41,6 +42,14 @@ commands:
   perplexity MODEL_DIR --file F   perplexity of a text (llama-perplexity's measure): --ctx N
                      positions per chunk (default 512; BOS first when the model adds it),
                      --chunks K (first K only), --json, and the run options (-t, --kv-type, ...)
+  serve MODEL_DIR    OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions, /v1/models,
+                     /health, /metrics, /tokenize, /detokenize): --host H (default 127.0.0.1),
+                     --port P (default 8080; 0: any free port), --parallel N (sequences at once, default 1),
+                     --max-queue N (waiting sequences before 503, default 64), --timeout S (connection
+                     read/write timeout, default 600), --api-key KEY | --api-key-file F, --alias NAME
+                     (the model id; default the directory name), --reasoning-format none|deepseek
+                     (DeepSeek-R1 <think> as reasoning_content), and the run options (--ctx N per
+                     sequence, --kv-type, -t, --batch, --device, --mmap|--no-mmap, --verbose)
 numbers are checked before anything loads: -t 0 (the default) uses the physical cores, at most 4x the
   logical cores; --ctx 1..max_position_embeddings; --batch 1..4096; --temp >= 0; --top-p (0, 1]; --min-p [0, 1]
 environment: LLRT_ISA=avx2|avx512|avx512_bf16|amx caps the instruction sets used
@@ -67,6 +76,7 @@ int main(int argc, char** argv) {
     if (cmd == "bench") return cli::cmd_bench(args);
     if (cmd == "caps") return cli::cmd_caps(args);
     if (cmd == "perplexity") return cli::cmd_perplexity(args);
+    if (cmd == "serve") return cli::cmd_serve(args);
     std::fprintf(stderr, "llrt: unknown command '%s'\n%s", cmd.c_str(), kUsage);
     return 2;
   } catch (const Error& e) {
