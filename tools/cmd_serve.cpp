@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <optional>
 #include <thread>
@@ -86,8 +87,12 @@ int cmd_serve(Args& a) {
     sig_thread.join();
   };
 
+  std::printf("llrt serve: loading %s, /health answers 503 on http://%s:%d until it is ready\n", pos[0].c_str(), so.host.c_str(), port);
+  std::fflush(stdout);
   std::optional<Engine> loaded_model;
   try {
+    // LLRT_SERVE_LOAD_DELAY_MS: a pause before the load, so the test suite can see /health's 503.
+    if (const char* d = std::getenv("LLRT_SERVE_LOAD_DELAY_MS")) std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(d)));
     loaded_model.emplace(load_engine(pos[0], setup));
   } catch (...) {
     load_failed = true;
