@@ -1,7 +1,15 @@
 // llrt serve: routes, authentication, SSE streaming, errors (see server.h).
 #include "serve/server.h"
 
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <chrono>
 #include <condition_variable>
@@ -58,7 +66,113 @@ uint64_t random_seed() {
   return rng();
 }
 
+// The connection's socket as cpp-httplib's Stream, with a bound on the request head. cpp-httplib
+// 0.11 caps each header line (8 KiB) but not how many there are: a client could send headers
+// until memory runs out. Here the bytes before the blank line that ends the head are counted,
+// and past kMaxHead the read fails (the request is answered 400 or the connection dropped).
+class GuardedStream final : public httplib::Stream {
+ public:
+  static constexpr size_t kMaxHead = 64 << 10;
+  GuardedStream(int sock, int read_timeout_ms, int write_timeout_ms)
+      : sock_(sock), read_ms_(read_timeout_ms), write_ms_(write_timeout_ms) {}
+  void start_request() {
+    in_head_ = true;
+    head_bytes_ = 0;
+    tail_ = 0;
+  }
+  bool buffered() const { return pos_ < len_; }
+  static bool wait(int sock, short events, int ms) {
+    pollfd p{sock, events, 0};
+    int r;
+    do r = ::poll(&p, 1, ms);
+    while (r < 0 && errno == EINTR);
+    return r > 0;
+  }
+  bool is_readable() const override { return buffered() || wait(sock_, POLLIN, read_ms_); }
+  bool is_writable() const override { return wait(sock_, POLLOUT, write_ms_); }
+  ssize_t read(char* ptr, size_t size) override {
+    if (!buffered()) {
+      if (!wait(sock_, POLLIN, read_ms_)) return -1;
+      ssize_t n;
+      do n = ::recv(sock_, buf_, sizeof buf_, 0);
+      while (n < 0 && errno == EINTR);
+      if (n <= 0) return -1;
+      pos_ = 0;
+      len_ = size_t(n);
+    }
+    const size_t n = std::min(size, len_ - pos_);
+    for (size_t i = 0; in_head_ && i < n; ++i) {
+      tail_ = (tail_ << 8) | uint8_t(buf_[pos_ + i]);
+      if (++head_bytes_ > kMaxHead) return -1;
+      if (tail_ == 0x0d0a0d0au) in_head_ = false;  // "\r\n\r\n": the head ends, the body (if any) follows
+    }
+    std::memcpy(ptr, buf_ + pos_, n);
+    pos_ += n;
+    return ssize_t(n);
+  }
+  ssize_t write(const char* ptr, size_t size) override {
+    if (!wait(sock_, POLLOUT, write_ms_)) return -1;
+    ssize_t n;
+    do n = ::send(sock_, ptr, size, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    return n;
+  }
+  void get_remote_ip_and_port(std::string& ip, int& port) const override { address(true, ip, port); }
+  void get_local_ip_and_port(std::string& ip, int& port) const override { address(false, ip, port); }
+  socket_t socket() const override { return sock_; }
+
+ private:
+  void address(bool peer, std::string& ip, int& port) const {
+    sockaddr_storage a{};
+    socklen_t len = sizeof a;
+    if ((peer ? getpeername(sock_, reinterpret_cast<sockaddr*>(&a), &len) : getsockname(sock_, reinterpret_cast<sockaddr*>(&a), &len)) != 0)
+      return;
+    char b[INET6_ADDRSTRLEN] = {};
+    if (a.ss_family == AF_INET) {
+      auto* v = reinterpret_cast<sockaddr_in*>(&a);
+      inet_ntop(AF_INET, &v->sin_addr, b, sizeof b);
+      port = ntohs(v->sin_port);
+    } else if (a.ss_family == AF_INET6) {
+      auto* v = reinterpret_cast<sockaddr_in6*>(&a);
+      inet_ntop(AF_INET6, &v->sin6_addr, b, sizeof b);
+      port = ntohs(v->sin6_port);
+    }
+    ip = b;
+  }
+  int sock_, read_ms_, write_ms_;
+  char buf_[4096];
+  size_t pos_ = 0, len_ = 0;
+  bool in_head_ = true;
+  size_t head_bytes_ = 0;
+  uint32_t tail_ = 0;
+};
+
 }  // namespace
+
+// cpp-httplib's Server with its per-connection loop (keep-alive, then one request at a time)
+// over GuardedStream; everything else (parsing, routing, responses) is the library's.
+class GuardedServer final : public httplib::Server {
+ private:
+  bool process_and_close_socket(socket_t sock) override {
+    GuardedStream strm(sock, int(read_timeout_sec_ * 1000 + read_timeout_usec_ / 1000),
+                       int(write_timeout_sec_ * 1000 + write_timeout_usec_ / 1000));
+    bool ret = false;
+    for (size_t count = keep_alive_max_count_; svr_sock_ != INVALID_SOCKET && count > 0; --count) {
+      // Keep-alive: wait for the next request (in slices, so that stop() is noticed).
+      bool readable = strm.buffered();
+      for (time_t waited_ms = 0; !readable && waited_ms < keep_alive_timeout_sec_ * 1000 && svr_sock_ != INVALID_SOCKET; waited_ms += 100)
+        readable = GuardedStream::wait(sock, POLLIN, 100);
+      if (!readable) break;
+      strm.start_request();
+      bool closed = false;
+      ret = process_request(strm, count == 1, closed, nullptr);
+      if (!ret || closed) break;
+    }
+    ::shutdown(sock, SHUT_RDWR);
+    ::close(sock);
+    return ret;
+  }
+};
 
 // One generation request: its sequences' events, queued by the engine thread for the
 // connection's thread.
@@ -84,7 +198,7 @@ struct HttpServer::Request {
   }
 };
 
-HttpServer::HttpServer(const ServerOptions& opt) : opt_(opt), svr_(std::make_unique<httplib::Server>()) {
+HttpServer::HttpServer(const ServerOptions& opt) : opt_(opt), svr_(std::make_unique<GuardedServer>()) {
   const int threads = std::max(opt.http_threads, 4);
   svr_->new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
   svr_->set_payload_max_length(opt.max_body);
