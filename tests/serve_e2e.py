@@ -259,6 +259,16 @@ def test_concurrency_and_cancel(stories):
         check(cancelled >= 100, f"disconnects cancel their generation ({cancelled:.0f} cancelled of 110)")
         check(s.metric("llrt_sequences_running") == 0, "every slot freed")
         check(rss1 - rss0 < 16 * 1024, f"memory flat over 100 cancelled streams (RSS {rss0} -> {rss1} KiB)")
+        # A non-streaming client that leaves: its 16 choices (7680 tokens to make) are cancelled.
+        try:
+            httpx.post(s.base + "/v1/completions", json={"prompt": "Once", "max_tokens": 480, "n": 16, "temperature": 0.9},
+                       timeout=0.3)
+        except httpx.TimeoutException:
+            pass
+        deadline = time.time() + 10
+        while time.time() < deadline and s.metric('llrt_sequences_total{end="cancelled"}') < cancelled + 1:
+            time.sleep(0.1)
+        check(s.metric('llrt_sequences_total{end="cancelled"}') > cancelled, "a non-streaming client that leaves is cancelled too")
         r = c.completions.create(model="stories260K", prompt=prompts[0], max_tokens=32, temperature=0)
         check(r.choices[0].text == refs[0], "still serves, same tokens")
     finally:

@@ -147,6 +147,16 @@ class GuardedStream final : public httplib::Stream {
   uint32_t tail_ = 0;
 };
 
+// The socket of the connection this thread is serving (set by GuardedServer): lets a
+// non-streaming request notice that its client went away while it waits for the engine.
+thread_local int t_conn_sock = -1;
+
+bool peer_gone(int sock) {
+  if (sock < 0) return false;
+  pollfd p{sock, short(POLLRDHUP), 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
 }  // namespace
 
 // cpp-httplib's Server with its per-connection loop (keep-alive, then one request at a time)
@@ -154,6 +164,7 @@ class GuardedStream final : public httplib::Stream {
 class GuardedServer final : public httplib::Server {
  private:
   bool process_and_close_socket(socket_t sock) override {
+    t_conn_sock = sock;
     GuardedStream strm(sock, int(read_timeout_sec_ * 1000 + read_timeout_usec_ / 1000),
                        int(write_timeout_sec_ * 1000 + write_timeout_usec_ / 1000));
     bool ret = false;
@@ -168,6 +179,7 @@ class GuardedServer final : public httplib::Server {
       ret = process_request(strm, count == 1, closed, nullptr);
       if (!ret || closed) break;
     }
+    t_conn_sock = -1;
     ::shutdown(sock, SHUT_RDWR);
     ::close(sock);
     return ret;
@@ -403,9 +415,21 @@ void HttpServer::generate(const std::string& body, bool chat, void* res_ptr) {
   }
 
   if (!p.stream) {
+    const int sock = t_conn_sock;
+    bool cancelled = false;
     std::unique_lock<std::mutex> lk(rq->mu);
+    auto next_check = Clock::now();
     for (;;) {
-      rq->cv.wait(lk, [&] { return !rq->events.empty(); });
+      rq->cv.wait_for(lk, std::chrono::milliseconds(250), [&] { return !rq->events.empty(); });
+      if (!cancelled && Clock::now() >= next_check) {  // the client may leave while it waits: cancel (slots freed)
+        next_check = Clock::now() + std::chrono::milliseconds(250);
+        if (peer_gone(sock)) {
+          cancelled = true;
+          lk.unlock();
+          rq->cancel_all();
+          lk.lock();
+        }
+      }
       while (!rq->events.empty()) {
         Request::Event ev = std::move(rq->events.front());
         rq->events.pop_front();
