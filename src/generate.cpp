@@ -170,7 +170,8 @@ TokenLogprobs token_logprobs(std::span<const float> logits, int32_t chosen, int 
   return r;
 }
 
-TokenGenerator::TokenGenerator(const Tokenizer* tok, std::span<const int32_t> prompt, const GenerateOptions& opt, int top_logprobs)
+TokenGenerator::TokenGenerator(const Tokenizer* tok, std::span<const int32_t> prompt, const GenerateOptions& opt, int top_logprobs,
+                               bool continue_text)
     : opt_(opt), sampler_(opt.sampling), top_logprobs_(top_logprobs),
       argmax_only_(opt.sampling.greedy() && !opt.sampling.modifies_logits() && top_logprobs < 0),
       history_(prompt.begin(), prompt.end()) {
@@ -178,6 +179,8 @@ TokenGenerator::TokenGenerator(const Tokenizer* tok, std::span<const int32_t> pr
   for (const auto& s : opt.stop_strings)
     if (s.empty()) fail(ErrorCode::InvalidArgument, "empty stop string");
   if (tok) stream_.emplace(tok->decode_stream(true));
+  if (stream_ && continue_text)
+    for (int32_t id : prompt) stream_->push(id);  // the prompt's text is the caller's: only the state matters
 }
 
 TokenGenerator::Step TokenGenerator::next(std::span<const float> logits) {

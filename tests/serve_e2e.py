@@ -92,11 +92,20 @@ class Server:
             return -999
 
 
-def solo_run(model, prompt, n):
-    """What `llrt run` prints for a greedy run (the reference for the server's text)."""
-    out = subprocess.run([ARGS.llrt, "run", model, "-p", prompt, "-n", str(n), "--temp", "0"], capture_output=True,
-                         text=True, check=True)
-    return out.stdout[:-1] if out.stdout.endswith("\n") else out.stdout
+def solo_ids(model, prompt, n):
+    """The token ids of a solo greedy `llrt run` (the reference for the server's tokens)."""
+    out = subprocess.run([ARGS.llrt, "run", model, "-p", prompt, "-n", str(n), "--temp", "0", "--print-ids"],
+                         capture_output=True, text=True, check=True)
+    return [int(x) for x in out.stdout.split()]
+
+
+def completion_text(server, prompt, ids):
+    """The text a completion of `prompt` made of `ids` shows: decode(prompt + ids) after decode(prompt)."""
+    p = httpx.post(server.base + "/tokenize", json={"content": prompt, "add_special": True}).json()["tokens"]
+    head = httpx.post(server.base + "/detokenize", json={"tokens": p}).json()["content"]
+    full = httpx.post(server.base + "/detokenize", json={"tokens": p + ids}).json()["content"]
+    assert full.startswith(head)
+    return full[len(head):]
 
 
 def error_shape(body):
@@ -126,7 +135,7 @@ def test_completions(stories):
         check(st == 404 and error_shape(body), "unknown model: 404 with the error object")
 
         prompt = "Once upon a time"
-        ref = solo_run(stories, prompt, 24)
+        ref = completion_text(s, prompt, solo_ids(stories, prompt, 24))
         r = c.completions.create(model="stories260K", prompt=prompt, max_tokens=24, temperature=0)
         check(r.choices[0].text == ref, f"greedy completion equals llrt run ({ref[:40]!r}...)")
         check(r.choices[0].finish_reason == "length", "max_tokens ends with finish_reason length")
@@ -213,8 +222,8 @@ def test_concurrency_and_cancel(stories):
         ["Once", "One", "The", "A", "Lily", "Tom", "Sue", "Ben", "Max", "Mia", "Sam", "Tim", "Zoe", "Amy", "Bob", "Kim"],
         ["upon a time", "day", "cat was", "little bird", "saw a", "had a ball", "liked to", "and his mom",
          "went to the park", "found a", "was happy", "wanted", "ran to", "looked at the", "said", "played with"])]
-    refs = [solo_run(stories, p, 32) for p in prompts]
     s = Server(stories, "--parallel", "4", "--max-queue", "32")
+    refs = [completion_text(s, p, solo_ids(stories, p, 32)) for p in prompts]
     c = s.client()
     out = [None] * 16
 

@@ -771,3 +771,30 @@ TEST_CASE("TokenGenerator driven by hand gives generate()'s tokens, text and sto
   CHECK(s0.id == -1);
   CHECK(s0.reason == StopReason::MaxTokens);
 }
+
+TEST_CASE("TokenGenerator continue_text: the generated text continues the prompt's (SentencePiece spaces kept)") {
+  auto model = Model::load(stories());
+  Tokenizer tok = Tokenizer::load(stories());
+  const std::vector<int32_t> prompt = tok.encode("Once");
+  GenerateOptions g;
+  g.max_new_tokens = 12;
+  g.sampling.temperature = 0;
+  Context ctx(model);
+  TokenGenerator gen(&tok, prompt, g, -1, /*continue_text=*/true);
+  auto lg = ctx.eval(prompt);
+  std::string text;
+  for (;;) {
+    auto s = gen.next(lg);
+    text += s.text;
+    if (s.done) break;
+    lg = ctx.eval({&s.id, 1});
+  }
+  text += gen.finish();
+  std::vector<int32_t> all = prompt;
+  all.insert(all.end(), gen.tokens().begin(), gen.tokens().end());
+  const std::string head = tok.decode(prompt, true), full = tok.decode(all, true);
+  REQUIRE(full.rfind(head, 0) == 0);
+  CHECK(text == full.substr(head.size()));
+  CHECK(text.rfind(" upon", 0) == 0);  // "Once" -> " upon": the word-start space stays
+  CHECK(tok.decode(gen.tokens(), true).rfind("upon", 0) == 0);  // decoded alone, it is stripped
+}

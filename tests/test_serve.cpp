@@ -143,6 +143,7 @@ TEST_CASE("completions: prompt forms, echo text, defaults, seeds per choice") {
   CHECK(seqs[0].gen.sampling.seed == 40);
   CHECK(seqs[2].gen.sampling.seed == 42);
   CHECK(seqs[1].top_logprobs == -1);
+  CHECK(seqs[0].continue_text);  // a completion's text continues its prompt
   r = parse_completion_request(*m, {{"prompt", "x"}, {"n", 2}});
   seqs = r.sequences(7);
   CHECK(seqs[0].gen.sampling.seed != seqs[1].gen.sampling.seed);

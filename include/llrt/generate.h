@@ -114,8 +114,12 @@ class TokenGenerator {
     std::optional<TokenLogprobs> logprobs;  // when asked for (top_logprobs >= 0) and id >= 0
   };
   // `tok` may be null (then text is empty and stop strings are an error). `top_logprobs`:
-  // -1 none, else the chosen token's log-probability plus the top N. Validates the options.
-  TokenGenerator(const Tokenizer* tok, std::span<const int32_t> prompt, const GenerateOptions& opt, int top_logprobs = -1);
+  // -1 none, else the chosen token's log-probability plus the top N. `continue_text`: the text
+  // continues the prompt's (decode(prompt + generated) minus decode(prompt): a SentencePiece
+  // word-start space is kept on the first token, as an OpenAI completion needs); false: the
+  // generated ids are decoded on their own (generate()'s and the chat's way). Validates the options.
+  TokenGenerator(const Tokenizer* tok, std::span<const int32_t> prompt, const GenerateOptions& opt, int top_logprobs = -1,
+                 bool continue_text = false);
   // True when the argmax of the logits is all next_argmax() needs (greedy, nothing modifies
   // the logits, no logprobs): a session may compute it where it runs (Session::eval_greedy).
   bool argmax_only() const { return argmax_only_; }

@@ -222,6 +222,7 @@ std::vector<SeqRequest> ParsedRequest::sequences(uint64_t random_seed) const {
       s.gen = gen;
       s.gen.sampling.seed = (seed ? *seed : random_seed) + uint64_t(p * size_t(n) + size_t(j));
       s.top_logprobs = logprobs ? top_logprobs : -1;
+      s.continue_text = kind == ApiKind::Completion;
       out.push_back(std::move(s));
     }
   return out;

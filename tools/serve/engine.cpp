@@ -67,7 +67,7 @@ ServeEngine::Handle SessionPoolEngine::submit(SeqRequest req, SeqCallbacks cb) {
                                          std::to_string(req.gen.max_new_tokens) + ") is " + std::to_string(need) +
                                          " tokens, beyond the context of " + std::to_string(n_ctx_) + " per sequence");
   auto seq = std::make_shared<Seq>();
-  seq->gen.emplace(tok_, req.prompt, req.gen, req.top_logprobs);  // validates the options
+  seq->gen.emplace(tok_, req.prompt, req.gen, req.top_logprobs, req.continue_text);  // validates the options
   seq->req = std::move(req);
   seq->cb = std::move(cb);
   seq->t_submit = Clock::now();

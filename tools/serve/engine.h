@@ -44,6 +44,7 @@ struct SeqRequest {
   std::vector<int32_t> prompt;  // at least one id
   GenerateOptions gen;          // max_new_tokens, sampling (seeded), eos_ids, stop_strings
   int top_logprobs = -1;        // -1: no logprobs; N >= 0: the chosen token's plus the top N
+  bool continue_text = false;   // text continues the prompt's (completions) rather than standing alone (chat)
 };
 
 struct TokenEvent {
