@@ -360,12 +360,14 @@ void HttpServer::generate(const std::string& body, bool chat, void* res_ptr) {
                                                             std::chrono::system_clock::now().time_since_epoch()).count()));
   std::vector<SeqRequest> seqs = p.sequences(random_seed());
   rq->last_token.resize(seqs.size());
-  ++in_flight_;
-  struct InFlight {  // decrements once the response is fully written (or abandoned)
+  struct InFlight {  // counts the response until it is fully written (or abandoned)
     std::atomic<int64_t>* n;
+    explicit InFlight(std::atomic<int64_t>* p) : n(p) { ++*n; }
     ~InFlight() { --*n; }
+    InFlight(const InFlight&) = delete;
+    InFlight& operator=(const InFlight&) = delete;
   };
-  auto guard = std::make_shared<InFlight>(InFlight{&in_flight_});
+  auto guard = std::make_shared<InFlight>(&in_flight_);
   for (size_t i = 0; i < seqs.size(); ++i) {
     SeqCallbacks cb;
     std::weak_ptr<Request> w = rq;
