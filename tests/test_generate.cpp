@@ -640,3 +640,165 @@ TEST_CASE("perplexity: stories260K equals an independent numpy float64 evaluatio
   CHECK(st == 1);
   std::remove(path.c_str());
 }
+
+// ---- OpenAI sampling extras (llrt serve): penalties, logit_bias, logprobs, step-wise generation
+
+TEST_CASE("presence and frequency penalties count generated tokens only; defaults change nothing") {
+  const std::vector<float> base = {1.0f, 3.0f, -2.0f, 2.0f, 0.5f};
+  std::vector<int32_t> hist = {1, 3, 3, 0};  // prompt {1}, generated {3, 3, 0}
+  SamplingParams p;
+  p.temperature = 0;
+  p.presence_penalty = 0.5f;
+  p.frequency_penalty = 0.25f;
+  Sampler s(p);
+  std::vector<float> l = base;
+  CHECK(s.sample(l, hist, 3) == 1);        // token 1 is in the prompt only: not penalized
+  CHECK(l[1] == doctest::Approx(3.0f));
+  CHECK(l[3] == doctest::Approx(2.0f - 0.5f - 2 * 0.25f));
+  CHECK(l[0] == doctest::Approx(1.0f - 0.5f - 0.25f));
+  CHECK(l[2] == doctest::Approx(-2.0f));
+  std::vector<float> l0 = base;
+  CHECK(s.sample(l0, hist, 0) == 1);       // nothing generated: nothing penalized
+  CHECK(l0 == base);
+  SamplingParams off;                      // every default: the logits are untouched
+  off.temperature = 0;
+  CHECK(!off.modifies_logits());
+  Sampler s0(off);
+  std::vector<float> l1 = base;
+  CHECK(s0.sample(l1, hist, 3) == 1);
+  CHECK(l1 == base);
+  // A strong enough frequency penalty moves the argmax away from a repeated token.
+  SamplingParams f;
+  f.temperature = 0;
+  f.frequency_penalty = 2.0f;
+  Sampler sf(f);
+  std::vector<float> l2 = base;
+  std::vector<int32_t> gen1 = {1};
+  CHECK(sf.sample(l2, gen1, 1) == 3);
+}
+
+TEST_CASE("logit_bias is added first; -1e30 bans; an id outside the vocabulary is an error") {
+  const std::vector<float> base = {1.0f, 3.0f, -2.0f, 2.0f, 0.5f};
+  SamplingParams p;
+  p.temperature = 0;
+  p.logit_bias = {{1, -1e30f}, {4, 2.0f}};
+  Sampler s(p);
+  std::vector<float> l = base;
+  CHECK(s.sample(l, {}) == 4);  // 0.5 + 2 = 2.5 beats 2.0; token 1 banned
+  // Sampling (temperature 1) never draws a banned token.
+  SamplingParams t;
+  t.temperature = 1.0f;
+  t.seed = 3;
+  t.logit_bias = {{1, -1e30f}};
+  Sampler st(t);
+  for (int i = 0; i < 500; ++i) {
+    std::vector<float> x = base;
+    CHECK(st.sample(x, {}) != 1);
+  }
+  SamplingParams out;
+  out.logit_bias = {{5, 1.0f}};
+  Sampler so(out);
+  std::vector<float> x = base;
+  CHECK_THROWS_AS(so.sample(x, {}), Error);
+  SamplingParams nan;
+  nan.logit_bias = {{0, std::numeric_limits<float>::quiet_NaN()}};
+  CHECK_THROWS_AS(Sampler{nan}, Error);
+}
+
+TEST_CASE("token_logprobs: log_softmax of the raw logits, top N most likely first") {
+  const std::vector<float> l = {1.0f, 3.0f, -2.0f, 3.0f, 0.5f};
+  double z = 0;
+  for (float v : l) z += std::exp(double(v));
+  auto r = token_logprobs(l, 4, 3);
+  CHECK(r.chosen.id == 4);
+  CHECK(r.chosen.logprob == doctest::Approx(0.5 - std::log(z)).epsilon(1e-6));
+  REQUIRE(r.top.size() == 3);
+  CHECK(r.top[0].id == 1);  // tie with 3: the lower id first
+  CHECK(r.top[1].id == 3);
+  CHECK(r.top[2].id == 0);
+  CHECK(r.top[0].logprob == doctest::Approx(3.0 - std::log(z)).epsilon(1e-6));
+  double total = 0;
+  for (size_t i = 0; i < l.size(); ++i) total += std::exp(token_logprobs(l, int32_t(i), 0).chosen.logprob);
+  CHECK(total == doctest::Approx(1.0).epsilon(1e-6));
+  CHECK(token_logprobs(l, 0, 0).top.empty());
+  CHECK(token_logprobs(l, 0, 99).top.size() == l.size());
+  CHECK_THROWS_AS(token_logprobs(l, 5, 1), Error);
+}
+
+TEST_CASE("TokenGenerator driven by hand gives generate()'s tokens, text and stop reasons") {
+  auto model = Model::load(stories());
+  Tokenizer tok = Tokenizer::load(stories());
+  const std::vector<int32_t> prompt = tok.encode("Once upon a time");
+  for (int variant = 0; variant < 3; ++variant) {
+    CAPTURE(variant);
+    GenerateOptions g;
+    g.max_new_tokens = 40;
+    g.eos_ids = {2};
+    g.sampling.temperature = variant == 0 ? 0.0f : 0.8f;
+    g.sampling.seed = 11;
+    if (variant == 2) g.stop_strings = {"Lily"};
+    if (variant == 1) g.sampling.presence_penalty = 0.7f;
+    Context c1(model);
+    std::string text1;
+    auto st = generate(c1, &tok, prompt, g, [&](int32_t, std::string_view t) {
+      text1 += t;
+      return true;
+    });
+    Context c2(model);
+    TokenGenerator gen(&tok, prompt, g, /*top_logprobs=*/2);
+    CHECK(!gen.argmax_only());  // logprobs asked for: the full logits are needed
+    auto lg = c2.eval(prompt);
+    std::string text2;
+    TokenGenerator::Step s;
+    for (;;) {
+      s = gen.next(lg);
+      text2 += s.text;
+      if (s.id >= 0) {
+        REQUIRE(s.logprobs);
+        CHECK(s.logprobs->chosen.id == s.id);
+        CHECK(s.logprobs->top.size() == 2);
+      }
+      if (s.done) break;
+      lg = c2.eval({&s.id, 1});
+    }
+    text2 += gen.finish();
+    CHECK(gen.tokens() == st.tokens);
+    CHECK(text2 == text1);
+    CHECK(s.reason == st.reason);
+    if (variant == 2) CHECK(s.reason == StopReason::StopString);
+  }
+  GenerateOptions zero;
+  zero.max_new_tokens = 0;
+  TokenGenerator g0(&tok, prompt, zero);
+  auto s0 = g0.next_argmax(5);
+  CHECK(s0.done);
+  CHECK(s0.id == -1);
+  CHECK(s0.reason == StopReason::MaxTokens);
+}
+
+TEST_CASE("TokenGenerator continue_text: the generated text continues the prompt's (SentencePiece spaces kept)") {
+  auto model = Model::load(stories());
+  Tokenizer tok = Tokenizer::load(stories());
+  const std::vector<int32_t> prompt = tok.encode("Once");
+  GenerateOptions g;
+  g.max_new_tokens = 12;
+  g.sampling.temperature = 0;
+  Context ctx(model);
+  TokenGenerator gen(&tok, prompt, g, -1, /*continue_text=*/true);
+  auto lg = ctx.eval(prompt);
+  std::string text;
+  for (;;) {
+    auto s = gen.next(lg);
+    text += s.text;
+    if (s.done) break;
+    lg = ctx.eval({&s.id, 1});
+  }
+  text += gen.finish();
+  std::vector<int32_t> all = prompt;
+  all.insert(all.end(), gen.tokens().begin(), gen.tokens().end());
+  const std::string head = tok.decode(prompt, true), full = tok.decode(all, true);
+  REQUIRE(full.rfind(head, 0) == 0);
+  CHECK(text == full.substr(head.size()));
+  CHECK(text.rfind(" upon", 0) == 0);  // "Once" -> " upon": the word-start space stays
+  CHECK(tok.decode(gen.tokens(), true).rfind("upon", 0) == 0);  // decoded alone, it is stripped
+}

@@ -15,4 +15,5 @@ int cmd_list(Args& a);
 // Help texts (cli_help.cpp): the global usage, and one command's (the usage for an unknown one).
 const char* usage();
 std::string command_help(const std::string& cmd);
+int cmd_serve(Args& a);
 }  // namespace llrt::cli

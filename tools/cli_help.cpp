@@ -63,6 +63,7 @@ commands:
   bench MODEL        throughput like llama-bench (-p 128,512 -n 128 -t 1,2 -o md|json|jsonl|csv)
   perplexity MODEL -f FILE   llama-perplexity's measure
   list [DIR ...]     checkpoints found (default ~/models and the Hugging Face cache)
+  serve MODEL        OpenAI-compatible HTTP server (llrt serve --help)
   caps               CPU features, backends and registered kernels (--json, --retune)
   --version          the version
 MODEL: a checkpoint folder or a Hugging Face name (org/name) in the local Hub cache; also -m/--model.
@@ -124,6 +125,20 @@ A warning is printed when a test's runs spread by more than 10% of their mean.
   by default ~/models and the Hugging Face cache, with its family, dtype, size on disk and inspect's
   verdict on this machine.
 )";
+  if (cmd == "serve")
+    return std::string(R"(usage: llrt serve MODEL [options]
+  OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions, /v1/models, /health,
+  /metrics, /tokenize, /detokenize); loopback by default, prints the URL when ready.
+  --host H               address to listen on (default 127.0.0.1)
+  --port P               port (default 8080; 0: any free port)
+  --parallel N           sequences at once (default 1)
+  --max-queue N          waiting sequences before 503 (default 64)
+  --timeout S            connection read/write timeout in seconds (default 600)
+  --api-key KEY | --api-key-file F   require "Authorization: Bearer KEY"
+  --alias NAME           the model id (default: the directory name)
+  --reasoning-format none|deepseek   DeepSeek-R1's <think> part as reasoning_content
+  --ctx N                positions per sequence; and --kv-type, -t, --batch, --device, --mmap|--no-mmap
+)") + kLoad + kModel;
   if (cmd == "caps")
     return R"(usage: llrt caps [--json] [--retune]
   CPU features, backends, every registered kernel and the measured kernel choice

@@ -7,6 +7,7 @@
 //   llrt caps [--json]                            what this machine can run
 //   llrt perplexity MODEL_DIR -f FILE             llama-perplexity's measure
 //   llrt list [DIR ...]                           checkpoints found, with inspect's verdict
+//   llrt serve MODEL_DIR                          OpenAI-compatible HTTP server
 // The help texts: cli_help.cpp.
 #include <unistd.h>
 
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
     if (cmd == "caps") return cli::cmd_caps(args);
     if (cmd == "perplexity") return cli::cmd_perplexity(args);
     if (cmd == "list") return cli::cmd_list(args);
+    if (cmd == "serve") return cli::cmd_serve(args);
     std::fprintf(stderr, "llrt: unknown command '%s'\n%s", cmd.c_str(), cli::usage());
     return 2;
   } catch (const Error& e) {

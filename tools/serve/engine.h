@@ -1,0 +1,147 @@
+// llrt serve: the generation backend behind the HTTP server.
+//
+// ServeEngine is the whole contract between the server and the engine: submit a sequence
+// (prompt ids + generation options), receive its tokens through a callback, cancel it, read
+// the load. The HTTP side knows nothing else, so the batched engine (issue 14: a paged KV
+// cache, many sequences per forward pass) replaces SessionPoolEngine below without touching
+// the server. One OpenAI request with n choices is n sequences.
+//
+// Today's implementation, SessionPoolEngine: `parallel` Sessions over one shared Model, driven
+// by ONE scheduler thread that round-robins token steps across the active sequences
+// (sequences join and leave at token boundaries: the shape of the batched engine's loop, one
+// sequence per "batch row"). Why not one thread per Session: the forward pass runs on the
+// process-wide WorkPool, which runs one job at a time (a second caller's job runs on its own
+// thread alone), so concurrent sessions would mostly serialize anyway, with the late ones on one
+// core. A prompt is evaluated in chunks of at most `prefill_chunk` tokens per turn, so a long
+// prompt delays the others' next tokens by one chunk, not the whole prompt.
+//
+// Prefix cache: each Session keeps the tokens whose K/V it holds after its sequence ends. A new
+// sequence goes to the free Session holding the longest common prefix with its prompt (least
+// recently used among ties) and evaluates only the rest (at least the last prompt token, for
+// its logits): SeqResult::cached_tokens reports what was reused.
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "llrt/generate.h"
+#include "llrt/session.h"
+#include "llrt/tokenizer.h"
+
+namespace llrt::serve {
+
+struct SeqRequest {
+  std::vector<int32_t> prompt;  // at least one id
+  GenerateOptions gen;          // max_new_tokens, sampling (seeded), eos_ids, stop_strings
+  int top_logprobs = -1;        // -1: no logprobs; N >= 0: the chosen token's plus the top N
+  bool continue_text = false;   // text continues the prompt's (completions) rather than standing alone (chat)
+};
+
+struct TokenEvent {
+  int32_t id = -1;   // -1: no token, only text (the held text flushed at the end)
+  std::string text;  // text that became complete (stop strings held back)
+  std::optional<TokenLogprobs> logprobs;
+};
+
+enum class SeqEnd { Eos, Length, Stop, Cancelled, ContextFull, Shutdown, Error };
+const char* seq_end_name(SeqEnd e);
+
+struct SeqResult {
+  SeqEnd end = SeqEnd::Length;
+  int64_t prompt_tokens = 0;      // the prompt's length
+  int64_t cached_tokens = 0;      // of which reused from the prefix cache (not evaluated)
+  int64_t completion_tokens = 0;  // generated (EOS excluded)
+  double queue_seconds = 0;       // submit -> admitted to a slot
+  double ttft_seconds = 0;        // submit -> first token (0 if none)
+  std::string error;              // SeqEnd::Error: what went wrong
+};
+
+struct SeqCallbacks {
+  // Both are called on the engine's thread: keep them short (push to a queue), never block.
+  std::function<void(TokenEvent&&)> on_token;
+  std::function<void(const SeqResult&)> on_done;  // exactly once, last
+};
+
+struct EngineLoad {
+  int64_t active = 0, queued = 0, slots = 0;
+};
+
+class ServeEngine {
+ public:
+  using Handle = uint64_t;
+  virtual ~ServeEngine() = default;
+  // Queues a sequence; returns at once. Error(InvalidArgument) when it can never run (prompt +
+  // max_new_tokens beyond n_ctx(), empty prompt); QueueFull when max_queue are waiting;
+  // ShuttingDown after shutdown().
+  virtual Handle submit(SeqRequest req, SeqCallbacks cb) = 0;
+  // Ends a sequence (queued or running) with SeqEnd::Cancelled at the next token boundary and
+  // frees its slot. Unknown or finished handles are ignored.
+  virtual void cancel(Handle h) = 0;
+  virtual EngineLoad load() const = 0;
+  virtual int64_t n_ctx() const = 0;  // positions per sequence (prompt + generated)
+  // Stops admitting; ends every queued and running sequence with SeqEnd::Shutdown at its next
+  // token boundary; returns when all on_done calls were made and the engine thread is gone.
+  virtual void shutdown() = 0;
+};
+
+struct QueueFull : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+struct ShuttingDown : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct SessionPoolOptions {
+  int parallel = 1;             // Sessions (sequences running at once)
+  int64_t max_queue = 64;       // sequences waiting for a Session (beyond: QueueFull)
+  int64_t prefill_chunk = 256;  // prompt tokens evaluated per scheduler turn
+};
+
+class SessionPoolEngine final : public ServeEngine {
+ public:
+  // make_session() is called `parallel` times, up front. `tok` for the text of tokens and stop
+  // strings (may be null: then no text). The engine owns the sessions.
+  SessionPoolEngine(const std::function<std::unique_ptr<Session>()>& make_session, const Tokenizer* tok,
+                    const SessionPoolOptions& opt);
+  ~SessionPoolEngine() override;
+  Handle submit(SeqRequest req, SeqCallbacks cb) override;
+  void cancel(Handle h) override;
+  EngineLoad load() const override;
+  int64_t n_ctx() const override { return n_ctx_; }
+  void shutdown() override;
+
+ private:
+  struct Seq;
+  struct Slot;
+  void loop();
+  void admit_locked();
+  bool turn(Slot& s);  // one prefill chunk or one token; false when the sequence ended
+  void finish(Slot& s, SeqEnd end, const std::string& error = {});
+
+  const Tokenizer* tok_;
+  SessionPoolOptions opt_;
+  int64_t n_ctx_ = 0;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<Seq>> queue_;
+  std::vector<std::shared_ptr<Seq>> all_;  // queued + running, for cancel()
+  std::vector<std::shared_ptr<Seq>> dropped_;  // left the queue (cancelled, shutdown): on_done due
+  Handle next_handle_ = 1;
+  uint64_t clock_ = 0;  // LRU stamps
+  bool stopping_ = false;
+  std::atomic<int64_t> active_{0};
+  std::thread thread_;
+};
+
+}  // namespace llrt::serve
