@@ -43,7 +43,9 @@ commands:
                      --chunks K (first K only), --json, and the run options (-t, --kv-type, ...)
 numbers are checked before anything loads: -t 0 (the default) uses the physical cores, at most 4x the
   logical cores; --ctx 1..max_position_embeddings; --batch 1..4096; --temp >= 0; --top-p (0, 1]; --min-p [0, 1]
-environment: LLRT_ISA=avx2|avx512|avx512_bf16|amx caps the instruction sets used
+environment: LLRT_ISA caps the instruction sets used: x86-64 avx2|avx_vnni|avx512|avx512_vnni|avx512_bf16|amx,
+               aarch64 neon|neon_dotprod|neon_bf16|neon_i8mm (each level the one before plus
+               FEAT_DotProd / FEAT_BF16 / FEAT_I8MM); none (no optimized kernel), ref (scalar oracle)
              LLRT_CUDA_DEVICE=N picks the GPU; LLRT_CUDA_GRAPHS=0 disables the decode graph
 )";
 
