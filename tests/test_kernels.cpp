@@ -163,7 +163,9 @@ double linear_roundings(const KernelEntry* e, int64_t K, int64_t M) {
     case Backend::Avx512: return double(K) / 16 + 16;
     case Backend::Avx512Bf16: return double(K) / 8 + 16;
     case Backend::Neon: return double(K) / 4 + 16;      // lanes hold k mod 4 (BF16 decode: k mod 8)
-    case Backend::NeonBf16: return double(K) / 4 + 16;  // BFDOT: a pair per lane per 8 k, <= 2 roundings
+    // BFDOT without FEAT_EBF16 rounds to odd (up to 1 ulp = 2u) twice per step (the pair sum,
+    // then the accumulation): one step per lane per 8 k, 4u each.
+    case Backend::NeonBf16: return double(K) / 2 + 16;
     default: return double(K) * (e->wtype == DType::F16 ? 3 : 2) + 16;
   }
 }
