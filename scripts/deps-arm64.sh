@@ -6,7 +6,7 @@
 set -euo pipefail
 pkgs=(g++-aarch64-linux-gnu qemu-user libc6-dev:arm64 libgomp1:arm64 libpcre2-dev:arm64 libxsimd-dev:arm64
       libbenchmark-dev:arm64 cmake)
-dpkg --print-foreign-architectures | grep -qx arm64 || { dpkg --add-architecture arm64; need_update=1; }
+dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
