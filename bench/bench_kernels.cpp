@@ -18,7 +18,9 @@
 // time for threads:2 and per CPU time for threads:1 (the same on a quiet machine; on a
 // shared one the CPU time still measures the kernel).
 #include <benchmark/benchmark.h>
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 #include <omp.h>
 #include <sys/mman.h>
 

@@ -20,6 +20,12 @@ void register_all_kernels(KernelRegistry& r) {
   kernels::register_avx512bf16(r);
   kernels::register_amx(r);
 #endif
+#if LLRT_HAVE_ARM_KERNELS
+  kernels::register_neon(r);
+  kernels::register_linear_q8_neondot(r);
+  kernels::register_linear_bf16_neonbf16(r);
+  kernels::register_linear_q8_neoni8mm(r);
+#endif
 #if LLRT_HAVE_CUDA
   kernels::register_cuda(r);
 #endif

@@ -4,6 +4,8 @@
 #   2. the same suites under AddressSanitizer + UndefinedBehaviorSanitizer
 #   2b. meson install into a DESTDIR + a pkg-config consumer built and run (scripts/install_check.sh)
 #   3. the libFuzzer target on the loader/config parsers for a bounded time
+#   4. aarch64: cross-compiled, the kernel/q8/core/model/generate suites under qemu-user with
+#      -cpu max and -cpu cortex-a72 (scripts/test-arm64.sh; LLRT_SKIP_ARM64=1 skips it)
 # Ends with "N passed, M failed" and exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -46,6 +48,19 @@ fi
 if [ "${LLRT_SKIP_FUZZ:-0}" != 1 ]; then
   echo "== fuzzing the loader (${LLRT_FUZZ_SECONDS:-60}s)"
   if bash scripts/fuzz.sh "${LLRT_FUZZ_SECONDS:-60}"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+fi
+
+if [ "${LLRT_SKIP_ARM64:-0}" != 1 ]; then
+  echo "== aarch64 cross build + tests under qemu-user"
+  arm_out=$(mktemp)
+  bash scripts/test-arm64.sh 2>&1 | tee "$arm_out"
+  arm_line=$(grep '^arm64: ' "$arm_out" | tail -1)
+  if [ -n "$arm_line" ]; then
+    passed=$((passed + $(echo "$arm_line" | awk '{print $2}'))); failed=$((failed + $(echo "$arm_line" | awk '{print $4}')))
+  else
+    failed=$((failed + 1))  # the build or the install failed
+  fi
+  rm -f "$arm_out"
 fi
 
 echo "llrt tests: $passed passed, $failed failed"

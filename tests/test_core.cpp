@@ -91,6 +91,11 @@ TEST_CASE("cpu detection is consistent with the backends it reports") {
   CHECK(c.mem_total_bytes > 0);
   if (backend_hw_supported(Backend::Avx512)) CHECK(backend_hw_supported(Backend::Avx2));
   if (c.avx512f) CHECK(c.os_avx512);
+  // aarch64 levels: each implies the ones below; an x86 build never reports them (and back).
+  if (backend_hw_supported(Backend::NeonI8mm)) CHECK(backend_hw_supported(Backend::NeonBf16));
+  if (backend_hw_supported(Backend::NeonBf16)) CHECK(backend_hw_supported(Backend::NeonDotprod));
+  if (backend_hw_supported(Backend::NeonDotprod)) CHECK(backend_hw_supported(Backend::Neon));
+  CHECK(!(backend_hw_supported(Backend::Neon) && backend_hw_supported(Backend::Avx2)));
   CHECK(backend_hw_supported(Backend::Ref));
   CHECK(!cpu_summary().empty());
 }

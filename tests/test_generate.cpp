@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <cstdlib>
 #include <map>
 #include <thread>
 #include <sys/wait.h>
@@ -24,8 +25,11 @@ namespace {
 std::filesystem::path stories() { return repo_dir() / "models" / "stories260K"; }
 nlohmann::json stories_ref() { return read_json_file(repo_dir() / "tests/data/stories260K/greedy.json"); }
 
+// LLRT_TEST_CLI_WRAPPER: what runs the CLI in a cross build (scripts/test-arm64.sh: qemu-aarch64 ...).
 std::string run_cli(const std::string& args, int* status, const char* stderr_to = " 2>/dev/null") {
-  std::string cmd = std::string(LLRT_BUILD_DIR) + "/tools/llrt " + args + stderr_to;
+  const char* wrapper = std::getenv("LLRT_TEST_CLI_WRAPPER");
+  std::string cmd = (wrapper && *wrapper ? std::string(wrapper) + " " : std::string()) + std::string(LLRT_BUILD_DIR) +
+                    "/tools/llrt " + args + stderr_to;
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];

@@ -26,6 +26,7 @@
 
 #include "src/engine/cpu.h"
 #include "llrt/dtype.h"
+#include "llrt/error.h"
 #include "src/engine/kernels.h"
 #include "llrt/tensor.h"
 #include "random_weights.h"
@@ -153,13 +154,18 @@ double linear_roundings(const KernelEntry* e, int64_t K, int64_t M) {
   // The packed broadcast form (AVX2 / AVX-512 F32-activation kernels, M >= 8) accumulates
   // each output over a K block of 256 in one lane, then adds the blocks.
   // (The BF16-activation kernel's packed form adds k pairs: the same count, bounded alike.)
-  const bool packed = M >= 8 && (e->backend == Backend::Avx2 || e->backend == Backend::Avx512 || e->backend == Backend::Avx512Bf16);
+  const bool packed = M >= 8 && (e->backend == Backend::Avx2 || e->backend == Backend::Avx512 || e->backend == Backend::Avx512Bf16 ||
+                                 e->backend == Backend::Neon);
   if (packed) return double(std::min<int64_t>(K, 256)) + double(K) / 256 + 16;
   switch (e->backend) {
     case Backend::Ref: return 0;
     case Backend::Avx2: return double(K) / 8 + 16;
     case Backend::Avx512: return double(K) / 16 + 16;
     case Backend::Avx512Bf16: return double(K) / 8 + 16;
+    case Backend::Neon: return double(K) / 4 + 16;      // lanes hold k mod 4 (BF16 decode: k mod 8)
+    // BFDOT without FEAT_EBF16 rounds to odd (up to 1 ulp = 2u) twice per step (the pair sum,
+    // then the accumulation): one step per lane per 8 k, 4u each.
+    case Backend::NeonBf16: return double(K) / 2 + 16;
     default: return double(K) * (e->wtype == DType::F16 ? 3 : 2) + 16;
   }
 }
@@ -679,7 +685,7 @@ Backend expected_backend(Op op, DType w, Backend cap) {
   for (int b = int(cap); b > int(Backend::Ref); --b) {
     const Backend be = Backend(b);
     if (!backend_hw_supported(be)) continue;
-    if (be == Backend::Avx2 || be == Backend::Avx512) return be;
+    if (be == Backend::Avx2 || be == Backend::Avx512 || be == Backend::Neon) return be;
     if (bf16_linear && (be == Backend::Avx512Bf16 || be == Backend::Amx)) return be;
     if (f16_linear && be == Backend::Amx) return be;
   }
@@ -690,7 +696,8 @@ Backend expected_backend(Op op, DType w, Backend cap) {
 TEST_CASE("kernels: LLRT_ISA-capped selection picks the expected backend for every op") {
   auto& reg = KernelRegistry::global();
   const Backend caps[] = {Backend::Avx2, Backend::AvxVnni, Backend::Avx512, Backend::Avx512Vnni,
-                          Backend::Avx512Bf16, Backend::Amx};
+                          Backend::Avx512Bf16, Backend::Amx, Backend::Neon, Backend::NeonDotprod,
+                          Backend::NeonBf16, Backend::NeonI8mm};
   for (Backend cap : caps) {
     if (!backend_hw_supported(cap)) {
       MESSAGE("cap " << std::string(backend_name(cap)) << ": skipped (CPU lacks it)");
@@ -716,21 +723,29 @@ TEST_CASE("kernels: LLRT_ISA-capped selection picks the expected backend for eve
   reset_isa_cap_for_testing();
 }
 
-TEST_CASE("kernels: every op x dtype a Llama model needs has an AVX2 kernel and one on the best backend here") {
+TEST_CASE("kernels: every op x dtype a Llama model needs has a base-level kernel (AVX2 / NEON) and one on the best backend here") {
   auto& reg = KernelRegistry::global();
+#if LLRT_HAVE_ARM_KERNELS
+  const Backend base = Backend::Neon;
+  const std::string base_suffix = "__neon";
+#else
+  const Backend base = Backend::Avx2;
+  const std::string base_suffix = "__avx2";
+#endif
   Backend best = Backend::Ref;
-  for (Backend b : {Backend::Avx2, Backend::Avx512, Backend::Avx512Bf16, Backend::Amx})
+  for (Backend b : {Backend::Avx2, Backend::Avx512, Backend::Avx512Bf16, Backend::Amx, Backend::Neon, Backend::NeonDotprod,
+                    Backend::NeonBf16, Backend::NeonI8mm})
     if (backend_hw_supported(b)) best = b;
   MESSAGE("best CPU backend here: " << std::string(backend_name(best)) << " (" << cpu_summary() << ")");
   for (DType w : {DType::F32, DType::F16, DType::BF16}) {
     std::vector<KernelNeed> needs;
     for (Op op : kOps) needs.push_back({op, has_weights(op) ? w : DType::F32, DType::F32, "llama"});
     for (const auto& n : needs) {
-      const KernelEntry* a = reg.find(n.op, n.wtype, n.atype, Backend::Avx2);
-      CHECK_MESSAGE(a, "no avx2 kernel for " << std::string(op_name(n.op)) << " " << std::string(dtype_name(n.wtype)));
+      const KernelEntry* a = reg.find(n.op, n.wtype, n.atype, base);
+      CHECK_MESSAGE(a, "no " << base_suffix << " kernel for " << std::string(op_name(n.op)) << " " << std::string(dtype_name(n.wtype)));
       if (a) {
         const std::string name = a->name;
-        CHECK_MESSAGE(name.find("__avx2") != std::string::npos, name);
+        CHECK_MESSAGE(name.find(base_suffix) != std::string::npos, name);
       }
     }
     if (best == Backend::Ref) continue;
@@ -745,6 +760,52 @@ TEST_CASE("kernels: every op x dtype a Llama model needs has an AVX2 kernel and 
 
 // ---------------------------------------------------------------- measured kernel choice
 
+#if LLRT_HAVE_ARM_KERNELS
+// Feature-based choice on ARM (CI runs this under qemu -cpu max and -cpu cortex-a72): the
+// w8a8 kernel follows FEAT_DotProd / FEAT_I8MM, and the BFDOT pair (Linear BF16w/BF16a) is
+// there with FEAT_BF16 and otherwise a missing pair with the typed, specific message.
+TEST_CASE("kernels (aarch64): the choice follows HWCAP, a missing pair is a clean error") {
+  const auto& reg = KernelRegistry::global();
+  const CpuInfo& c = cpu_info();
+  MESSAGE("this CPU: " << cpu_summary());
+  const KernelEntry* q8 = reg.find_best(Op::LinearQ8, DType::I8, DType::F32);
+  REQUIRE(q8);
+  CHECK(q8->backend == (backend_hw_supported(Backend::NeonI8mm)      ? Backend::NeonI8mm
+                        : c.asimd_dotprod                            ? Backend::NeonDotprod
+                                                                     : Backend::Neon));
+  const std::vector<KernelNeed> bf16a = {{Op::Linear, DType::BF16, DType::BF16, "a BF16-activation Linear"}};
+  if (backend_hw_supported(Backend::NeonBf16)) {
+    CHECK_NOTHROW(require_kernels(bf16a));
+  } else {
+    try {
+      require_kernels(bf16a);
+      FAIL("BF16w/BF16a accepted on a CPU without FEAT_BF16");
+    } catch (const Error& e) {
+      CHECK(e.code() == ErrorCode::UnsupportedKernel);
+      const std::string m = e.what();
+      CHECK(m.find("linear") != std::string::npos);
+      CHECK(m.find("neon_bf16 (CPU lacks it)") != std::string::npos);
+      MESSAGE(m);
+    }
+  }
+}
+
+TEST_CASE("kernel choice (aarch64): F32 activations within 5%, BFDOT only when measurably faster") {
+  auto& reg = KernelRegistry::global();
+  const KernelEntry* n = reg.find(Op::Linear, DType::BF16, DType::F32, Backend::Neon);
+  const KernelEntry* nb = reg.find(Op::Linear, DType::BF16, DType::BF16, Backend::NeonBf16);
+  REQUIRE(n);
+  REQUIRE(nb);
+  const std::vector<const KernelEntry*> c = {n, nb};
+  std::string why;
+  CHECK(choose_by_measure(c, {15.0, 15.5}) == n);
+  CHECK(choose_by_measure(c, {15.0, 28.0}) == nb);
+  CHECK(choose_by_measure(c, {0, 0}, &why) == n);
+  CHECK(why == "ISA rank (not measured)");
+}
+#endif
+
+#if LLRT_HAVE_X86_KERNELS
 TEST_CASE("kernel choice: the measured rule picks the fastest, keeps rank within 5%") {
   auto& reg = KernelRegistry::global();
   const KernelEntry* a2 = reg.find(Op::Linear, DType::BF16, DType::F32, Backend::Avx2);
@@ -772,6 +833,7 @@ TEST_CASE("kernel choice: the measured rule picks the fastest, keeps rank within
   CHECK(choose_by_measure({a2}, {0}, &why) == a2);
   CHECK(why == "the only usable kernel");
 }
+#endif
 
 TEST_CASE("kernel choice: measured on this machine, cached, and what the engine binds") {
   const std::string cache = std::string(LLRT_BUILD_DIR) + "/test-kernel-choice.json";

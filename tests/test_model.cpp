@@ -95,7 +95,8 @@ TEST_CASE("parity with HF float32 reference") {
   for (const char* name : {"llama-3.2-mini", "llama-3.1-mini-sharded", "tinyllama-mini-f16", "tinyllama-mini-f32",
                            "deepseek-r1-distill-mini", "llama-3.1-mini-w8a8"}) {
     SUBCASE(name) {
-      for (Backend b : {Backend::Amx, Backend::Avx2, Backend::Ref}) {
+      // (x86: the top level and AVX2; aarch64: the top level and plain NEON; both: the oracle)
+      for (Backend b : {Backend::Amx, Backend::Avx2, Backend::NeonI8mm, Backend::Neon, Backend::Ref}) {
         if (!backend_hw_supported(b)) continue;
         check_model_parity(name, b);
       }
@@ -108,14 +109,15 @@ TEST_CASE("parity with HF float32 reference") {
 // BF16 mini model: held to the same bound, as close to HF's float32 reference as HF's own
 // native-dtype run. The model must really bind that kernel (checked through inspect's names).
 TEST_CASE("parity with HF float32 reference, BF16-activation kernels") {
-  if (!backend_hw_supported(Backend::Avx512Bf16)) {
-    MESSAGE("skipped: this CPU has no AVX512_BF16 (the only BF16-activation kernels)");
+  const Backend bf16a = backend_hw_supported(Backend::Avx512Bf16) ? Backend::Avx512Bf16 : Backend::NeonBf16;
+  if (!backend_hw_supported(bf16a)) {
+    MESSAGE("skipped: this CPU has neither AVX512_BF16 nor FEAT_BF16 (the BF16-activation kernels)");
     return;
   }
   setenv("LLRT_ACT", "native", 1);
   for (const char* name : {"llama-3.2-mini", "llama-3.1-mini-sharded", "deepseek-r1-distill-mini"}) {
     SUBCASE(name) {
-      set_isa_cap_for_testing(Backend::Avx512Bf16);
+      set_isa_cap_for_testing(bf16a);
       {
         auto model = Model::load(model_dir(name));
         CHECK(model_binds_bf16a(*model));
@@ -123,7 +125,7 @@ TEST_CASE("parity with HF float32 reference, BF16-activation kernels") {
       // Rounded activations move the logits by up to ~2/3 of HF's own native error (measured
       // 0.16-1.01 vs 0.30-2.09), so few of HF's greedy margins are clear of 3x that: the
       // logits bound is the test; greedy tokens are compared where the margin allows.
-      check_model_parity(name, Backend::Avx512Bf16, DType::F32, 0);
+      check_model_parity(name, bf16a, DType::F32, 0);
     }
   }
   unsetenv("LLRT_ACT");
@@ -139,7 +141,7 @@ TEST_CASE("parity with HF float32 reference, F16 and BF16 KV caches") {
                                                 {"tinyllama-mini-f16", DType::F16}, {"deepseek-r1-distill-mini", DType::BF16}};
   for (const auto& [name, kv] : runs) {
     SUBCASE((std::string(name) + " " + std::string(dtype_name(kv))).c_str()) {
-      for (Backend b : {Backend::Amx, Backend::Avx2}) {
+      for (Backend b : {Backend::Amx, Backend::Avx2, Backend::NeonI8mm, Backend::Neon}) {
         if (!backend_hw_supported(b)) continue;
         check_model_parity(name, b, kv);
       }

@@ -293,11 +293,20 @@ TEST_CASE("q8 registry: I8 Linear variants registered and chosen by ISA level") 
   CHECK(std::string(reg.find(Op::Linear, DType::I8, DType::F32, Backend::Avx512Vnni)->name) ==
         "linear_i8w_f32a__avx512_vnni");
 #endif
+#if LLRT_HAVE_ARM_KERNELS
+  CHECK(reg.find(Op::LinearQ8, DType::I8, DType::F32, Backend::Neon));
+  CHECK(reg.find(Op::LinearQ8, DType::I8, DType::F32, Backend::NeonDotprod));
+  CHECK(reg.find(Op::LinearQ8, DType::I8, DType::F32, Backend::NeonI8mm));
+  CHECK(std::string(reg.find(Op::LinearQ8, DType::I8, DType::F32, Backend::NeonDotprod)->name) ==
+        "linear_q8_i8w_f32a__neondot");
+#endif
   struct Case { Backend cap; Backend want; };
   for (Case c : {Case{Backend::Ref, Backend::Ref}, Case{Backend::Avx2, Backend::Avx2},
                  Case{Backend::AvxVnni, Backend::AvxVnni}, Case{Backend::Avx512, Backend::AvxVnni},
                  Case{Backend::Avx512Vnni, Backend::Avx512Vnni}, Case{Backend::Avx512Bf16, Backend::Avx512Vnni},
-                 Case{Backend::Amx, Backend::Amx}}) {
+                 Case{Backend::Amx, Backend::Amx}, Case{Backend::Neon, Backend::Neon},
+                 Case{Backend::NeonDotprod, Backend::NeonDotprod}, Case{Backend::NeonBf16, Backend::NeonDotprod},
+                 Case{Backend::NeonI8mm, Backend::NeonI8mm}}) {
     if (!backend_hw_supported(c.want)) continue;
     set_isa_cap_for_testing(c.cap);
     const KernelEntry* e = reg.find_best(Op::Linear, DType::I8, DType::F32);

@@ -53,6 +53,15 @@ output:
 }
 }  // namespace
 
+#ifdef __aarch64__
+#define LLRT_ISA_HELP "environment: LLRT_ISA=none|ref|neon|neon_dotprod|neon_bf16|neon_i8mm caps the instruction sets used\n" \
+  "               (each level the one before plus FEAT_DotProd / FEAT_BF16 / FEAT_I8MM; none: no optimized kernel;\n" \
+  "               ref: the scalar reference kernels, for debugging)\n"
+#else
+#define LLRT_ISA_HELP "environment: LLRT_ISA=none|ref|avx2|avx_vnni|avx512|avx512_vnni|avx512_bf16|amx caps the instruction sets used\n" \
+  "               (none: what a CPU without AVX2 gets; ref: the scalar reference kernels, for debugging)\n"
+#endif
+
 const char* usage() {
   return R"(usage: llrt <command> [options]        (llrt <command> --help: that command's options)
 commands:
@@ -67,9 +76,7 @@ commands:
   caps               CPU features, backends and registered kernels (--json, --retune)
   --version          the version
 MODEL: a checkpoint folder or a Hugging Face name (org/name) in the local Hub cache; also -m/--model.
-environment: LLRT_ISA=none|ref|avx2|avx_vnni|avx512|avx512_vnni|avx512_bf16|amx caps the instruction sets used
-               (none: what a CPU without AVX2 gets; ref: the scalar reference kernels, for debugging)
-             LLRT_CUDA_DEVICE=N picks the GPU; LLRT_CUDA_GRAPHS=0 disables the decode graph
+)" LLRT_ISA_HELP R"(             LLRT_CUDA_DEVICE=N picks the GPU; LLRT_CUDA_GRAPHS=0 disables the decode graph
              HF_HUB_CACHE / HF_HOME: where Hugging Face names are looked up
 )";
 }

@@ -17,4 +17,10 @@ void register_avx512(KernelRegistry& r);
 void register_avx512bf16(KernelRegistry& r);
 void register_amx(KernelRegistry& r);
 #endif
+#if LLRT_HAVE_ARM_KERNELS
+void register_neon(KernelRegistry& r);                  // kernels/cpu/neon/
+void register_linear_q8_neondot(KernelRegistry& r);     // kernels/cpu/neon_dotprod/
+void register_linear_bf16_neonbf16(KernelRegistry& r);  // kernels/cpu/neon_bf16/
+void register_linear_q8_neoni8mm(KernelRegistry& r);    // kernels/cpu/neon_i8mm/
+#endif
 }  // namespace llrt::kernels

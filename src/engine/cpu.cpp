@@ -17,6 +17,14 @@
 #include <cpuid.h>
 #define LLRT_X86 1
 #endif
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#define LLRT_ARM64 1
+// asm/hwcap.h names (arm64); defined here so an older libc header set still builds.
+constexpr unsigned long kHwcapAsimd = 1ul << 1, kHwcapAsimdHp = 1ul << 10, kHwcapAsimdDp = 1ul << 20,
+                        kHwcapSve = 1ul << 22;
+constexpr unsigned long kHwcap2I8mm = 1ul << 13, kHwcap2Bf16 = 1ul << 14;
+#endif
 
 namespace llrt {
 
@@ -117,6 +125,26 @@ CpuInfo detect() {
   if (!c.os_avx512) c.avx512f = c.avx512bw = c.avx512vl = c.avx512dq = c.avx512_bf16 = c.avx512_fp16 = c.avx512_vnni = false;
   if (!c.os_amx) c.amx_tile = c.amx_bf16 = c.amx_int8 = false;
 #endif
+#ifdef LLRT_ARM64
+  const unsigned long hw = getauxval(AT_HWCAP), hw2 = getauxval(AT_HWCAP2);
+  c.asimd = hw & kHwcapAsimd;
+  c.asimd_fp16 = hw & kHwcapAsimdHp;
+  c.asimd_dotprod = hw & kHwcapAsimdDp;
+  c.sve = hw & kHwcapSve;
+  c.arm_bf16 = hw2 & kHwcap2Bf16;
+  c.arm_i8mm = hw2 & kHwcap2I8mm;
+  {  // "CPU implementer" / "CPU part" of /proc/cpuinfo: there is no brand string on ARM
+    std::ifstream f("/proc/cpuinfo");
+    std::string line, impl, part;
+    while (std::getline(f, line)) {
+      auto val = [&] { size_t i = line.find(':'); return i == std::string::npos ? std::string() : line.substr(i + 2); };
+      if (impl.empty() && line.rfind("CPU implementer", 0) == 0) impl = val();
+      if (part.empty() && line.rfind("CPU part", 0) == 0) part = val();
+    }
+    c.vendor = "ARM";
+    c.model = impl.empty() ? "aarch64" : "aarch64 (implementer " + impl + ", part " + part + ")";
+  }
+#endif
   c.logical_cores = int(std::thread::hardware_concurrency());
   if (c.logical_cores <= 0) c.logical_cores = 1;
   int phys = count_physical_cores();
@@ -128,10 +156,10 @@ CpuInfo detect() {
 
 struct CapState {
   std::once_flag once;
-  Backend env_cap = Backend::Amx;
+  Backend env_cap = kTopCpuBackend;
   bool env_allow_ref = false;
   bool override_set = false;
-  Backend override_cap = Backend::Amx;
+  Backend override_cap = kTopCpuBackend;
   bool override_allow_ref = false;
 };
 CapState& cap_state() {
@@ -170,6 +198,9 @@ const char* backend_name(Backend b) {
     case Backend::Avx512Bf16: return "avx512_bf16";
     case Backend::Amx: return "amx";
     case Backend::Neon: return "neon";
+    case Backend::NeonDotprod: return "neon_dotprod";
+    case Backend::NeonBf16: return "neon_bf16";
+    case Backend::NeonI8mm: return "neon_i8mm";
     case Backend::Cuda: return "cuda";
   }
   return "?";
@@ -199,7 +230,17 @@ bool backend_hw_supported(Backend b) {
     case Backend::Amx:
       return avx512 && c.avx512_vnni && c.avx512_bf16 && c.amx_tile && c.amx_bf16 && c.amx_int8 &&
              amx_permission();
-    case Backend::Neon: return false;
+#ifdef LLRT_ARM64
+    case Backend::Neon: return c.asimd;
+    case Backend::NeonDotprod: return c.asimd && c.asimd_dotprod;
+    case Backend::NeonBf16: return c.asimd && c.asimd_dotprod && c.arm_bf16;
+    case Backend::NeonI8mm: return c.asimd && c.asimd_dotprod && c.arm_bf16 && c.arm_i8mm;
+#else
+    case Backend::Neon:
+    case Backend::NeonDotprod:
+    case Backend::NeonBf16:
+    case Backend::NeonI8mm: return false;
+#endif
     case Backend::Cuda: return cuda_available();  // a GPU this build runs on (llrt/cuda.h)
   }
   return false;
@@ -214,10 +255,16 @@ Backend isa_cap() {
       s.env_allow_ref = false;
     } else if (env && *env) {
       Backend b;
-      if (!parse_backend(env, &b) || b == Backend::Cuda || b == Backend::Neon)
+#ifdef __aarch64__
+      const bool ok = parse_backend(env, &b) && (b == Backend::Ref || backend_is_arm(b));
+      const char* names = "none ref neon neon_dotprod neon_bf16 neon_i8mm";
+#else
+      const bool ok = parse_backend(env, &b) && b != Backend::Cuda && !backend_is_arm(b);
+      const char* names = "none ref avx2 avx_vnni avx512 avx512_vnni avx512_bf16 amx";
+#endif
+      if (!ok)
         fail(ErrorCode::InvalidArgument,
-             std::string("LLRT_ISA=") + env +
-                 " is not a CPU backend name; use one of: none ref avx2 avx_vnni avx512 avx512_vnni avx512_bf16 amx");
+             std::string("LLRT_ISA=") + env + " is not a CPU backend name on this architecture; use one of: " + names);
       s.env_cap = b;
       s.env_allow_ref = b == Backend::Ref;
     }
@@ -240,7 +287,7 @@ void set_isa_cap_for_testing(Backend cap, bool allow_ref) {
 void reset_isa_cap_for_testing() { cap_state().override_set = false; }
 
 bool backend_usable(Backend b) {
-  if (b == Backend::Cuda || b == Backend::Neon) return backend_hw_supported(b);
+  if (b == Backend::Cuda) return backend_hw_supported(b);
   return backend_hw_supported(b) && int(b) <= int(isa_cap());
 }
 
@@ -253,6 +300,8 @@ std::vector<std::string> cpu_flag_names() {
   add(c.avx512dq, "AVX512DQ"); add(c.avx512_bf16, "AVX512_BF16"); add(c.avx512_fp16, "AVX512_FP16");
   add(c.avx512_vnni, "AVX512_VNNI"); add(c.avx_vnni, "AVX_VNNI");
   add(c.amx_tile, "AMX_TILE"); add(c.amx_bf16, "AMX_BF16"); add(c.amx_int8, "AMX_INT8");
+  add(c.asimd, "ASIMD"); add(c.asimd_fp16, "FP16"); add(c.asimd_dotprod, "DOTPROD"); add(c.arm_bf16, "BF16");
+  add(c.arm_i8mm, "I8MM"); add(c.sve, "SVE");
   return f;
 }
 

@@ -127,7 +127,7 @@ std::string unsupported_kernel_message(const KernelVerdict& v) {
     for (auto* e : elsewhere)
       os << " " << backend_name(e->backend) << (backend_hw_supported(e->backend) ? "" : " (CPU lacks it)");
     os << ". What to do: run on a CPU with one of those instruction sets";
-    if (isa_cap() != Backend::Amx) os << ", or raise/unset LLRT_ISA";
+    if (isa_cap() != kTopCpuBackend) os << ", or raise/unset LLRT_ISA";
   }
   os << ". llrt never falls back to a slower path silently.";
   return os.str();

@@ -37,6 +37,12 @@ json capability_report() {
   json backends = json::array();
   for (int b = 0; b < kNumBackends; ++b) {
     Backend be = Backend(b);
+    // Only this build's architecture (x86 levels on aarch64, or ARM ones on x86-64, can never be).
+#if defined(__aarch64__)
+    if (be != Backend::Ref && be != Backend::Cuda && !backend_is_arm(be)) continue;
+#else
+    if (backend_is_arm(be)) continue;
+#endif
     backends.push_back({{"name", backend_name(be)}, {"hardware", backend_hw_supported(be)}, {"usable", backend_usable(be)}});
   }
   j["backends"] = backends;
