@@ -68,6 +68,8 @@ constexpr int64_t kUntilContextFull = INT64_MAX;
 GenerateOptions generate_options(const SamplingFlags& f, const Checkpoint& ck);
 void print_stats(const Engine& e, const GenerateStats& st);
 std::string read_text_file(const std::string& path);
+// --ids "1 2 3": token ids separated by spaces or commas (Error{InvalidArgument} naming a bad one).
+std::vector<int32_t> parse_ids(const std::string& s);
 // Renders a single-turn conversation with the model's chat template and encodes it
 // (BOS not added twice when the template writes it).
 // The positionals (Args::positionals: unknown options are errors) and the model: -m/--model VALUE,
