@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 bash scripts/deps-arm64.sh || exit 1
 dir=build-arm64
 if [ ! -f "$dir/build.ninja" ]; then
-  meson setup "$dir" --cross-file scripts/cross/aarch64-linux-gnu.ini -Dbuildtype=release -Dcuda=disabled >/dev/null || exit 1
+  meson setup "$dir" --cross-file scripts/cross/aarch64-linux-gnu.ini -Dbuildtype=release -Dcuda=disabled >"$dir.setup.log" 2>&1 ||
+    { tail -20 "$dir.setup.log"; exit 1; }
 fi
 # Builds only what runs here (the CLI, the suites below, the microbenchmarks); the suites
 # left out are not compiled either (they cost ~40% of the test compile time).

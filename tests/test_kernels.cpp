@@ -768,7 +768,7 @@ TEST_CASE("kernels (aarch64): the choice follows HWCAP, a missing pair is a clea
   const auto& reg = KernelRegistry::global();
   const CpuInfo& c = cpu_info();
   MESSAGE("this CPU: " << cpu_summary());
-  const KernelEntry* q8 = reg.find_best(Op::LinearQ8, DType::I8, DType::F32);
+  const KernelEntry* q8 = reg.find_best(Op::Linear, DType::I8, DType::F32);
   REQUIRE(q8);
   CHECK(q8->backend == (backend_hw_supported(Backend::NeonI8mm)      ? Backend::NeonI8mm
                         : c.asimd_dotprod                            ? Backend::NeonDotprod

@@ -1,4 +1,4 @@
-// w8a8 (compressed-tensors int8): the LinearQ8 kernels against the documented
+// w8a8 (compressed-tensors int8): the I8 Linear kernels against the documented
 // arithmetic (bit for bit, every usable backend), the quantization_config contract
 // (good configs, a catalogue of malformed ones), module matching, per-Linear tensor
 // validation, and the generated variant checkpoints in tests/data/w8a8 with their
@@ -294,11 +294,11 @@ TEST_CASE("q8 registry: I8 Linear variants registered and chosen by ISA level") 
         "linear_i8w_f32a__avx512_vnni");
 #endif
 #if LLRT_HAVE_ARM_KERNELS
-  CHECK(reg.find(Op::LinearQ8, DType::I8, DType::F32, Backend::Neon));
-  CHECK(reg.find(Op::LinearQ8, DType::I8, DType::F32, Backend::NeonDotprod));
-  CHECK(reg.find(Op::LinearQ8, DType::I8, DType::F32, Backend::NeonI8mm));
-  CHECK(std::string(reg.find(Op::LinearQ8, DType::I8, DType::F32, Backend::NeonDotprod)->name) ==
-        "linear_q8_i8w_f32a__neondot");
+  CHECK(reg.find(Op::Linear, DType::I8, DType::F32, Backend::Neon));
+  CHECK(reg.find(Op::Linear, DType::I8, DType::F32, Backend::NeonDotprod));
+  CHECK(reg.find(Op::Linear, DType::I8, DType::F32, Backend::NeonI8mm));
+  CHECK(std::string(reg.find(Op::Linear, DType::I8, DType::F32, Backend::NeonDotprod)->name) ==
+        "linear_i8w_f32a__neondot");
 #endif
   struct Case { Backend cap; Backend want; };
   for (Case c : {Case{Backend::Ref, Backend::Ref}, Case{Backend::Avx2, Backend::Avx2},

@@ -6,7 +6,7 @@
 
 namespace llrt::kernels {
 void register_ref(KernelRegistry& r);
-void register_linear_q8_ref(KernelRegistry& r);  // w8a8 LinearQ8 (kernels/cpu/*/linear_q8_*.cpp)
+void register_linear_q8_ref(KernelRegistry& r);  // w8a8 I8 Linear (kernels/cpu/*/linear_q8_*.cpp)
 #if LLRT_HAVE_X86_KERNELS
 void register_linear_q8_avx2(KernelRegistry& r);
 void register_linear_q8_avxvnni(KernelRegistry& r);

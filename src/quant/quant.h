@@ -4,8 +4,8 @@
 //   1. The format contract: `quantization_config` (config.json) parsed into a typed
 //      QuantConfig, and `resolve()` saying which scheme (if any) applies to a module.
 //   2. Per-Linear tensor validation: Q8Linear, ready for the kernel.
-//   3. The LinearQ8 kernel interface (registered in the kernel registry under
-//      Op::LinearQ8, weights I8, activations F32).
+//   3. The I8 Linear kernels (registered in the kernel registry under
+//      Op::Linear, weights I8, activations F32).
 //
 // ---------------------------------------------------------------------------------
 // The contract (anything else is Error{UnsupportedModel} naming the key and value):

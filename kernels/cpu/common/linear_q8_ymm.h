@@ -1,4 +1,4 @@
-// The 256-bit LinearQ8 tile walk shared by the AVX2 and AVX-VNNI variants; each
+// The 256-bit I8 Linear tile walk shared by the AVX2 and AVX-VNNI variants; each
 // variant supplies only its inner product through a traits struct `T`:
 //   using Code                      activation code type in the prep (int16 / int8)
 //   kStep                           weight bytes per load (16 widened / 32 raw)

@@ -9,10 +9,10 @@
 namespace llrt::kernels {
 void register_attention_neon(KernelRegistry& r) {
   r.add({Op::Attention, DType::F32, DType::F32, Backend::Neon, "attention_f32kv_f32a__neon",
-         reinterpret_cast<const void*>(&attention_t<IsaNeon, float>)});
+         &attention_t<IsaNeon, float>});
   r.add({Op::Attention, DType::F16, DType::F32, Backend::Neon, "attention_f16kv_f32a__neon",
-         reinterpret_cast<const void*>(&attention_t<IsaNeon, f16_t>)});
+         &attention_t<IsaNeon, f16_t>});
   r.add({Op::Attention, DType::BF16, DType::F32, Backend::Neon, "attention_bf16kv_f32a__neon",
-         reinterpret_cast<const void*>(&attention_t<IsaNeon, bf16_t>)});
+         &attention_t<IsaNeon, bf16_t>});
 }
 }  // namespace llrt::kernels

@@ -6,21 +6,17 @@
 #include "kernels/cpu/hooks.h"
 
 namespace llrt::kernels {
-namespace {
-const void* fp(auto f) { return reinterpret_cast<const void*>(f); }
-}  // namespace
-
 void register_elementwise_neon(KernelRegistry& r) {
   using I = IsaNeon;
   const Backend b = Backend::Neon;
-  r.add({Op::Embedding, DType::F32, DType::F32, b, "embedding_f32w_f32a__neon", fp(&embedding_t<I, float>)});
-  r.add({Op::Embedding, DType::F16, DType::F32, b, "embedding_f16w_f32a__neon", fp(&embedding_t<I, f16_t>)});
-  r.add({Op::Embedding, DType::BF16, DType::F32, b, "embedding_bf16w_f32a__neon", fp(&embedding_t<I, bf16_t>)});
-  r.add({Op::RmsNorm, DType::F32, DType::F32, b, "rmsnorm_f32w_f32a__neon", fp(&rmsnorm_t<I, float>)});
-  r.add({Op::RmsNorm, DType::F16, DType::F32, b, "rmsnorm_f16w_f32a__neon", fp(&rmsnorm_t<I, f16_t>)});
-  r.add({Op::RmsNorm, DType::BF16, DType::F32, b, "rmsnorm_bf16w_f32a__neon", fp(&rmsnorm_t<I, bf16_t>)});
-  r.add({Op::Rope, DType::F32, DType::F32, b, "rope_f32a__neon", fp(&rope_t<I>)});
-  r.add({Op::SiluMul, DType::F32, DType::F32, b, "silu_mul_f32a__neon", fp(&silu_mul_t<I>)});
-  r.add({Op::Add, DType::F32, DType::F32, b, "add_f32a__neon", fp(&add_t<I>)});
+  r.add({Op::Embedding, DType::F32, DType::F32, b, "embedding_f32w_f32a__neon", &embedding_t<I, float>});
+  r.add({Op::Embedding, DType::F16, DType::F32, b, "embedding_f16w_f32a__neon", &embedding_t<I, f16_t>});
+  r.add({Op::Embedding, DType::BF16, DType::F32, b, "embedding_bf16w_f32a__neon", &embedding_t<I, bf16_t>});
+  r.add({Op::RmsNorm, DType::F32, DType::F32, b, "rmsnorm_f32w_f32a__neon", &rmsnorm_t<I, float>});
+  r.add({Op::RmsNorm, DType::F16, DType::F32, b, "rmsnorm_f16w_f32a__neon", &rmsnorm_t<I, f16_t>});
+  r.add({Op::RmsNorm, DType::BF16, DType::F32, b, "rmsnorm_bf16w_f32a__neon", &rmsnorm_t<I, bf16_t>});
+  r.add({Op::Rope, DType::F32, DType::F32, b, "rope_f32a__neon", &rope_t<I>});
+  r.add({Op::SiluMul, DType::F32, DType::F32, b, "silu_mul_f32a__neon", &silu_mul_t<I>});
+  r.add({Op::Add, DType::F32, DType::F32, b, "add_f32a__neon", &add_t<I>});
 }
 }  // namespace llrt::kernels

@@ -26,9 +26,9 @@ constexpr int kPackNV = 2, kPackMR = 8;
 template <class W>
 void linear_run_neon(const LinearArgs& a) {
   if (a.M >= kPackedMinM)
-    linear_packed<IsaNeon, W, kPackNV, kPackMR>(static_cast<const W*>(a.w), a.K, a.x, a.ldx, a.M, a.n0, a.n1, a.y, a.ldy);
+    linear_packed<IsaNeon, W, kPackNV, kPackMR>(static_cast<const W*>(a.w.data), a.K, a.x, a.ldx, a.M, a.n0, a.n1, a.y, a.ldy);
   else
-    linear_blocked<FmaPolicy<IsaNeon, W>, kNR, kMR, kNRD>(static_cast<const W*>(a.w), a.K, a.x, a.ldx, a.M, a.n0, a.n1,
+    linear_blocked<FmaPolicy<IsaNeon, W>, kNR, kMR, kNRD>(static_cast<const W*>(a.w.data), a.K, a.x, a.ldx, a.M, a.n0, a.n1,
                                                          a.y, a.ldy);
 }
 const LinearKernel linear_f32w_f32a__neon{nullptr, nullptr, &linear_run_neon<float>};

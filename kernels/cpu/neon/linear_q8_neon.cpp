@@ -1,4 +1,4 @@
-// LinearQ8 (w8a8) on plain NEON (any ARMv8 core, no FEAT_DotProd): widening multiplies.
+// I8 Linear (w8a8) on plain NEON (any ARMv8 core, no FEAT_DotProd): widening multiplies.
 //
 // Math, layout, blocking: linear_q8_neon.h (exact int32 sums, bit-identical to Ref).
 // Inner product: SMULL / SMULL2 multiply 8 + 8 int8 pairs into int16 (|w q| <= 128 * 128 =
@@ -15,10 +15,10 @@ struct NeonMull {
     return vpadalq_s16(acc, vmull_high_s8(w, x));
   }
 };
-const LinearQ8Kernel k_neon{q8_prep_bytes<int8_t>, q8_prep<int8_t>, q8n_run<NeonMull>};
+const LinearKernel k_neon{q8_prep_bytes<int8_t>, q8_prep<int8_t>, q8n_run<NeonMull>, true};
 }  // namespace
 
 void register_linear_q8_neon(KernelRegistry& r) {
-  r.add({Op::LinearQ8, DType::I8, DType::F32, Backend::Neon, "linear_q8_i8w_f32a__neon", &k_neon});
+  r.add({Op::Linear, DType::I8, DType::F32, Backend::Neon, "linear_i8w_f32a__neon", &k_neon});
 }
 }  // namespace llrt::kernels

@@ -1,4 +1,4 @@
-// The NEON LinearQ8 (w8a8) tile walk shared by the plain-NEON, SDOT and I8MM variants; each
+// The NEON I8 Linear (w8a8) tile walk shared by the plain-NEON, SDOT and I8MM variants; each
 // variant supplies only its 16-byte inner product through a traits struct `T`:
 //   dot(acc, w, x)   acc (int32x4) += the products w[i] * x[i] of 16 int8 pairs, summed into
 //                    lanes (which lane holds which k does not matter: lanes are summed at the end)
@@ -25,14 +25,14 @@ namespace {
 inline int32x4_t q8n_row_sum(int32x4_t rs, int8x16_t w) { return vpadalq_s16(rs, vpaddlq_s8(w)); }
 
 template <class T, int MB, int NB, bool ASYM>
-inline void q8n_block(const LinearQ8Args& a, const Q8Prep<int8_t>& P, int64_t m0, int64_t n0) {
+inline void q8n_block(const LinearArgs& a, const Q8Prep<int8_t>& P, int64_t m0, int64_t n0) {
   const int64_t K = a.K;
   int32x4_t acc[MB][NB], rs[NB];
   const int8_t* w[NB];
   const int8_t* x[MB];
 #pragma GCC unroll 4
   for (int j = 0; j < NB; ++j) {
-    w[j] = a.w + (n0 + j) * K;
+    w[j] = q8_weights(a) + (n0 + j) * K;
     rs[j] = vdupq_n_s32(0);
 #pragma GCC unroll 4
     for (int i = 0; i < MB; ++i) acc[i][j] = vdupq_n_s32(0);
@@ -82,7 +82,7 @@ inline void q8n_block(const LinearQ8Args& a, const Q8Prep<int8_t>& P, int64_t m0
 }
 
 template <class T, int NB, bool ASYM>
-inline void q8n_rows(const LinearQ8Args& a, const Q8Prep<int8_t>& P, int64_t n0, int64_t m0, int64_t m1) {
+inline void q8n_rows(const LinearArgs& a, const Q8Prep<int8_t>& P, int64_t n0, int64_t m0, int64_t m1) {
   int64_t m = m0;
   for (; m + 4 <= m1; m += 4) q8n_block<T, 4, NB, ASYM>(a, P, m, n0);
   switch (m1 - m) {
@@ -94,7 +94,7 @@ inline void q8n_rows(const LinearQ8Args& a, const Q8Prep<int8_t>& P, int64_t n0,
 }
 
 template <class T, bool ASYM>
-void q8n_walk(const LinearQ8Args& a, const Q8Prep<int8_t>& P, int64_t m0, int64_t m1) {
+void q8n_walk(const LinearArgs& a, const Q8Prep<int8_t>& P, int64_t m0, int64_t m1) {
   int64_t n = a.n0;
   for (; n + 4 <= a.n1; n += 4) q8n_rows<T, 4, ASYM>(a, P, n, m0, m1);
   switch (a.n1 - n) {
@@ -113,15 +113,15 @@ inline bool q8n_any_asym(const Q8Prep<int8_t>& P, int64_t M) {
 
 // Tokens [m0, m1) of y for rows [n0, n1).
 template <class T>
-void q8n_run_tokens(const LinearQ8Args& a, int64_t m0, int64_t m1) {
-  const auto P = Q8Prep<int8_t>::at(a.xq, a.M, a.K);
+void q8n_run_tokens(const LinearArgs& a, int64_t m0, int64_t m1) {
+  const auto P = Q8Prep<int8_t>::at(a.xp, a.M, a.K);
   if (q8n_any_asym(P, a.M)) q8n_walk<T, true>(a, P, m0, m1);
   else q8n_walk<T, false>(a, P, m0, m1);
 }
 
 // The kernel's run(): rows [n0, n1) of y for all M tokens.
 template <class T>
-void q8n_run(const LinearQ8Args& a) { q8n_run_tokens<T>(a, 0, a.M); }
+void q8n_run(const LinearArgs& a) { q8n_run_tokens<T>(a, 0, a.M); }
 
 }  // namespace
 }  // namespace llrt::kernels

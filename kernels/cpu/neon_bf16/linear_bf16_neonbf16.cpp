@@ -5,7 +5,7 @@
 //
 // Math:     y[m, n] = sum_k W[n, k] * bf16_rne(x[m, k])   for m < M, n in [n0, n1)
 // Layout:   prep: x F32 -> [M, Kp] BF16, Kp = round_up(K, 8), zero padded (prep_bytes
-//           M * Kp * 2; prep_rows lets threads share it). W [N, K] BF16 in place; y F32.
+//           M * Kp * 2; the prep splits over token rows). W [N, K] BF16 in place; y F32.
 // Rounding: x to BF16 nearest even in the prep (llrt::f32_to_bf16): |x - xb| <= 2^-8 |x|, as
 //           HF's own BF16 run rounds its activations. BFDOT: lane l += w[2l] xb[2l] +
 //           w[2l+1] xb[2l+1] per 8 k; the BF16 x BF16 products are exact in F32, the pair sum
@@ -55,22 +55,22 @@ struct BfdotPolicy {
   }
 };
 
-void prep_rows_bf16a(const float* x, int64_t ldx, int64_t, int64_t K, int64_t m0, int64_t m1, void* xp) {
-  const int64_t s = bf16a_stride(K);
-  uint16_t* out = static_cast<uint16_t*>(xp);
-  for (int64_t m = m0; m < m1; ++m) {
+// Token rows [p.m0, p.m1) rounded to BF16 (RNE), each row padded with zeros to the stride.
+void prep_bf16a(const LinearPrepArgs& p) {
+  const int64_t K = p.K, s = bf16a_stride(K);
+  uint16_t* out = static_cast<uint16_t*>(p.xp);
+  for (int64_t m = p.m0; m < p.m1; ++m) {
     uint16_t* o = out + m * s;
-    for (int64_t k = 0; k < K; ++k) o[k] = f32_to_bf16(x[m * ldx + k]);
+    for (int64_t k = 0; k < K; ++k) o[k] = f32_to_bf16(p.x[m * p.ldx + k]);
     for (int64_t k = K; k < s; ++k) o[k] = 0;
   }
 }
 size_t prep_bytes_bf16a(int64_t M, int64_t K) { return size_t(std::max<int64_t>(M, 1)) * size_t(bf16a_stride(K)) * 2; }
-void prep_bf16a(const float* x, int64_t ldx, int64_t M, int64_t K, void* xp) { prep_rows_bf16a(x, ldx, M, K, 0, M, xp); }
 void run_bf16a(const LinearArgs& a) {
-  linear_blocked<BfdotPolicy, kNR, kMR, kNRD>(static_cast<const uint16_t*>(a.w), a.K, static_cast<const uint16_t*>(a.xp),
+  linear_blocked<BfdotPolicy, kNR, kMR, kNRD>(static_cast<const uint16_t*>(a.w.data), a.K, static_cast<const uint16_t*>(a.xp),
                                               bf16a_stride(a.K), a.M, a.n0, a.n1, a.y, a.ldy);
 }
-const LinearKernel linear_bf16w_bf16a__neonbf16{&prep_bytes_bf16a, &prep_bf16a, &run_bf16a, &prep_rows_bf16a};
+const LinearKernel linear_bf16w_bf16a__neonbf16{&prep_bytes_bf16a, &prep_bf16a, &run_bf16a, true};
 }  // namespace
 
 void register_linear_bf16_neonbf16(KernelRegistry& r) {

@@ -1,6 +1,6 @@
-// LinearQ8 (w8a8) with FEAT_I8MM (ARMv8.6): SMMLA for two or more tokens, SDOT otherwise.
+// I8 Linear (w8a8) with FEAT_I8MM (ARMv8.6): SMMLA for two or more tokens, SDOT otherwise.
 //
-// Math:     as every LinearQ8 (kernels/cpu/common/linear_q8.h): acc[m, n] = sum_k q[m, k] w[n, k]
+// Math:     as every I8 Linear (kernels/cpu/common/linear_q8.h): acc[m, n] = sum_k q[m, k] w[n, k]
 //           - zp[m] sum_k w[n, k], exact int32 wrap-around (exact for K <= 65536);
 //           y = (float(acc) * s[m]) * w_scale[n]. Bit-identical to Ref.
 // SMMLA:    vmmlaq_s32(c, a, b) with a = 2 tokens x 8 codes, b = 2 weight rows x 8 bytes adds the
@@ -31,7 +31,7 @@ inline int8x16_t zip_hi(int8x16_t a, int8x16_t b) {
 
 // Tokens m0 .. m0 + 2*MP, rows n0 .. n0 + 2*NP.
 template <int MP, int NP, bool ASYM>
-inline void mm_block(const LinearQ8Args& a, const Q8Prep<int8_t>& P, int64_t m0, int64_t n0) {
+inline void mm_block(const LinearArgs& a, const Q8Prep<int8_t>& P, int64_t m0, int64_t n0) {
   const int64_t K = a.K;
   int32x4_t acc[MP][NP], rs[2 * NP];
 #pragma GCC unroll 8
@@ -40,7 +40,7 @@ inline void mm_block(const LinearQ8Args& a, const Q8Prep<int8_t>& P, int64_t m0,
 #pragma GCC unroll 4
     for (int p = 0; p < MP; ++p) acc[p][q] = vdupq_n_s32(0);
   }
-  const int8_t* w = a.w + n0 * K;
+  const int8_t* w = q8_weights(a) + n0 * K;
   const int8_t* x = P.codes + m0 * P.lda;
   auto step = [&](const int8x16_t* wr, int64_t k) __attribute__((always_inline)) {
     int8x16_t wl[NP], wh[NP], xl[MP], xh[MP];
@@ -95,14 +95,14 @@ inline void mm_block(const LinearQ8Args& a, const Q8Prep<int8_t>& P, int64_t m0,
 }
 
 template <int NP, bool ASYM>
-inline void mm_rows(const LinearQ8Args& a, const Q8Prep<int8_t>& P, int64_t n0, int64_t mpairs) {
+inline void mm_rows(const LinearArgs& a, const Q8Prep<int8_t>& P, int64_t n0, int64_t mpairs) {
   int64_t p = 0;
   for (; p + 2 <= mpairs; p += 2) mm_block<2, NP, ASYM>(a, P, 2 * p, n0);
   if (p < mpairs) mm_block<1, NP, ASYM>(a, P, 2 * p, n0);
 }
 
 template <bool ASYM>
-void mm_walk(const LinearQ8Args& a, const Q8Prep<int8_t>& P) {
+void mm_walk(const LinearArgs& a, const Q8Prep<int8_t>& P) {
   const int64_t mpairs = a.M / 2;
   int64_t n = a.n0;
   for (; n + 8 <= a.n1; n += 8) mm_rows<4, ASYM>(a, P, n, mpairs);
@@ -114,24 +114,24 @@ void mm_walk(const LinearQ8Args& a, const Q8Prep<int8_t>& P) {
   }
   n += (a.n1 - n) / 2 * 2;
   if (n < a.n1) {  // the last odd row, every paired token: SDOT
-    LinearQ8Args b = a;
+    LinearArgs b = a;
     b.n0 = n;
     q8n_run_tokens<NeonSdot>(b, 0, mpairs * 2);
   }
 }
 
-void run_i8mm(const LinearQ8Args& a) {
+void run_i8mm(const LinearArgs& a) {
   if (a.M < 2) return q8n_run<NeonSdot>(a);
-  const auto P = Q8Prep<int8_t>::at(a.xq, a.M, a.K);
+  const auto P = Q8Prep<int8_t>::at(a.xp, a.M, a.K);
   if (q8n_any_asym(P, a.M)) mm_walk<true>(a, P);
   else mm_walk<false>(a, P);
   if (a.M % 2) q8n_run_tokens<NeonSdot>(a, a.M - 1, a.M);  // the last odd token
 }
 
-const LinearQ8Kernel k_i8mm{q8_prep_bytes<int8_t>, q8_prep<int8_t>, run_i8mm};
+const LinearKernel k_i8mm{q8_prep_bytes<int8_t>, q8_prep<int8_t>, run_i8mm, true};
 }  // namespace
 
 void register_linear_q8_neoni8mm(KernelRegistry& r) {
-  r.add({Op::LinearQ8, DType::I8, DType::F32, Backend::NeonI8mm, "linear_q8_i8w_f32a__neoni8mm", &k_i8mm});
+  r.add({Op::Linear, DType::I8, DType::F32, Backend::NeonI8mm, "linear_i8w_f32a__neoni8mm", &k_i8mm});
 }
 }  // namespace llrt::kernels

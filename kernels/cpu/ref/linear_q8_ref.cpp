@@ -1,4 +1,4 @@
-// Reference (scalar) LinearQ8: the oracle for every SIMD variant.
+// Reference (scalar) I8 Linear: the oracle for every SIMD variant.
 //
 // Math:     acc[m, n] = sum_k (q[m, k] - zp[m]) * w[n, k]     exact, in int64
 //           y[m, n]   = (float(acc) * s[m]) * w_scale[n]       two F32 roundings

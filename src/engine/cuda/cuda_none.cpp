@@ -2,6 +2,7 @@
 // no devices, and loading a model on CUDA is a clear error.
 #include "llrt/cuda.h"
 #include "llrt/error.h"
+#include "src/engine/kernels.h"
 
 namespace llrt {
 
