@@ -8,7 +8,7 @@ Math (HF transformers, eager attention), all in float64:
   attention    causal softmax(q k^T / sqrt(head_dim)) v, GQA: query head h reads kv head
                h // (n_heads / n_kv_heads)
   MLP          down(silu(gate(x)) * up(x))
-w8a8 linear (the convention llrt's LinearQ8 kernels implement, see src/quant/quant.h):
+w8a8 linear (the convention llrt's I8 Linear kernels implement, see src/quant/quant.h):
   dynamic token symmetric   s = absmax(x_row)/127, q = clamp(rint(x/s), -128, 127)
   dynamic token asymmetric  lo = min(min(x),0), hi = max(max(x),0), s = (hi-lo)/255,
                             zp = clamp(rint(-128 - lo/s), -128, 127),
