@@ -12,8 +12,10 @@ cd "$(dirname "$0")/.."
 bash scripts/deps-arm64.sh || exit 1
 dir=build-arm64
 if [ ! -f "$dir/build.ninja" ]; then
-  meson setup "$dir" --cross-file scripts/cross/aarch64-linux-gnu.ini -Dbuildtype=release -Dcuda=disabled >"$dir.setup.log" 2>&1 ||
-    { tail -20 "$dir.setup.log"; exit 1; }
+  setup_log=$(mktemp)
+  meson setup "$dir" --cross-file scripts/cross/aarch64-linux-gnu.ini -Dbuildtype=release -Dcuda=disabled >"$setup_log" 2>&1 ||
+    { tail -20 "$setup_log"; rm -f "$setup_log"; exit 1; }
+  rm -f "$setup_log"
 fi
 # Builds only what runs here (the CLI, the suites below, the microbenchmarks); the suites
 # left out are not compiled either (they cost ~40% of the test compile time).
