@@ -87,17 +87,21 @@ bool validate_quantized_linear(const Checkpoint& ck, const QuantConfig* qc, cons
       fail(ErrorCode::Checkpoint, ck.dir().string() + ": missing tensor '" + full + "' (module '" + m.name + "' is quantized: " +
                                       s->describe() + ")");
   }
-  auto opt = [&](const char* suffix) -> std::optional<Tensor> {
-    if (!ck.find(m.name + "." + suffix)) return std::nullopt;
-    return ck.tensor(m.name + "." + suffix);
-  };
-  auto w = opt("weight"), ws = opt("weight_scale"), wz = opt("weight_zero_point"), is = opt("input_scale"), iz = opt("input_zero_point");
-  auto p = [](const std::optional<Tensor>& t) { return t ? &*t : nullptr; };
-  (void)validate_q8_linear(m.name, *s, m.out, m.in, p(w), p(ws), p(wz), p(is), p(iz));
+  (void)llama_q8_linear(ck, m.name, *s, m.out, m.in);
   return true;
 }
 
 }  // namespace
+
+Q8Linear llama_q8_linear(const Checkpoint& ck, const std::string& module, const QuantScheme& s, int64_t N, int64_t K) {
+  auto opt = [&](const char* suffix) -> std::optional<Tensor> {
+    if (!ck.find(module + "." + suffix)) return std::nullopt;
+    return ck.tensor(module + "." + suffix);
+  };
+  auto w = opt("weight"), ws = opt("weight_scale"), wz = opt("weight_zero_point"), is = opt("input_scale"), iz = opt("input_zero_point");
+  auto p = [](const std::optional<Tensor>& t) { return t ? &*t : nullptr; };
+  return validate_q8_linear(module, s, N, K, p(w), p(ws), p(wz), p(is), p(iz));
+}
 
 void validate_llama_checkpoint(const Checkpoint& ck) {
   const ModelConfig& c = ck.config();

@@ -9,6 +9,7 @@
 
 #include "llrt/checkpoint.h"
 #include "src/engine/kernels.h"
+#include "src/quant/quant.h"
 
 namespace llrt {
 
@@ -34,6 +35,9 @@ int64_t llama_param_count(const ModelConfig& c);
 // stale rotary_emb.inv_freq buffers are tolerated). Error{Checkpoint} names the
 // tensor and its file. Quantized linears are checked by the quantization scheme.
 void validate_llama_checkpoint(const Checkpoint& ck);
+// One quantized Linear's tensors from the checkpoint, checked against its scheme and [N, K]
+// (validate_q8_linear; Error{Checkpoint} naming what is wrong). Validation and the plan share it.
+Q8Linear llama_q8_linear(const Checkpoint& ck, const std::string& module, const QuantScheme& s, int64_t N, int64_t K);
 
 // Every (op, weight dtype, activation dtype) the forward pass will call, with who needs it;
 // attention is keyed by the KV cache's dtype (`kv_dtype`: F32, F16 or BF16).

@@ -55,13 +55,7 @@ LinearPlan linear_plan(const Checkpoint& ck, const QuantConfig* qc, const std::s
   if (w.dtype() != DType::I8) return l;
   const QuantScheme* s = qc ? qc->resolve(module) : nullptr;
   if (!s) fail(ErrorCode::Internal, "I8 weight of a module the quantization config does not quantize: " + module);
-  auto opt = [&](const char* suffix) -> std::optional<Tensor> {
-    if (!ck.find(module + "." + suffix)) return std::nullopt;
-    return ck.tensor(module + "." + suffix);
-  };
-  auto ws = opt("weight_scale"), wz = opt("weight_zero_point"), is = opt("input_scale"), iz = opt("input_zero_point");
-  auto p = [](const std::optional<Tensor>& t) { return t ? &*t : nullptr; };
-  l.view = validate_q8_linear(module, *s, l.N, l.K, &w, p(ws), p(wz), p(is), p(iz)).view();
+  l.view = llama_q8_linear(ck, module, *s, l.N, l.K).view();
   l.scheme = s;
   return l;
 }
