@@ -280,6 +280,41 @@ TEST_CASE("bench: lists, output formats, the directory name, no bandwidth probe 
   lacks(out, S() + " |");
 }
 
+TEST_CASE("batched-bench: llama-batched-bench's table and jsonl keys; bad options are refused before the load") {
+  int st = -1;
+  std::string out = cli("batched-bench " + S() + " -npp 8 -ntg 4 -npl 1,2,3 -t 1", &st);
+  CHECK(st == 0);
+  has(out, "|    PP |     TG |    B |   N_KV |   T_PP s | S_PP t/s |   T_TG s | S_TG t/s |      T s |    S t/s |");
+  has(out, "|     8 |      4 |    3 |     36 |");
+  has(out, "KV pool: ");
+  has(out, "cpu: ");
+  out = cli("batched-bench " + S() + " -npp 8,16 -ntg 2 -npl 1,4 -b 8 -o jsonl", &st);
+  CHECK(st == 0);
+  std::vector<nlohmann::json> rows;
+  for (size_t b = 0, e; (e = out.find('\n', b)) != std::string::npos; b = e + 1) rows.push_back(nlohmann::json::parse(out.substr(b, e - b)));
+  REQUIRE(rows.size() == 4);
+  CHECK(rows[3]["pp"] == 16);
+  CHECK(rows[3]["pl"] == 4);
+  CHECK(rows[3]["n_kv"] == 4 * 18);
+  CHECK(rows[3]["n_batch"] == 8);
+  for (const char* k : {"t_pp", "speed_pp", "t_tg", "speed_tg", "t", "speed"}) CHECK(rows[3][k].get<double>() > 0);
+  out = cli("batched-bench " + S() + " -npp 8 -ntg 2 -npl 1,4 -pps -o json", &st);
+  CHECK(st == 0);
+  auto j = nlohmann::json::parse(out);
+  CHECK(j["is_pp_shared"] == 1);
+  CHECK(j["rows"].size() == 2);
+  CHECK(j["kv_pool"]["blocks"].get<int64_t>() > 0);
+  const std::string none = "batched-bench " + S() + " ";
+  for (const auto& [args, msg] : std::vector<std::pair<std::string, std::string>>{
+           {"-npl 0", "-npl: 0 is out of range"}, {"-npp 8,x", "-npp: 'x' is not a whole number"},
+           {"-ntg -1", "-ntg: -1 is out of range"}, {"-o csv", "-o: 'csv' is not an output format"},
+           {"--device cuda", "runs on the CPU"}, {"--bogus", "unknown option '--bogus'"}}) {
+    out = cli(none + args, &st, true);
+    CHECK(st != 0);
+    has(out, msg);
+  }
+}
+
 TEST_CASE("hub names: org/name resolves offline in the Hugging Face cache; absent names say where llrt looked") {
   const fs::path cache = fs::temp_directory_path() / ("llrt-test-hub-" + std::to_string(::getpid()));
   fs::remove_all(cache);

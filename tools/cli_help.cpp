@@ -70,6 +70,7 @@ commands:
   tokenize MODEL TEXT   token ids (--pieces, --no-bos, --file F, --stdin)
   inspect MODEL      family, shapes, dtypes, tokenizer, memory, kernels, verdict (= llrt-inspect)
   bench MODEL        throughput like llama-bench (-p 128,512 -n 128 -t 1,2 -o md|json|jsonl|csv)
+  batched-bench MODEL   many sequences per step like llama-batched-bench (-npp 128 -ntg 128 -npl 1,2,4)
   perplexity MODEL -f FILE   llama-perplexity's measure
   list [DIR ...]     checkpoints found (default ~/models and the Hugging Face cache)
   serve MODEL        OpenAI-compatible HTTP server (llrt serve --help)
@@ -114,6 +115,23 @@ std::string command_help(const std::string& cmd) {
   --bandwidth            also measure the memory read bandwidth (~3.5 s) and tg's % of its limit
   -c/--ctx, -b/--batch, --kv-type, --mmap/--no-mmap, --device as for run
 A warning is printed when a test's runs spread by more than 10% of their mean.
+)") + kModel;
+  if (cmd == "batched-bench")
+    return std::string(R"(usage: llrt batched-bench MODEL [options]   llama-batched-bench on the batched engine (CPU)
+  For each PP x TG x B: B sequences of PP pseudo-random prompt tokens prefilled together (calls of
+  at most -b rows), then TG decode steps of one token per sequence, each step ONE forward pass of
+  B rows. Columns as llama-batched-bench: PP, TG, B, N_KV = B*(PP+TG), T_PP s, S_PP t/s = B*PP/T_PP,
+  T_TG s, S_TG t/s = B*TG/T_TG, T s, S t/s. The pool is sized for the largest B and PP+TG.
+  -npp LIST              prompt tokens per sequence, e.g. 128,512 (default 128,256,512)
+  -ntg LIST              generated tokens per sequence (default 128,256)
+  -npl LIST              sequences decoded together (default 1,2,4,8,16,32)
+  -pps                   one prompt shared by the B sequences (prefilled once, the others take
+                         its KV blocks through the prefix cache; S_PP = PP/T_PP)
+  -b, --batch N          rows per forward pass (default 2048, as llama-batched-bench)
+  --block-size N         positions per KV block (default 32)
+  -c, --ctx N            positions per sequence (default max PP + max TG; larger tests are skipped)
+  -o, --output md|json|jsonl   (default md; jsonl: llama-batched-bench's keys, a row per line)
+  -t N, --kv-type f32|f16|bf16, --mmap/--no-mmap as for run
 )") + kModel;
   if (cmd == "perplexity")
     return std::string(R"(usage: llrt perplexity MODEL -f FILE [options]
