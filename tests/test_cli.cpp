@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <sys/wait.h>
 
+#include "llrt/batch.h"
 #include "llrt/error.h"
 #include "llrt/hub.h"
 #include "llrt/model.h"
@@ -313,6 +314,32 @@ TEST_CASE("batched-bench: llama-batched-bench's table and jsonl keys; bad option
     CHECK(st != 0);
     has(out, msg);
   }
+}
+
+TEST_CASE("inspect --parallel: the batched engine's KV pool, exactly kv_pool_size() and BatchContext::pool()") {
+  int st = -1;
+  for (const std::string kv : {"f32", "bf16"}) {
+    const std::string out = cli("inspect " + S() + " --json --parallel 4 --ctx 200 --kv-type " + kv, &st);
+    CHECK(st == 0);
+    auto j = nlohmann::json::parse(out);
+    REQUIRE(j.contains("kv_pool"));
+    auto model = Model::load(stories());
+    BatchOptions o;
+    o.n_ctx = 200;
+    o.parallel = 4;
+    o.kv_dtype = kv == "f32" ? DType::F32 : DType::BF16;
+    const KvPoolSize p = kv_pool_size(model->config(), o);
+    CHECK(j["kv_pool"]["blocks"].get<int64_t>() == p.blocks);
+    CHECK(j["kv_pool"]["block_size"].get<int64_t>() == p.block_size);
+    CHECK(j["kv_pool"]["block_bytes"].get<uint64_t>() == p.block_bytes);
+    CHECK(j["kv_pool"]["bytes"].get<uint64_t>() == p.bytes);
+    CHECK(p.blocks == 4 * ((200 + p.block_size - 1) / p.block_size));
+    BatchContext bc(model, o);
+    CHECK(bc.pool().bytes == p.bytes);
+    CHECK(bc.pool().blocks == p.blocks);
+  }
+  const std::string text = cli("inspect " + S() + " --parallel 2 --ctx 64", &st);
+  has(text, "KV pool of the batched engine (--parallel 2 x ctx 64, f32): 4 blocks x 32 positions");
 }
 
 TEST_CASE("hub names: org/name resolves offline in the Hugging Face cache; absent names say where llrt looked") {

@@ -103,6 +103,8 @@ std::string command_help(const std::string& cmd) {
     return std::string(R"(usage: llrt inspect MODEL [options]   (also: llrt-inspect)   exit status 1: cannot run here
   --json                 machine-readable
   -c, --ctx N            context for the memory estimate;  --kv-type f32|f16|bf16;  -t N threads
+  --parallel N           the batched engine's KV pool (llrt serve on the CPU) for N sequences of
+                         --ctx positions (default 1), exactly: blocks x positions, bytes;  --block-size N (32)
   --check-weights        scan every tensor for NaN/Inf
 )") + kModel;
   if (cmd == "bench")
