@@ -158,7 +158,11 @@ A warning is printed when a test's runs spread by more than 10% of their mean.
   /metrics, /tokenize, /detokenize); loopback by default, prints the URL when ready.
   --host H               address to listen on (default 127.0.0.1)
   --port P               port (default 8080; 0: any free port)
-  --parallel N           sequences at once (default 1)
+  --parallel N           sequences at once (default 1). On the CPU every running sequence goes
+                         through one forward pass per step (the batched engine: a KV pool of
+                         N x --ctx positions in blocks, prompts in chunks of at most --batch rows
+                         beside the decodes, prompt prefixes reused across requests); on CUDA
+                         N sessions take turns
   --max-queue N          waiting sequences before 503 (default 64)
   --timeout S            connection read/write timeout in seconds (default 600)
   --api-key KEY | --api-key-file F   require "Authorization: Bearer KEY"

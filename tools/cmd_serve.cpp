@@ -1,7 +1,7 @@
 // llrt serve: an OpenAI-compatible HTTP server (tools/serve/: engine, API, HTTP, metrics).
 //
 // Order of events: options checked -> the port bound and served (/health answers 503) -> the
-// model loaded -> the engine's sessions made -> "listening on URL" on stdout -> requests until
+// model loaded -> the engine made (CPU: BatchServeEngine, one batched KV pool; CUDA: SessionPoolEngine) -> "listening on URL" on stdout -> requests until
 // SIGINT/SIGTERM -> new requests refused, in-flight streams ended with a finish_reason -> exit 0.
 #include <pthread.h>
 #include <signal.h>
@@ -118,17 +118,38 @@ int cmd_serve(Args& a) {
   served.vocab = int32_t(model.config().vocab_size);
   served.reasoning = reasoning == "deepseek" ? serve::ReasoningFormat::DeepSeek : serve::ReasoningFormat::None;
   served.created = int64_t(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
-  serve::SessionPoolEngine engine([&] { return model.session(setup.ctx, setup.batch, setup.kv_dtype); }, &served.tok, eo);
-  served.n_ctx = engine.n_ctx();
-  http.ready(&served, &engine);
+  // The CPU: one BatchContext, every sequence in one forward pass per step (BatchServeEngine);
+  // CUDA has no batch API: `parallel` sessions stepped in turn (SessionPoolEngine).
+  std::unique_ptr<serve::ServeEngine> engine;
+  std::string pool_line;
+  if (model.cpu) {
+    serve::BatchServeOptions bo;
+    bo.batch.n_ctx = setup.ctx;
+    bo.batch.parallel = eo.parallel;
+    bo.batch.n_batch = setup.batch;
+    bo.batch.kv_dtype = setup.kv_dtype;
+    bo.max_queue = eo.max_queue;
+    auto be = std::make_unique<serve::BatchServeEngine>(model.cpu, &served.tok, bo);
+    const KvPoolSize p = be->pool();
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "; KV pool %lld blocks x %lld positions, %.1f MiB", (long long)p.blocks, (long long)p.block_size,
+                  double(p.bytes) / double(1 << 20));
+    pool_line = buf;
+    engine = std::move(be);
+  } else {
+    engine = std::make_unique<serve::SessionPoolEngine>([&] { return model.session(setup.ctx, setup.batch, setup.kv_dtype); },
+                                                        &served.tok, eo);
+  }
+  served.n_ctx = engine->n_ctx();
+  http.ready(&served, engine.get());
   loaded = true;
-  std::printf("llrt serve: listening on http://%s:%d (model '%s', %d slots x %lld positions, %s)\n", so.host.c_str(), port,
-              served.id.c_str(), eo.parallel, (long long)served.n_ctx, model.device_name().c_str());
+  std::printf("llrt serve: listening on http://%s:%d (model '%s', %d slots x %lld positions, %s%s)\n", so.host.c_str(), port,
+              served.id.c_str(), eo.parallel, (long long)served.n_ctx, model.device_name().c_str(), pool_line.c_str());
   std::fflush(stdout);
 
   listener.join();  // returns after http.shutdown() (the signal thread) stopped it
   wake_sig_thread();
-  engine.shutdown();
+  engine->shutdown();
   std::fprintf(stderr, "llrt serve: stopped\n");
   return 0;
 }
