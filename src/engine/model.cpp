@@ -1,13 +1,7 @@
-// The Llama forward pass (LlamaForCausalLM as HF runs it):
-//   x = embed(tokens)
-//   per layer: h = rmsnorm(x) ; q,k,v = h.Wq^T, h.Wk^T, h.Wv^T ; rope(q,k) at positions
-//              append k,v to the cache ; a = softmax(q.k^T * hd^-0.5, causal) . v  (GQA:
-//              kv head j serves query heads j*n_rep .. j*n_rep+n_rep-1) ; x += a.Wo^T
-//              h = rmsnorm(x) ; x += (silu(h.Wg^T) * h.Wu^T).Wd^T
-//   logits = rmsnorm(x_last) . lm_head^T   (lm_head = embed_tokens when tied)
-// Everything F32 except weights (stored dtype) and the KV cache (ContextOptions::kv_dtype).
-// What runs is the model plan (src/model_plan.h) with kernels bound per Linear; the KV cache's
-// layout and the attention schedule live in src/kv_cache.h, the Linear runner below.
+// The CPU engine: Model (load, kernel binding, the Linear runner) and Context (one sequence
+// over one contiguous KV cache). The forward pass itself is src/forward.cpp (shared with the
+// batched engine, src/batch.cpp); the KV cache's layout and the attention schedule live in
+// src/kv_cache.h.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -16,6 +10,7 @@
 
 #include "kernel_choice.h"
 #include "llrt/error.h"
+#include "forward.h"
 #include "kv_cache.h"
 #include "src/engine/llama.h"
 #include "model_impl.h"
@@ -295,37 +290,13 @@ void run_linears(const Model::Impl& m, const LinearWeights* const* ls, float* co
 
 // ------------------------------------------------------------------ Context
 
-namespace {
-// Bytes of activation prep the bound kernels need: decode kernels at M = 1, prefill kernels
-// up to M = batch (prep_bytes never shrinks as M grows).
-uint64_t bound_prep_bytes(const Model::Impl& m, int64_t batch) {
-  uint64_t p = 0;
-  auto one = [&](const LinearWeights& L) {
-    if (auto f = L.decode->linear().prep_bytes) p = std::max<uint64_t>(p, f(1, L.in));
-    if (auto f = L.prefill->linear().prep_bytes; f && batch > 1) p = std::max<uint64_t>(p, f(batch, L.in));
-  };
-  for (const auto& L : m.layers)
-    for (const LinearWeights& l : L.lin) one(l);
-  one(m.lm_head);
-  return p;
-}
-}  // namespace
 
 struct Context::State {
-  detail::ScratchPlan plan;
+  ForwardBuffers f;  // activations, attention scratch, RoPE table (src/forward.h)
   int64_t n_past = 0;
-  std::vector<AlignedBuffer> bufs;
-  float *x, *xb, *q, *k, *v, *att, *gate, *up, *logits, *scores, *att_part, *att_lse, *rope_cos, *rope_sin;
-  KvCache kv;  // layout and dtype: src/kv_cache.h
-  AttentionFn attn_fn = nullptr;  // the kernel for the KV cache's dtype
-  void* prep = nullptr;
+  float* logits = nullptr;
+  KvCache kv;  // one block of the whole context (src/kv_cache.h)
   uint64_t bytes = 0;
-
-  float* alloc(int64_t n) {
-    bufs.push_back(aligned_alloc_bytes(size_t(std::max<int64_t>(n, 1)) * 4));
-    bytes += uint64_t(n) * 4;
-    return static_cast<float*>(bufs.back().get());
-  }
 };
 
 Context::Context(std::shared_ptr<const Model> model, const ContextOptions& opt) : model_(std::move(model)), st_(new State) {
@@ -349,40 +320,21 @@ Context::Context(std::shared_ptr<const Model> model, const ContextOptions& opt) 
                                          " MiB (KV cache + scratch) but only " + std::to_string(avail >> 20) +
                                          " MiB are available: lower --ctx");
   State& s = *st_;
-  s.plan = detail::make_scratch_plan(c, ctx, batch, m.threads, 0, dtype_size(opt.kv_dtype));
-  s.attn_fn = attn_fn;
+  detail::ScratchPlan plan = detail::make_scratch_plan(c, ctx, batch, m.threads, 0, dtype_size(opt.kv_dtype));
   // The prep buffer for the kernels this model bound (not a new choice: the environment or a
   // re-measurement may have changed since the load).
-  const uint64_t prep = bound_prep_bytes(m, batch);
-  s.plan.prep_bytes = prep;
-  s.x = s.alloc(s.plan.x);
-  s.xb = s.alloc(s.plan.xb);
-  s.q = s.alloc(s.plan.q);
-  s.k = s.alloc(s.plan.k);
-  s.v = s.alloc(s.plan.v);
-  s.att = s.alloc(s.plan.att);
-  s.gate = s.alloc(s.plan.gate);
-  s.up = s.alloc(s.plan.up);
-  s.logits = s.alloc(s.plan.logits);
-  s.scores = s.alloc(s.plan.att_scores);
-  s.att_part = s.alloc(s.plan.att_part);
-  s.att_lse = s.alloc(s.plan.att_lse);
-  s.rope_cos = s.alloc(s.plan.rope / 2);
-  s.rope_sin = s.alloc(s.plan.rope / 2);
-  if (prep) {
-    s.bufs.push_back(aligned_alloc_bytes(prep));
-    s.bytes += prep;
-    s.prep = s.bufs.back().get();
-  }
-  const uint64_t kv_bytes = s.plan.kv_bytes;
-  s.bufs.push_back(aligned_alloc_bytes(size_t(std::max<uint64_t>(kv_bytes, 4))));
-  s.bytes += kv_bytes;
-  s.kv = KvCache(static_cast<char*>(s.bufs.back().get()), opt.kv_dtype, c.num_hidden_layers, c.num_key_value_heads, ctx, c.head_dim);
-  m.plan.rope_table(ctx, s.rope_cos, s.rope_sin);
+  plan.prep_bytes = bound_prep_bytes(m, batch);
+  s.f.allocate(m, plan, attn_fn);
+  s.logits = s.f.alloc(plan.logits);
+  const uint64_t kv_bytes = plan.kv_bytes;
+  s.f.bufs.push_back(aligned_alloc_bytes(size_t(std::max<uint64_t>(kv_bytes, 4))));
+  s.f.bytes += kv_bytes;
+  s.bytes = s.f.bytes;
+  s.kv = KvCache(static_cast<char*>(s.f.bufs.back().get()), opt.kv_dtype, c.num_hidden_layers, c.num_key_value_heads, ctx, c.head_dim);
 }
 
 Context::~Context() = default;
-int64_t Context::n_ctx() const { return st_->plan.ctx; }
+int64_t Context::n_ctx() const { return st_->f.plan.ctx; }
 int64_t Context::n_past() const { return st_->n_past; }
 void Context::reset() { st_->n_past = 0; }
 void Context::truncate(int64_t n_keep) {
@@ -394,71 +346,14 @@ uint64_t Context::allocated_bytes() const { return st_->bytes; }
 
 namespace {
 
-// Where a forward pass first produced NaN/Inf: asked for only after the logits came out
-// non-finite (the pass is run again with checks after every stage; free otherwise).
-struct NonFiniteProbe {
-  int64_t stage = -3;  // -1: the token embeddings, 0..L-1: that layer's output, L: the final norm; -3: none
-  int64_t row = -1;    // the chunk row (token) where it appeared first
-  bool found() const { return stage != -3; }
-  // True (and recorded) when one of rows [from, T) of `x` ([T, H]) holds a NaN/Inf.
-  bool check(int64_t at, const float* x, int64_t from, int64_t T, int64_t H) {
-    for (int64_t t = from; t < T; ++t)
-      if (count_non_finite(DType::F32, x + t * H, H) > 0) {
-        stage = at;
-        row = t;
-        return true;
-      }
-    return false;
-  }
-};
-
-// One forward chunk of T tokens at positions p0..p0+T-1. Writes the final hidden
-// state (after the final norm) of rows [out_from, T) into s.xb. With a probe, stops at the
-// first stage whose output holds a NaN/Inf and records it there.
+// One forward chunk of T tokens at positions p0.. of the context's cache; the final hidden
+// states of rows [out_from, T) go to rows 0.. of s.f.xb.
 void forward_chunk(const Model::Impl& m, Context::State& s, const int32_t* toks, int64_t T, int64_t p0, int64_t out_from,
                    NonFiniteProbe* probe = nullptr) {
-  const ModelConfig& c = m.cfg;
-  const int64_t H = c.hidden_size, QD = c.q_dim(), KVD = c.kv_dim(), I = c.intermediate_size;
-  const int64_t hd = c.head_dim, nh = c.num_attention_heads, nkv = c.num_key_value_heads, half = hd / 2;
-  const float eps = float(c.rms_norm_eps);
-  const int nt = int(s.plan.threads);  // what this context's per-thread scratch was sized for
-  WorkPool& pool = WorkPool::global();
-  const AttentionScratch att{s.scores, s.att_part, s.att_lse, s.plan.att_splits};
-  auto rmsnorm = [&](const NormWeights& n, const float* x, float* y, int64_t rows) {
-    pool.run(rows > 8 ? nt : 1, rows, [&](int64_t t, int) { n.fn(x + t * H, n.w, y + t * H, H, eps); });
-  };
-  auto linears = [&](std::initializer_list<const LinearWeights*> ls, std::initializer_list<float*> ys, const float* x) {
-    run_linears(m, ls.begin(), ys.begin(), int(ls.size()), x, T, s.prep);
-  };
-
-  m.embed_fn(m.embed, H, toks, T, s.x);  // x = embed(tokens)
-  if (probe && probe->check(-1, s.x, 0, T, H)) return;
-  for (size_t l = 0; l < m.layers.size(); ++l) {
-    const LayerWeights& L = m.layers[l];
-    // h = rmsnorm(x); q, k, v = h Wq^T, h Wk^T, h Wv^T; RoPE at the positions; k, v to the cache
-    rmsnorm(L.attn_norm, s.x, s.xb, T);
-    linears({&L.lin[kQProj], &L.lin[kKProj], &L.lin[kVProj]}, {s.q, s.k, s.v}, s.xb);
-    for (int64_t t = 0; t < T; ++t) {
-      const float* cs = s.rope_cos + (p0 + t) * half;
-      const float* sn = s.rope_sin + (p0 + t) * half;
-      m.rope_fn(s.q + t * QD, nh, hd, hd, cs, sn);
-      m.rope_fn(s.k + t * KVD, nkv, hd, hd, cs, sn);
-    }
-    s.kv.store(int64_t(l), p0, T, s.k, s.v);
-    // a = softmax(q k^T / sqrt(hd), causal) v ; x += a Wo^T
-    attend(pool, nt, s.attn_fn, c, s.kv, int64_t(l), s.q, T, p0, s.att, att);
-    linears({&L.lin[kOProj]}, {s.xb}, s.att);
-    m.add_fn(s.x, s.xb, T * H);
-    // h = rmsnorm(x); x += (silu(h Wg^T) * h Wu^T) Wd^T
-    rmsnorm(L.mlp_norm, s.x, s.xb, T);
-    linears({&L.lin[kGateProj], &L.lin[kUpProj]}, {s.gate, s.up}, s.xb);
-    m.silu_mul_fn(s.gate, s.up, s.gate, T * I);
-    linears({&L.lin[kDownProj]}, {s.xb}, s.gate);
-    m.add_fn(s.x, s.xb, T * H);
-    if (probe && probe->check(int64_t(l), s.x, 0, T, H)) return;
-  }
-  for (int64_t t = out_from; t < T; ++t) m.final_norm.fn(s.x + t * H, m.final_norm.w, s.xb + t * H, H, eps);
-  if (probe) probe->check(int64_t(m.layers.size()), s.xb, out_from, T, H);
+  const AttendSeq seq{&s.kv, 0, T, p0};
+  std::vector<int64_t> rows(size_t(T - out_from));
+  for (int64_t t = out_from; t < T; ++t) rows[size_t(t - out_from)] = t;
+  forward_rows(m, s.f, toks, {&seq, 1}, rows, probe);
 }
 
 // Non-finite logits: runs tokens (evaluated from position p_start) again, checking every stage,
@@ -470,8 +365,8 @@ void forward_chunk(const Model::Impl& m, Context::State& s, const int32_t* toks,
   NonFiniteProbe probe;
   s.n_past = p_start;
   int64_t pos = -1;
-  for (int64_t i = 0; i < n && !probe.found(); i += s.plan.batch) {
-    const int64_t T = std::min(s.plan.batch, n - i);
+  for (int64_t i = 0; i < n && !probe.found(); i += s.f.plan.batch) {
+    const int64_t T = std::min(s.f.plan.batch, n - i);
     forward_chunk(m, s, tokens.data() + i, T, s.n_past, 0, &probe);
     if (probe.found()) pos = s.n_past + probe.row;
     s.n_past += T;
@@ -494,18 +389,17 @@ void forward_chunk(const Model::Impl& m, Context::State& s, const int32_t* toks,
 std::span<const float> Context::eval(std::span<const int32_t> tokens) {
   const Model::Impl& m = model_impl(*model_);
   State& s = *st_;
-  check_eval_tokens(m.cfg, tokens, s.n_past, s.plan.ctx);
-  const int64_t n = int64_t(tokens.size()), H = m.cfg.hidden_size, p_start = s.n_past;
-  for (int64_t i = 0; i < n; i += s.plan.batch) {
-    int64_t T = std::min(s.plan.batch, n - i);
+  check_eval_tokens(m.cfg, tokens, s.n_past, s.f.plan.ctx);
+  const int64_t n = int64_t(tokens.size()), p_start = s.n_past;
+  for (int64_t i = 0; i < n; i += s.f.plan.batch) {
+    int64_t T = std::min(s.f.plan.batch, n - i);
     bool last = i + T == n;
     forward_chunk(m, s, tokens.data() + i, T, s.n_past, last ? T - 1 : T);
     s.n_past += T;
   }
-  int64_t T_last = (n - 1) % s.plan.batch + 1;
   const LinearWeights* ls[1] = {&m.lm_head};
   float* ys[1] = {s.logits};
-  run_linears(m, ls, ys, 1, s.xb + (T_last - 1) * H, 1, s.prep);
+  run_linears(m, ls, ys, 1, s.f.xb, 1, s.f.prep);
   // One pass over the vocabulary: NaN/Inf logits stop here, with what made them.
   if (const uint64_t bad = count_non_finite(DType::F32, s.logits, m.cfg.vocab_size))
     non_finite_logits(m, s, tokens, p_start, s.n_past - 1, int64_t(bad));
@@ -515,17 +409,17 @@ std::span<const float> Context::eval(std::span<const int32_t> tokens) {
 std::vector<float> Context::eval_all(std::span<const int32_t> tokens) {
   const Model::Impl& m = model_impl(*model_);
   State& s = *st_;
-  check_eval_tokens(m.cfg, tokens, s.n_past, s.plan.ctx);
+  check_eval_tokens(m.cfg, tokens, s.n_past, s.f.plan.ctx);
   const int64_t n = int64_t(tokens.size()), H = m.cfg.hidden_size, V = m.cfg.vocab_size, p_start = s.n_past;
   std::vector<float> out(size_t(n * V));
-  for (int64_t i = 0; i < n; i += s.plan.batch) {
-    int64_t T = std::min(s.plan.batch, n - i);
+  for (int64_t i = 0; i < n; i += s.f.plan.batch) {
+    int64_t T = std::min(s.f.plan.batch, n - i);
     forward_chunk(m, s, tokens.data() + i, T, s.n_past, 0);
     s.n_past += T;
     for (int64_t t = 0; t < T; ++t) {
       const LinearWeights* ls[1] = {&m.lm_head};
       float* ys[1] = {out.data() + (i + t) * V};
-      run_linears(m, ls, ys, 1, s.xb + t * H, 1, s.prep);
+      run_linears(m, ls, ys, 1, s.f.xb + t * H, 1, s.f.prep);
     }
   }
   for (int64_t t = 0; t < n; ++t)
