@@ -537,9 +537,8 @@ TEST_CASE("batch engine: many sequences at once give each exactly its solo greed
   REQUIRE(once.wait_all());
   engine.submit(lp, again.callbacks(0));
   REQUIRE(again.wait_all());
-  CHECK(once.res[0]->cached_tokens == 0);
-  CHECK(again.res[0]->cached_tokens > 0);
-  CHECK(again.res[0]->cached_tokens <= 99);
+  CHECK(once.res[0]->cached_tokens < 16);  // at most the start it shares with "Once upon a time" above
+  CHECK(again.res[0]->cached_tokens == 99);  // all but the last prompt token (evaluated for its logits)
   CHECK(again.ids[0] == once.ids[0]);
   CHECK(once.ids[0] == solo_greedy(model, tok, lp, 256));
   CHECK(engine.stats().blocks_in_use == 0);
