@@ -339,7 +339,7 @@ TEST_CASE("inspect --parallel: the batched engine's KV pool, exactly kv_pool_siz
     CHECK(bc.pool().blocks == p.blocks);
   }
   const std::string text = cli("inspect " + S() + " --parallel 2 --ctx 64", &st);
-  has(text, "KV pool of the batched engine (--parallel 2 x ctx 64, f32): 4 blocks x 32 positions");
+  has(text, "KV pool of the batched engine (--parallel 2 x ctx 64, F32): 4 blocks x 32 positions");
 }
 
 TEST_CASE("hub names: org/name resolves offline in the Hugging Face cache; absent names say where llrt looked") {
