@@ -164,6 +164,10 @@ A warning is printed when a test's runs spread by more than 10% of their mean.
                          beside the decodes, prompt prefixes reused across requests); on CUDA
                          N sessions take turns
   --max-queue N          waiting sequences before 503 (default 64)
+  --max-running N        CPU: sequences running at once (default: --parallel). More than --parallel
+                         overcommits the KV pool (sized for --parallel x --ctx): a sequence joins when
+                         the free blocks cover its prompt; when the pool is full the youngest running
+                         sequence is preempted and recomputed later (its client only waits)
   --timeout S            connection read/write timeout in seconds (default 600)
   --api-key KEY | --api-key-file F   require "Authorization: Bearer KEY"
   --alias NAME           the model id (default: the directory name)

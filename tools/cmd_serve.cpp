@@ -38,6 +38,8 @@ int cmd_serve(Args& a) {
   a.number({"--port"}, &so.port, 0, 65535, "0 picks a free port");
   a.number({"--parallel", "-np"}, &eo.parallel, 1, 256, "sequences generated at once");
   a.number<int64_t>({"--max-queue"}, &eo.max_queue, 0, 100000, "sequences waiting for a slot before 503");
+  int max_running = 0;
+  a.number({"--max-running"}, &max_running, 0, 4096, "sequences running at once on the CPU; 0: --parallel");
   a.number({"--timeout"}, &so.timeout_s, 1, 86400, "seconds a connection may stall reading or writing");
   std::string key_file, alias, reasoning = "none";
   a.value({"--api-key"}, &so.api_key);
@@ -56,7 +58,7 @@ int cmd_serve(Args& a) {
     fail(ErrorCode::InvalidArgument, "--reasoning-format: '" + reasoning + "' is not a format (use none or deepseek)");
   if (!std::filesystem::is_directory(pos[0])) fail(ErrorCode::Io, "serve: " + pos[0] + " is not a directory");
   eo.prefill_chunk = setup.batch;
-  so.http_threads = int(std::min<int64_t>(eo.parallel + eo.max_queue + 16, 1024));
+  so.http_threads = int(std::min<int64_t>(std::max(eo.parallel, max_running) + eo.max_queue + 16, 1024));
 
   // Signals go to one thread (sigwait); every other thread is made with them blocked.
   sigset_t sigs;
@@ -129,6 +131,7 @@ int cmd_serve(Args& a) {
     bo.batch.n_batch = setup.batch;
     bo.batch.kv_dtype = setup.kv_dtype;
     bo.max_queue = eo.max_queue;
+    bo.max_running = max_running;
     auto be = std::make_unique<serve::BatchServeEngine>(model.cpu, &served.tok, bo);
     const KvPoolSize p = be->pool();
     char buf[256];
@@ -143,8 +146,8 @@ int cmd_serve(Args& a) {
   served.n_ctx = engine->n_ctx();
   http.ready(&served, engine.get());
   loaded = true;
-  std::printf("llrt serve: listening on http://%s:%d (model '%s', %d slots x %lld positions, %s%s)\n", so.host.c_str(), port,
-              served.id.c_str(), eo.parallel, (long long)served.n_ctx, model.device_name().c_str(), pool_line.c_str());
+  std::printf("llrt serve: listening on http://%s:%d (model '%s', %lld slots x %lld positions, %s%s)\n", so.host.c_str(), port,
+              served.id.c_str(), (long long)engine->load().slots, (long long)served.n_ctx, model.device_name().c_str(), pool_line.c_str());
   std::fflush(stdout);
 
   listener.join();  // returns after http.shutdown() (the signal thread) stopped it
