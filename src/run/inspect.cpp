@@ -191,7 +191,7 @@ json inspect_model(const std::filesystem::path& dir, const InspectOptions& opt) 
                    {"total_bytes", m.total()}, {"kv_dtype", dtype_name(opt.kv_dtype)},
                    {"available_bytes", cpu_info().mem_available_bytes},
                    {"fits", cpu_info().mem_available_bytes == 0 || m.total() <= cpu_info().mem_available_bytes}};
-    {  // the batched engine's pool (llrt serve on the CPU, llrt batched-bench): exactly what it reserves
+    try {  // the batched engine's pool (llrt serve on the CPU, llrt batched-bench): exactly what it reserves
       BatchOptions bo;
       bo.n_ctx = ctx;
       bo.parallel = std::max(opt.parallel, 1);
@@ -201,6 +201,8 @@ json inspect_model(const std::filesystem::path& dir, const InspectOptions& opt) 
       r["kv_pool"] = {{"parallel", bo.parallel}, {"ctx", ctx},           {"block_size", p.block_size},
                       {"blocks", p.blocks},      {"block_bytes", p.block_bytes}, {"bytes", p.bytes},
                       {"kv_dtype", dtype_name(opt.kv_dtype)}};
+    } catch (const Error&) {
+      // A context the model cannot take: the problem above says so; no pool to report.
     }
     if (opt.check_weights) {  // before the contract, which stops at the first bad quantization scale
       // Every tensor of every dtype; integer tensors (I8 codes) cannot hold NaN/Inf, their
