@@ -264,7 +264,7 @@ void register_all() {
   for (DType w : {DType::BF16, DType::F16, DType::F32})
     for (const KernelEntry* e : contenders(Op::Linear, w))
       for (const Shape& s : kShapes)
-        for (int64_t M : {1, 32, 128, 512}) {
+        for (int64_t M : {1, 8, 16, 32, 128, 512}) {
           if (std::string(s.name) == "lm_head" && M > 1) continue;  // prefill needs its last row only
           for (int t : {1, 2}) {
             const std::string name = std::string("linear/") + e->name + "/" + s.name + "/M:" +

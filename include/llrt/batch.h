@@ -20,10 +20,12 @@
 // block is free or evictable, eval() fails with Error{ContextOverflow} saying so and changes
 // nothing; free_blocks() lets a scheduler wait instead.
 //
-// Numerics: the same kernels as Context; a row's result does not depend on the other rows in
-// its step except through which Linear kernel runs (the decode kernel for a one-row step, the
-// prefill kernel otherwise: they may round the activations differently) - see test_batch for
-// the measured tolerance, and greedy decoding giving the same tokens solo and batched.
+// Numerics: the same kernels as Context. Attention over blocks is exact (a range spanning blocks
+// is gathered, so the kernel makes a contiguous cache's single pass); a row's result depends on
+// the other rows of its step only through which Linear kernel runs (the decode kernel for a
+// one-row step, the prefill kernel otherwise: they may round the activations differently).
+// Measured against the same sequence run alone: 1.3e-5 to 1.1e-2 of |logits| <= 77 on the mini
+// models, the same greedy and seeded tokens (tests/test_batch.cpp); not bit for bit.
 #pragma once
 #include <cstdint>
 #include <memory>

@@ -112,7 +112,7 @@ class Context : public Session {
 
   uint64_t allocated_bytes() const;  // KV cache + scratch actually allocated
 
-  struct State;  // engine internals (src/model.cpp)
+  struct State;  // engine internals (src/engine/model.cpp)
 
  private:
   std::shared_ptr<const Model> model_;

@@ -1,6 +1,6 @@
 // Internal: the model plan. Decided once from the checkpoint (config.json + safetensors
 // headers + the parsed quantization config) and executed by every engine: the CPU engine
-// binds a kernel to each Linear of it (src/model.cpp), the CUDA engine places it in device
+// binds a kernel to each Linear of it (src/engine/model.cpp), the CUDA engine places it in device
 // memory (src/cuda/cuda_model.cpp). Adding a weight format is new kernels, registry lines
 // and a rule in plan_model(); adding a module is a line in llama_modules().
 #pragma once

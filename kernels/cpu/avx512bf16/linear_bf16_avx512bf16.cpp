@@ -6,8 +6,9 @@
 //     vdpbf16ps on split activations (x ~ xh + xl in two BF16, two instructions per 64 weight
 //     bytes): linear_hot 75 vs 53 GB/s per core, and exact instead of 2^-16.
 //   M >= 2 (prefill, compute bound): W widened exactly to F32 and FMA with the F32
-//     activations (M >= 8: the packed broadcast form of common/linear_packed.h; 2..7: the dot
-//     form): vdpbf16ps issues one per cycle on Sapphire Rapids, half the FMA rate.
+//     activations (2..16: linear_few, 2 rows x 8 tokens over the whole K, each weight row
+//     read once; M > 16: the packed broadcast form of common/linear_packed.h): vdpbf16ps
+//     issues one per cycle on Sapphire Rapids, half the FMA rate.
 // Layout:   W row-major [N, K] BF16, used in place (zero-copy from the file).
 //           prep (M == 1): x in the even/odd block order, Kp = round_up(K, 32) F32
 //           (prep_bytes = Kp * 4). M >= 2: prep writes nothing and run reads x [M, ldx].
@@ -39,7 +40,7 @@ namespace {
 constexpr int kNR = 4, kMR = 6, kNRD = 4;
 
 const LinearKernel linear_bf16w_f32a__avx512bf16{&bf16_linear_prep_bytes<IsaAvx512>, &bf16_linear_prep<IsaAvx512>,
-                                                 &bf16_linear_run<IsaAvx512, kNR, kMR, kNRD, 2, 12>};
+                                                 &bf16_linear_run<IsaAvx512, kNR, kMR, kNRD, 2, 12, 2, 8, 16>};
 
 size_t prep_bytes_bf16a(int64_t M, int64_t K) { return size_t(std::max<int64_t>(M, 1)) * size_t(bf16_row_stride(K)) * 2; }
 void prep_bf16a(const LinearPrepArgs& p) {

@@ -87,7 +87,9 @@ struct Bf16EvenOddPolicy {
 
 // The F32-activation BF16 Linear of every x86 ISA file (avx2, avx512, avx512bf16), written once:
 //   M == 1: the even/odd policy above (prep writes x in that order, Kp F32);
-//   2 <= M < kPackedMinM: the dot form (common/linear_blocked.h), weights widened per MR tokens;
+//   2 <= M <= FewMaxM (when the ISA file sets it): linear_few, FewNR rows x FewMR tokens over
+//     the whole K, each weight row read once (batched decode);
+//   2 <= M < kPackedMinM otherwise: the dot form (common/linear_blocked.h), weights widened per MR tokens;
 //   M >= kPackedMinM: the packed broadcast form (common/linear_packed.h).
 // prep_bytes is the M == 1 size for every M >= 1 (non-decreasing; M >= 2 reads x directly).
 template <class Isa>
@@ -98,8 +100,12 @@ template <class Isa>
 void bf16_linear_prep(const LinearPrepArgs& p) {
   if (p.M == 1) prep_evenodd_row<Isa>(p.x, p.K, static_cast<float*>(p.xp));
 }
-template <class Isa, int NR, int MR, int NRD, int PackNV, int PackMR>
+template <class Isa, int NR, int MR, int NRD, int PackNV, int PackMR, int FewNR = 0, int FewMR = 0, int FewMaxM = 0>
 void bf16_linear_run(const LinearArgs& a) {
+  if constexpr (FewMaxM > 0)
+    if (a.M >= 2 && a.M <= FewMaxM)
+      return linear_few<FmaPolicy<Isa, bf16_t>, FewNR, FewMR>(static_cast<const bf16_t*>(a.w.data), a.K, a.x, a.ldx, a.M, a.n0,
+                                                              a.n1, a.y, a.ldy);
   if (a.M == 1)
     linear_blocked<Bf16EvenOddPolicy<Isa>, NR, MR, NRD>(static_cast<const uint16_t*>(a.w.data), a.K, static_cast<const float*>(a.xp),
                                                        evenodd_row_stride<Isa>(a.K), 1, a.n0, a.n1, a.y, a.ldy);

@@ -190,6 +190,28 @@ void linear_blocked(const typename P::WT* w, int64_t K, const typename P::XT* x,
   }
 }
 
+// A few tokens (batched decode: 2 <= M <= 16, memory bound): tiles of NR weight rows x MR
+// tokens over the whole K, rows in order, so each weight row is read from memory once (the
+// row panel stays in L1 for the next MR tokens) and every product is the dot form's (the same
+// math and rounding as linear_blocked). No K blocks: the M x K activations stay in L2.
+template <class P, int NR, int MR>
+void linear_few(const typename P::WT* w, int64_t K, const typename P::XT* x, int64_t ldx, int64_t M, int64_t n0,
+                int64_t n1, float* y, int64_t ldy) {
+  if (M <= 0 || n1 <= n0) return;
+  if (K <= 0) {
+    for (int64_t m = 0; m < M; ++m) std::fill(y + m * ldy + n0, y + m * ldy + n1, 0.0f);
+    return;
+  }
+  for (int64_t n = n0; n < n1; n += NR) {
+    const int nr = int(std::min<int64_t>(NR, n1 - n));
+    for (int64_t m = 0; m < M; m += MR) {
+      const int mr = int(std::min<int64_t>(MR, M - m));
+      if (nr == NR && mr == MR) dot_tile<P, NR, MR, 1>(w + n * K, K, x + m * ldx, ldx, K, y + m * ldy + n, ldy, false);
+      else dot_tile_edge<P, NR, MR>(nr, mr, w + n * K, K, x + m * ldx, ldx, K, y + m * ldy + n, ldy, false);
+    }
+  }
+}
+
 // F32-activation policy over an ISA traits type (Isa::vf is an xsimd batch<float>):
 // weights widened exactly to F32 by Isa::load, products fused (FMA) into F32.
 template <class Isa, class W>

@@ -1,7 +1,7 @@
 // The CUDA engine's context: KV cache, scratch, the forward pass on the device and the
 // decode step captured in a CUDA graph.
 //
-// The forward pass is src/model.cpp's, op for op (see there for the math):
+// The forward pass is src/engine/forward.cpp's, op for op (see there for the math):
 //   x = embed(ids)
 //   per layer: xb = rmsnorm(x); qkv = xb.[Wq|Wk|Wv]^T; rope(q, k) + write k, v to the
 //              cache; att = attention(q, cache); x += att.Wo^T (the residual add fused
