@@ -284,6 +284,36 @@ def test_concurrency_and_cancel(stories):
         check(s.stop() == 0, "SIGTERM: exit 0")
 
 
+def test_overcommitted_pool(stories):
+    print("== --max-running beyond --parallel: 8 streams share a KV pool sized for 1 (preemption)", flush=True)
+    prompts = ["Once upon a time", "One day", "The cat was", "A little bird", "Lily saw a", "Tom had a ball",
+               "Sue liked to", "Ben and his mom"]
+    s = Server(stories, "--parallel", "1", "--max-running", "8", "--ctx", "256")
+    refs = [completion_text(s, p, solo_ids(stories, p, 200)) for p in prompts]
+    c = s.client()
+    out = [None] * len(prompts)
+
+    def stream(i):
+        parts = []
+        for ch in c.completions.create(model="stories260K", prompt=prompts[i], max_tokens=200, temperature=0, stream=True):
+            parts.append(ch.choices[0].text)
+        out[i] = "".join(parts)
+
+    try:
+        check("8 slots x 256 positions" in s.ready_line and "KV pool 8 blocks" in s.ready_line,
+              f"the listening line names the slots and the pool ({s.ready_line.strip()})")
+        ts = [threading.Thread(target=stream, args=(i,)) for i in range(len(prompts))]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(120)
+        bad = [i for i in range(len(prompts)) if out[i] != refs[i]]
+        check(not bad, f"8 streams through one sequence's worth of KV blocks each equal a solo llrt run (mismatch: {bad})")
+        check(s.metric("llrt_sequences_running") == 0, "every slot freed")
+    finally:
+        check(s.stop() == 0, "SIGTERM: exit 0")
+
+
 def test_chat(llama):
     print("== chat (llama-3.2-mini: the real Llama 3.2 template)", flush=True)
     s = Server(llama, "--parallel", "2", "--ctx", "1024")
@@ -453,6 +483,7 @@ def main():
     t0 = time.time()
     test_completions(stories)
     test_concurrency_and_cancel(stories)
+    test_overcommitted_pool(stories)
     test_chat(os.path.join(ARGS.shared, "models", "llama-3.2-mini"))
     test_reasoning(os.path.join(ARGS.shared, "models", "deepseek-r1-distill-mini"))
     test_limits_and_hostile(stories)

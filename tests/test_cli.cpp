@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <sys/wait.h>
 
+#include "llrt/batch.h"
 #include "llrt/error.h"
 #include "llrt/hub.h"
 #include "llrt/model.h"
@@ -278,6 +279,67 @@ TEST_CASE("bench: lists, output formats, the directory name, no bandwidth probe 
   has(out, "| stories260K | F32 |");
   lacks(out, "bandwidth");
   lacks(out, S() + " |");
+}
+
+TEST_CASE("batched-bench: llama-batched-bench's table and jsonl keys; bad options are refused before the load") {
+  int st = -1;
+  std::string out = cli("batched-bench " + S() + " -npp 8 -ntg 4 -npl 1,2,3 -t 1", &st);
+  CHECK(st == 0);
+  has(out, "|    PP |     TG |    B |   N_KV |   T_PP s | S_PP t/s |   T_TG s | S_TG t/s |      T s |    S t/s |");
+  has(out, "|     8 |      4 |    3 |     36 |");
+  has(out, "KV pool: ");
+  has(out, "cpu: ");
+  out = cli("batched-bench " + S() + " -npp 8,16 -ntg 2 -npl 1,4 -b 8 -o jsonl", &st);
+  CHECK(st == 0);
+  std::vector<nlohmann::json> rows;
+  for (size_t b = 0, e; (e = out.find('\n', b)) != std::string::npos; b = e + 1) rows.push_back(nlohmann::json::parse(out.substr(b, e - b)));
+  REQUIRE(rows.size() == 4);
+  CHECK(rows[3]["pp"] == 16);
+  CHECK(rows[3]["pl"] == 4);
+  CHECK(rows[3]["n_kv"] == 4 * 18);
+  CHECK(rows[3]["n_batch"] == 8);
+  for (const char* k : {"t_pp", "speed_pp", "t_tg", "speed_tg", "t", "speed"}) CHECK(rows[3][k].get<double>() > 0);
+  out = cli("batched-bench " + S() + " -npp 8 -ntg 2 -npl 1,4 -pps -o json", &st);
+  CHECK(st == 0);
+  auto j = nlohmann::json::parse(out);
+  CHECK(j["is_pp_shared"] == 1);
+  CHECK(j["rows"].size() == 2);
+  CHECK(j["kv_pool"]["blocks"].get<int64_t>() > 0);
+  const std::string none = "batched-bench " + S() + " ";
+  for (const auto& [args, msg] : std::vector<std::pair<std::string, std::string>>{
+           {"-npl 0", "-npl: 0 is out of range"}, {"-npp 8,x", "-npp: 'x' is not a whole number"},
+           {"-ntg -1", "-ntg: -1 is out of range"}, {"-o csv", "-o: 'csv' is not an output format"},
+           {"--device cuda", "runs on the CPU"}, {"--bogus", "unknown option '--bogus'"}}) {
+    out = cli(none + args, &st, true);
+    CHECK(st != 0);
+    has(out, msg);
+  }
+}
+
+TEST_CASE("inspect --parallel: the batched engine's KV pool, exactly kv_pool_size() and BatchContext::pool()") {
+  int st = -1;
+  for (const std::string kv : {"f32", "bf16"}) {
+    const std::string out = cli("inspect " + S() + " --json --parallel 4 --ctx 200 --kv-type " + kv, &st);
+    CHECK(st == 0);
+    auto j = nlohmann::json::parse(out);
+    REQUIRE(j.contains("kv_pool"));
+    auto model = Model::load(stories());
+    BatchOptions o;
+    o.n_ctx = 200;
+    o.parallel = 4;
+    o.kv_dtype = kv == "f32" ? DType::F32 : DType::BF16;
+    const KvPoolSize p = kv_pool_size(model->config(), o);
+    CHECK(j["kv_pool"]["blocks"].get<int64_t>() == p.blocks);
+    CHECK(j["kv_pool"]["block_size"].get<int64_t>() == p.block_size);
+    CHECK(j["kv_pool"]["block_bytes"].get<uint64_t>() == p.block_bytes);
+    CHECK(j["kv_pool"]["bytes"].get<uint64_t>() == p.bytes);
+    CHECK(p.blocks == 4 * ((200 + p.block_size - 1) / p.block_size));
+    BatchContext bc(model, o);
+    CHECK(bc.pool().bytes == p.bytes);
+    CHECK(bc.pool().blocks == p.blocks);
+  }
+  const std::string text = cli("inspect " + S() + " --parallel 2 --ctx 64", &st);
+  has(text, "KV pool of the batched engine (--parallel 2 x ctx 64, F32): 4 blocks x 32 positions");
 }
 
 TEST_CASE("hub names: org/name resolves offline in the Hugging Face cache; absent names say where llrt looked") {

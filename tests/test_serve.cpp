@@ -473,3 +473,210 @@ TEST_CASE("engine: submit refuses what can never run, a full queue, and work aft
   CHECK(!got.res[2]);
   CHECK((got.res[1]->end == SeqEnd::Shutdown || got.res[1]->end == SeqEnd::Length));
 }
+
+// ---- BatchServeEngine: one BatchContext, every running sequence in one forward pass per step ----
+
+namespace {
+BatchServeOptions batch_opts(int parallel, int64_t n_ctx, int64_t n_batch = 512, int64_t block_size = 32, int max_running = 0) {
+  BatchServeOptions o;
+  o.batch.parallel = parallel;
+  o.batch.n_ctx = n_ctx;
+  o.batch.n_batch = n_batch;
+  o.batch.block_size = block_size;
+  o.max_running = max_running;
+  return o;
+}
+std::vector<int32_t> solo_greedy(const std::shared_ptr<Model>& model, const Tokenizer& tok, const SeqRequest& s, int64_t n_ctx) {
+  Context solo(model, ContextOptions{n_ctx});
+  return generate(solo, &tok, s.prompt, s.gen, nullptr).tokens;
+}
+// A prompt of about n tokens (stories260K's vocabulary).
+SeqRequest long_seq(const Tokenizer& tok, size_t n, int64_t max_new) {
+  std::string text;
+  while (tok.encode(text).size() < n) text += "Once upon a time there was a little girl named Lily. She liked to play in the park. ";
+  SeqRequest s = greedy_seq(tok, "", max_new);
+  s.prompt = tok.encode(text);
+  s.prompt.resize(n);
+  s.gen.eos_ids.clear();
+  return s;
+}
+}  // namespace
+
+TEST_CASE("batch engine: many sequences at once give each exactly its solo greedy tokens; prefixes are reused") {
+  auto model = Model::load(stories());
+  Tokenizer tok = Tokenizer::load(stories());
+  BatchServeEngine engine(model, &tok, batch_opts(4, 256, 512, 16));
+  CHECK(engine.n_ctx() == 256);
+  CHECK(engine.pool().blocks == kv_pool_size(model->config(), batch_opts(4, 256, 512, 16).batch).blocks);
+  const std::vector<std::string> prompts = {"Once upon a time", "The cat", "Lily and Ben went", "A big dog", "One day",
+                                            "Tom had a ball", "The sun was", "Sue liked to"};
+  Collected got(prompts.size());
+  for (size_t i = 0; i < prompts.size(); ++i) engine.submit(greedy_seq(tok, prompts[i], 30), got.callbacks(i));
+  REQUIRE(got.wait_all());
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    CAPTURE(prompts[i]);
+    SeqRequest s = greedy_seq(tok, prompts[i], 30);
+    Context solo(model, ContextOptions{256});
+    auto st = generate(solo, &tok, s.prompt, s.gen, nullptr);
+    CHECK(got.ids[i] == st.tokens);
+    CHECK(got.text[i] == tok.decode(st.tokens, true));
+    CHECK(got.res[i]->completion_tokens == int64_t(st.tokens.size()));
+    CHECK(got.res[i]->prompt_tokens == int64_t(s.prompt.size()));
+    CHECK(got.res[i]->end == (st.reason == StopReason::Eos ? SeqEnd::Eos : SeqEnd::Length));
+  }
+  BatchServeEngine::Stats st = engine.stats();
+  CHECK(st.max_rows > 1);  // sequences really shared forward passes
+  CHECK(st.blocks_in_use == 0);
+  CHECK(st.peak_blocks > 0);
+  CHECK(st.preemptions == 0);  // max_running = parallel: the pool always has room
+  CHECK(engine.load().active == 0);
+  // The same long prompt twice: the second takes the first's blocks from the prefix cache.
+  SeqRequest lp = long_seq(tok, 100, 10);
+  Collected once(1), again(1);
+  engine.submit(lp, once.callbacks(0));
+  REQUIRE(once.wait_all());
+  engine.submit(lp, again.callbacks(0));
+  REQUIRE(again.wait_all());
+  CHECK(once.res[0]->cached_tokens < 16);  // at most the start it shares with "Once upon a time" above
+  CHECK(again.res[0]->cached_tokens == 99);  // all but the last prompt token (evaluated for its logits)
+  CHECK(again.ids[0] == once.ids[0]);
+  CHECK(once.ids[0] == solo_greedy(model, tok, lp, 256));
+  CHECK(engine.stats().blocks_in_use == 0);
+}
+
+TEST_CASE("batch engine: cancel mid-prefill and mid-decode frees the blocks at the next step") {
+  auto model = Model::load(stories());
+  Tokenizer tok = Tokenizer::load(stories());
+  // n_batch 2: a decoding sequence takes one row a step, a prompt gets one: a 300-token prompt
+  // is mid-prefill for ~300 steps.
+  BatchServeEngine engine(model, &tok, batch_opts(2, 512, 2, 16));
+  Collected got(2);
+  std::atomic<ServeEngine::Handle> h_long{0};
+  SeqCallbacks cb0 = got.callbacks(0);
+  auto on_token0 = cb0.on_token;
+  int seen0 = 0;
+  cb0.on_token = [&, on_token0](TokenEvent&& ev) {  // the engine's thread, at a step boundary
+    if (++seen0 == 3) engine.cancel(h_long.load());  // the long prompt is still being evaluated
+    on_token0(std::move(ev));
+  };
+  SeqRequest a = greedy_seq(tok, "Once upon a time", 40);
+  a.gen.eos_ids.clear();
+  SeqCallbacks cb1 = got.callbacks(1);
+  engine.submit(a, cb0);
+  h_long = engine.submit(long_seq(tok, 300, 50), cb1);
+  REQUIRE(got.wait_all());
+  CHECK(got.res[1]->end == SeqEnd::Cancelled);
+  CHECK(got.res[1]->completion_tokens == 0);  // cancelled mid-prefill
+  CHECK(got.res[0]->end == SeqEnd::Length);
+  CHECK(got.ids[0] == solo_greedy(model, tok, a, 512));
+  CHECK(engine.stats().blocks_in_use == 0);
+  // Mid-decode: the sequence cancels itself after its 3rd token.
+  Collected dec(1);
+  std::atomic<ServeEngine::Handle> h{0};
+  SeqCallbacks cb = dec.callbacks(0);
+  auto on_token = cb.on_token;
+  int seen = 0;
+  cb.on_token = [&, on_token](TokenEvent&& ev) {
+    if (++seen == 3) {
+      while (h.load() == 0) std::this_thread::yield();
+      engine.cancel(h.load());
+    }
+    on_token(std::move(ev));
+  };
+  SeqRequest d = greedy_seq(tok, "Once upon a time", 400);
+  d.gen.eos_ids.clear();
+  h = engine.submit(d, cb);
+  REQUIRE(dec.wait_all());
+  CHECK(dec.res[0]->end == SeqEnd::Cancelled);
+  CHECK(dec.res[0]->completion_tokens >= 3);
+  CHECK(dec.res[0]->completion_tokens < 400);
+  CHECK(engine.stats().blocks_in_use == 0);
+  CHECK(engine.load().active == 0);
+  // Cancelled while queued (one slot busy).
+  BatchServeEngine one(model, &tok, batch_opts(1, 512, 64, 16));
+  Collected q(2);
+  SeqRequest busy = greedy_seq(tok, "Once upon a time", 300);
+  busy.gen.eos_ids.clear();
+  auto hb = one.submit(busy, q.callbacks(0));
+  auto hq = one.submit(greedy_seq(tok, "The cat", 5), q.callbacks(1));
+  one.cancel(hq);
+  REQUIRE(q.wait_tokens(0, 2));
+  one.cancel(hb);
+  REQUIRE(q.wait_all());
+  CHECK(q.res[1]->end == SeqEnd::Cancelled);
+  CHECK(q.res[1]->completion_tokens == 0);
+  CHECK(one.stats().blocks_in_use == 0);
+}
+
+TEST_CASE("batch engine: a full pool makes sequences wait (admission) or recompute later (preemption), never fail") {
+  auto model = Model::load(stories());
+  Tokenizer tok = Tokenizer::load(stories());
+  SUBCASE("admission waits for blocks") {
+    // A pool for one sequence of 128 positions (8 blocks of 16), two slots: the second 100-token
+    // prompt does not fit beside the first and waits until it leaves.
+    BatchServeEngine engine(model, &tok, batch_opts(1, 128, 64, 16, 2));
+    CHECK(engine.pool().blocks == 8);
+    SeqRequest a = long_seq(tok, 100, 20), b = long_seq(tok, 90, 20);
+    b.prompt[0] = tok.bos_id();
+    b.prompt[1] = 3;  // diverges from a at once (no shared prefix)
+    Collected got(2);
+    engine.submit(a, got.callbacks(0));
+    engine.submit(b, got.callbacks(1));
+    REQUIRE(got.wait_all());
+    CHECK(got.res[0]->end == SeqEnd::Length);
+    CHECK(got.res[1]->end == SeqEnd::Length);
+    CHECK(got.ids[0] == solo_greedy(model, tok, a, 128));
+    CHECK(got.ids[1] == solo_greedy(model, tok, b, 128));
+    CHECK(engine.stats().peak_blocks <= 8);
+    CHECK(engine.stats().blocks_in_use == 0);
+  }
+  SUBCASE("running sequences outgrow an overcommitted pool: the youngest is preempted and recomputed") {
+    // 16 blocks of 16 positions; four sequences of ~105 positions (7 blocks each) run together.
+    BatchServeEngine engine(model, &tok, batch_opts(2, 128, 64, 16, 4));
+    const std::vector<std::string> prompts = {"Once upon a time", "The cat", "Lily and Ben went", "A big dog"};
+    Collected got(prompts.size());
+    std::vector<SeqRequest> reqs;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      reqs.push_back(greedy_seq(tok, prompts[i], 100));
+      reqs.back().gen.eos_ids.clear();
+      engine.submit(reqs.back(), got.callbacks(i));
+    }
+    REQUIRE(got.wait_all(120));
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      CAPTURE(prompts[i]);
+      CHECK(got.res[i]->end == SeqEnd::Length);
+      CHECK(got.ids[i] == solo_greedy(model, tok, reqs[i], 128));
+      CHECK(got.text[i] == tok.decode(got.ids[i], true));
+    }
+    const auto st = engine.stats();
+    CHECK(st.preemptions > 0);
+    CHECK(st.peak_blocks <= 16);
+    CHECK(st.blocks_in_use == 0);
+  }
+}
+
+TEST_CASE("batch engine: refuses what can never run, a full queue, and work after shutdown") {
+  auto model = Model::load(stories());
+  Tokenizer tok = Tokenizer::load(stories());
+  BatchServeOptions o = batch_opts(1, 128);
+  o.max_queue = 1;
+  BatchServeEngine engine(model, &tok, o);
+  CHECK_THROWS_AS(engine.submit(SeqRequest{}, {}), Error);
+  CHECK_THROWS_AS(engine.submit(greedy_seq(tok, "Once upon a time", 200), {}), Error);  // beyond 128 positions
+  Collected got(3);
+  auto lng = [&] {
+    SeqRequest s = greedy_seq(tok, "Once", 110);
+    s.gen.eos_ids.clear();
+    return s;
+  };
+  engine.submit(lng(), got.callbacks(0));
+  engine.submit(lng(), got.callbacks(1));
+  CHECK_THROWS_AS(engine.submit(lng(), got.callbacks(2)), QueueFull);
+  engine.shutdown();
+  CHECK_THROWS_AS(engine.submit(lng(), {}), ShuttingDown);
+  std::unique_lock<std::mutex> lk(got.mu);
+  REQUIRE(got.res[0]);
+  REQUIRE(got.res[1]);
+  CHECK(!got.res[2]);
+  CHECK((got.res[1]->end == SeqEnd::Shutdown || got.res[1]->end == SeqEnd::Length));
+}

@@ -117,4 +117,27 @@ class Args {
   std::vector<std::string> items_;
 };
 
+// "-p 128,512": a comma-separated list, each value checked as Args::number checks one; `dflt`
+// when the option is absent.
+template <class T>
+std::vector<T> number_list(Args& a, std::initializer_list<const char*> names, std::vector<T> dflt, T lo, T hi,
+                           const std::string& why = "") {
+  std::string s;
+  if (!a.value(names, &s)) return dflt;
+  std::vector<T> out;
+  size_t b = 0;
+  while (true) {
+    const size_t e = s.find(',', b);
+    std::string name = *names.begin(), piece = s.substr(b, e == std::string::npos ? std::string::npos : e - b);
+    char* argv[] = {name.data(), piece.data()};
+    Args one(2, argv, 0);
+    T v{};
+    one.number(names, &v, lo, hi, why);
+    out.push_back(v);
+    if (e == std::string::npos) break;
+    b = e + 1;
+  }
+  return out;
+}
+
 }  // namespace llrt::cli

@@ -9,6 +9,7 @@ int cmd_chat(Args& a);
 int cmd_tokenize(Args& a);
 int cmd_inspect(Args& a);
 int cmd_bench(Args& a);
+int cmd_batched_bench(Args& a);
 int cmd_caps(Args& a);
 int cmd_perplexity(Args& a);
 int cmd_list(Args& a);

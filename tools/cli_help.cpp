@@ -70,6 +70,7 @@ commands:
   tokenize MODEL TEXT   token ids (--pieces, --no-bos, --file F, --stdin)
   inspect MODEL      family, shapes, dtypes, tokenizer, memory, kernels, verdict (= llrt-inspect)
   bench MODEL        throughput like llama-bench (-p 128,512 -n 128 -t 1,2 -o md|json|jsonl|csv)
+  batched-bench MODEL   many sequences per step like llama-batched-bench (-npp 128 -ntg 128 -npl 1,2,4)
   perplexity MODEL -f FILE   llama-perplexity's measure
   list [DIR ...]     checkpoints found (default ~/models and the Hugging Face cache)
   serve MODEL        OpenAI-compatible HTTP server (llrt serve --help)
@@ -102,6 +103,8 @@ std::string command_help(const std::string& cmd) {
     return std::string(R"(usage: llrt inspect MODEL [options]   (also: llrt-inspect)   exit status 1: cannot run here
   --json                 machine-readable
   -c, --ctx N            context for the memory estimate;  --kv-type f32|f16|bf16;  -t N threads
+  --parallel N           the batched engine's KV pool (llrt serve on the CPU) for N sequences of
+                         --ctx positions (default 1), exactly: blocks x positions, bytes;  --block-size N (32)
   --check-weights        scan every tensor for NaN/Inf
 )") + kModel;
   if (cmd == "bench")
@@ -114,6 +117,23 @@ std::string command_help(const std::string& cmd) {
   --bandwidth            also measure the memory read bandwidth (~3.5 s) and tg's % of its limit
   -c/--ctx, -b/--batch, --kv-type, --mmap/--no-mmap, --device as for run
 A warning is printed when a test's runs spread by more than 10% of their mean.
+)") + kModel;
+  if (cmd == "batched-bench")
+    return std::string(R"(usage: llrt batched-bench MODEL [options]   llama-batched-bench on the batched engine (CPU)
+  For each PP x TG x B: B sequences of PP pseudo-random prompt tokens prefilled together (calls of
+  at most -b rows), then TG decode steps of one token per sequence, each step ONE forward pass of
+  B rows. Columns as llama-batched-bench: PP, TG, B, N_KV = B*(PP+TG), T_PP s, S_PP t/s = B*PP/T_PP,
+  T_TG s, S_TG t/s = B*TG/T_TG, T s, S t/s. The pool is sized for the largest B and PP+TG.
+  -npp LIST              prompt tokens per sequence, e.g. 128,512 (default 128,256,512)
+  -ntg LIST              generated tokens per sequence (default 128,256)
+  -npl LIST              sequences decoded together (default 1,2,4,8,16,32)
+  -pps                   one prompt shared by the B sequences (prefilled once, the others take
+                         its KV blocks through the prefix cache; S_PP = PP/T_PP)
+  -b, --batch N          rows per forward pass (default 2048, as llama-batched-bench)
+  --block-size N         positions per KV block (default 32)
+  -c, --ctx N            positions per sequence (default max PP + max TG; larger tests are skipped)
+  -o, --output md|json|jsonl   (default md; jsonl: llama-batched-bench's keys, a row per line)
+  -t N, --kv-type f32|f16|bf16, --mmap/--no-mmap as for run
 )") + kModel;
   if (cmd == "perplexity")
     return std::string(R"(usage: llrt perplexity MODEL -f FILE [options]
@@ -138,8 +158,16 @@ A warning is printed when a test's runs spread by more than 10% of their mean.
   /metrics, /tokenize, /detokenize); loopback by default, prints the URL when ready.
   --host H               address to listen on (default 127.0.0.1)
   --port P               port (default 8080; 0: any free port)
-  --parallel N           sequences at once (default 1)
+  --parallel N           sequences at once (default 1). On the CPU every running sequence goes
+                         through one forward pass per step (the batched engine: a KV pool of
+                         N x --ctx positions in blocks, prompts in chunks of at most --batch rows
+                         beside the decodes, prompt prefixes reused across requests); on CUDA
+                         N sessions take turns
   --max-queue N          waiting sequences before 503 (default 64)
+  --max-running N        CPU: sequences running at once (default: --parallel). More than --parallel
+                         overcommits the KV pool (sized for --parallel x --ctx): a sequence joins when
+                         the free blocks cover its prompt; when the pool is full the youngest running
+                         sequence is preempted and recomputed later (its client only waits)
   --timeout S            connection read/write timeout in seconds (default 600)
   --api-key KEY | --api-key-file F   require "Authorization: Bearer KEY"
   --alias NAME           the model id (default: the directory name)

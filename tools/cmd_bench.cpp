@@ -50,26 +50,6 @@ uint64_t streamed_bytes_per_token(const Checkpoint& ck) {
   }
   return b;
 }
-// "-p 128,512": each value checked as Args::number checks one.
-template <class T>
-std::vector<T> number_list(Args& a, std::initializer_list<const char*> names, std::vector<T> dflt, T lo, T hi, const std::string& why) {
-  std::string s;
-  if (!a.value(names, &s)) return dflt;
-  std::vector<T> out;
-  size_t b = 0;
-  while (true) {
-    const size_t e = s.find(',', b);
-    std::string name = *names.begin(), piece = s.substr(b, e == std::string::npos ? std::string::npos : e - b);
-    char* argv[] = {name.data(), piece.data()};
-    Args one(2, argv, 0);
-    T v{};
-    one.number(names, &v, lo, hi, why);
-    out.push_back(v);
-    if (e == std::string::npos) break;
-    b = e + 1;
-  }
-  return out;
-}
 struct Row {
   std::string test;
   int64_t n_prompt = 0, n_gen = 0;

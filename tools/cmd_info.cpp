@@ -17,6 +17,8 @@ int cmd_inspect(Args& a) {
   thread_option(a, &o.threads);
   std::string kv;
   if (a.value({"--kv-type"}, &kv)) o.kv_dtype = parse_kv_type(kv);
+  a.number({"--parallel", "-np"}, &o.parallel, 1, 4096, "sequences the batched engine's KV pool holds");
+  a.number<int64_t>({"--block-size"}, &o.block_size, 1, 1 << 16, "positions per KV block");
   std::string model_ref;
   auto pos = model_and_positionals(a, "inspect", &model_ref);
   if (!pos.empty()) fail(ErrorCode::InvalidArgument, "inspect: give exactly one MODEL");

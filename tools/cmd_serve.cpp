@@ -1,7 +1,7 @@
 // llrt serve: an OpenAI-compatible HTTP server (tools/serve/: engine, API, HTTP, metrics).
 //
 // Order of events: options checked -> the port bound and served (/health answers 503) -> the
-// model loaded -> the engine's sessions made -> "listening on URL" on stdout -> requests until
+// model loaded -> the engine made (CPU: BatchServeEngine, one batched KV pool; CUDA: SessionPoolEngine) -> "listening on URL" on stdout -> requests until
 // SIGINT/SIGTERM -> new requests refused, in-flight streams ended with a finish_reason -> exit 0.
 #include <pthread.h>
 #include <signal.h>
@@ -38,6 +38,8 @@ int cmd_serve(Args& a) {
   a.number({"--port"}, &so.port, 0, 65535, "0 picks a free port");
   a.number({"--parallel", "-np"}, &eo.parallel, 1, 256, "sequences generated at once");
   a.number<int64_t>({"--max-queue"}, &eo.max_queue, 0, 100000, "sequences waiting for a slot before 503");
+  int max_running = 0;
+  a.number({"--max-running"}, &max_running, 0, 4096, "sequences running at once on the CPU; 0: --parallel");
   a.number({"--timeout"}, &so.timeout_s, 1, 86400, "seconds a connection may stall reading or writing");
   std::string key_file, alias, reasoning = "none";
   a.value({"--api-key"}, &so.api_key);
@@ -56,7 +58,7 @@ int cmd_serve(Args& a) {
     fail(ErrorCode::InvalidArgument, "--reasoning-format: '" + reasoning + "' is not a format (use none or deepseek)");
   if (!std::filesystem::is_directory(pos[0])) fail(ErrorCode::Io, "serve: " + pos[0] + " is not a directory");
   eo.prefill_chunk = setup.batch;
-  so.http_threads = int(std::min<int64_t>(eo.parallel + eo.max_queue + 16, 1024));
+  so.http_threads = int(std::min<int64_t>(std::max(eo.parallel, max_running) + eo.max_queue + 16, 1024));
 
   // Signals go to one thread (sigwait); every other thread is made with them blocked.
   sigset_t sigs;
@@ -118,17 +120,39 @@ int cmd_serve(Args& a) {
   served.vocab = int32_t(model.config().vocab_size);
   served.reasoning = reasoning == "deepseek" ? serve::ReasoningFormat::DeepSeek : serve::ReasoningFormat::None;
   served.created = int64_t(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
-  serve::SessionPoolEngine engine([&] { return model.session(setup.ctx, setup.batch, setup.kv_dtype); }, &served.tok, eo);
-  served.n_ctx = engine.n_ctx();
-  http.ready(&served, &engine);
+  // The CPU: one BatchContext, every sequence in one forward pass per step (BatchServeEngine);
+  // CUDA has no batch API: `parallel` sessions stepped in turn (SessionPoolEngine).
+  std::unique_ptr<serve::ServeEngine> engine;
+  std::string pool_line;
+  if (model.cpu) {
+    serve::BatchServeOptions bo;
+    bo.batch.n_ctx = setup.ctx;
+    bo.batch.parallel = eo.parallel;
+    bo.batch.n_batch = setup.batch;
+    bo.batch.kv_dtype = setup.kv_dtype;
+    bo.max_queue = eo.max_queue;
+    bo.max_running = max_running;
+    auto be = std::make_unique<serve::BatchServeEngine>(model.cpu, &served.tok, bo);
+    const KvPoolSize p = be->pool();
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "; KV pool %lld blocks x %lld positions, %.1f MiB", (long long)p.blocks, (long long)p.block_size,
+                  double(p.bytes) / double(1 << 20));
+    pool_line = buf;
+    engine = std::move(be);
+  } else {
+    engine = std::make_unique<serve::SessionPoolEngine>([&] { return model.session(setup.ctx, setup.batch, setup.kv_dtype); },
+                                                        &served.tok, eo);
+  }
+  served.n_ctx = engine->n_ctx();
+  http.ready(&served, engine.get());
   loaded = true;
-  std::printf("llrt serve: listening on http://%s:%d (model '%s', %d slots x %lld positions, %s)\n", so.host.c_str(), port,
-              served.id.c_str(), eo.parallel, (long long)served.n_ctx, model.device_name().c_str());
+  std::printf("llrt serve: listening on http://%s:%d (model '%s', %lld slots x %lld positions, %s%s)\n", so.host.c_str(), port,
+              served.id.c_str(), (long long)engine->load().slots, (long long)served.n_ctx, model.device_name().c_str(), pool_line.c_str());
   std::fflush(stdout);
 
   listener.join();  // returns after http.shutdown() (the signal thread) stopped it
   wake_sig_thread();
-  engine.shutdown();
+  engine->shutdown();
   std::fprintf(stderr, "llrt serve: stopped\n");
   return 0;
 }

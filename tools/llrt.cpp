@@ -4,6 +4,7 @@
 //   llrt tokenize MODEL_DIR TEXT                  ids (--pieces, --no-bos, --file F, --stdin)
 //   llrt inspect MODEL_DIR [--json] [--ctx N]     diagnostics (also: llrt-inspect)
 //   llrt bench MODEL_DIR                          pp/tg throughput like llama-bench
+//   llrt batched-bench MODEL_DIR                  many sequences per step like llama-batched-bench
 //   llrt caps [--json]                            what this machine can run
 //   llrt perplexity MODEL_DIR -f FILE             llama-perplexity's measure
 //   llrt list [DIR ...]                           checkpoints found, with inspect's verdict
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
     if (cmd == "tokenize") return cli::cmd_tokenize(args);
     if (cmd == "inspect") return cli::cmd_inspect(args);
     if (cmd == "bench") return cli::cmd_bench(args);
+    if (cmd == "batched-bench") return cli::cmd_batched_bench(args);
     if (cmd == "caps") return cli::cmd_caps(args);
     if (cmd == "perplexity") return cli::cmd_perplexity(args);
     if (cmd == "list") return cli::cmd_list(args);

@@ -15,6 +15,8 @@ struct InspectOptions {
   int threads = 0;    // 0: physical cores
   DType kv_dtype = DType::F32;  // the KV cache the memory estimate assumes (F32, F16, BF16)
   bool check_weights = false;   // scan every tensor for NaN/Inf (reads all weight bytes)
+  int parallel = 1;             // the batched engine's KV pool (llrt/batch.h) for this many sequences of ctx
+  int64_t block_size = 32;      //   positions, in blocks of block_size: reported exactly (kv_pool_size)
 };
 
 struct InspectReport {

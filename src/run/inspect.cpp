@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "llrt/batch.h"
 #include "llrt/cuda.h"
 #include "llrt/error.h"
 #include "src/engine/kernel_choice.h"
@@ -190,6 +191,19 @@ json inspect_model(const std::filesystem::path& dir, const InspectOptions& opt) 
                    {"total_bytes", m.total()}, {"kv_dtype", dtype_name(opt.kv_dtype)},
                    {"available_bytes", cpu_info().mem_available_bytes},
                    {"fits", cpu_info().mem_available_bytes == 0 || m.total() <= cpu_info().mem_available_bytes}};
+    try {  // the batched engine's pool (llrt serve on the CPU, llrt batched-bench): exactly what it reserves
+      BatchOptions bo;
+      bo.n_ctx = ctx;
+      bo.parallel = std::max(opt.parallel, 1);
+      bo.block_size = opt.block_size;
+      bo.kv_dtype = opt.kv_dtype;
+      const KvPoolSize p = kv_pool_size(c, bo);
+      r["kv_pool"] = {{"parallel", bo.parallel}, {"ctx", ctx},           {"block_size", p.block_size},
+                      {"blocks", p.blocks},      {"block_bytes", p.block_bytes}, {"bytes", p.bytes},
+                      {"kv_dtype", dtype_name(opt.kv_dtype)}};
+    } catch (const Error&) {
+      // A context the model cannot take: the problem above says so; no pool to report.
+    }
     if (opt.check_weights) {  // before the contract, which stops at the first bad quantization scale
       // Every tensor of every dtype; integer tensors (I8 codes) cannot hold NaN/Inf, their
       // float scales can and are scanned like any other float tensor.
@@ -284,6 +298,12 @@ std::string format_inspect(const json& r) {
        << "/token, " << m["kv_dtype"].get<std::string>() << ") + scratch " << human_bytes(m["scratch_bytes"].get<uint64_t>()) << " = "
        << human_bytes(m["total_bytes"].get<uint64_t>()) << "; available " << human_bytes(m["available_bytes"].get<uint64_t>())
        << (m["fits"].get<bool>() ? " (fits)" : " (DOES NOT FIT)") << "\n";
+  }
+  if (r.contains("kv_pool")) {
+    const auto& p = r["kv_pool"];
+    os << "KV pool of the batched engine (--parallel " << p["parallel"] << " x ctx " << p["ctx"] << ", " << p["kv_dtype"].get<std::string>()
+       << "): " << p["blocks"] << " blocks x " << p["block_size"] << " positions x " << human_bytes(p["block_bytes"].get<uint64_t>())
+       << " = " << human_bytes(p["bytes"].get<uint64_t>()) << " (" << p["bytes"] << " bytes, reserved; touched as used)\n";
   }
   if (r.contains("kernels")) {
     os << "Kernels on this machine:\n";

@@ -1,4 +1,5 @@
-// llrt serve: SessionPoolEngine, the scheduler over `parallel` Sessions (see engine.h).
+// llrt serve: SessionPoolEngine, the scheduler over `parallel` Sessions, and BatchServeEngine, the
+// scheduler over one BatchContext (see engine.h).
 #include "serve/engine.h"
 
 #include <algorithm>
@@ -242,6 +243,322 @@ void SessionPoolEngine::finish(Slot& s, SeqEnd end, const std::string& error) {
   {
     std::lock_guard<std::mutex> lk(mu_);
     s.last_used = ++clock_;
+    all_.erase(std::find(all_.begin(), all_.end(), seq));
+    --active_;
+  }
+  if (seq->cb.on_done) seq->cb.on_done(seq->res);
+}
+
+// ------------------------------------------------------------------------------------------------
+// BatchServeEngine (see engine.h)
+// ------------------------------------------------------------------------------------------------
+
+struct BatchServeEngine::Seq {
+  Handle handle = 0;
+  SeqRequest req;
+  SeqCallbacks cb;
+  std::atomic<bool> cancelled{false};
+  Clock::time_point t_submit;
+  SeqResult res;
+  std::optional<TokenGenerator> gen;
+  // The prompt, then each sampled token: tokens[evaluated..] are still to be evaluated. After the
+  // prompt, the last one is the sampled token whose K/V (and the logits after it) come next.
+  std::vector<int32_t> tokens;
+  int64_t evaluated = 0;         // positions the sequence holds in the pool
+  BatchContext::SeqId id = -1;   // while admitted
+  bool admitted_once = false;
+  uint64_t order = 0;            // admission stamp: the youngest has the largest
+};
+
+BatchServeEngine::BatchServeEngine(std::shared_ptr<const Model> model, const Tokenizer* tok, const BatchServeOptions& opt)
+    : tok_(tok), opt_(opt) {
+  if (opt.batch.parallel < 1) fail(ErrorCode::InvalidArgument, "the engine needs at least one sequence (--parallel >= 1)");
+  if (opt.max_running < 0) fail(ErrorCode::InvalidArgument, "max_running must be >= 0");
+  max_running_ = opt.max_running > 0 ? opt.max_running : opt.batch.parallel;
+  bc_ = std::make_unique<BatchContext>(std::move(model), opt.batch);
+  n_ctx_ = bc_->n_ctx();
+  pool_ = bc_->pool();
+  update_stats();
+  thread_ = std::thread([this] { loop(); });
+}
+
+BatchServeEngine::~BatchServeEngine() { shutdown(); }
+
+ServeEngine::Handle BatchServeEngine::submit(SeqRequest req, SeqCallbacks cb) {
+  if (req.prompt.empty()) fail(ErrorCode::InvalidArgument, "the prompt has no tokens");
+  const int64_t need = int64_t(req.prompt.size()) + std::max<int64_t>(req.gen.max_new_tokens, 0);
+  if (need > n_ctx_ || need < 0)
+    fail(ErrorCode::InvalidArgument, "the prompt (" + std::to_string(req.prompt.size()) + " tokens) plus max_tokens (" +
+                                         std::to_string(req.gen.max_new_tokens) + ") is " + std::to_string(need) +
+                                         " tokens, beyond the context of " + std::to_string(n_ctx_) + " per sequence");
+  auto seq = std::make_shared<Seq>();
+  seq->gen.emplace(tok_, req.prompt, req.gen, req.top_logprobs, req.continue_text);  // validates the options
+  seq->req = std::move(req);
+  seq->cb = std::move(cb);
+  seq->t_submit = Clock::now();
+  seq->res.prompt_tokens = int64_t(seq->req.prompt.size());
+  seq->tokens = seq->req.prompt;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (stopping_) throw ShuttingDown("the server is shutting down");
+    const int64_t free_slots = int64_t(max_running_) - active_.load();
+    if (int64_t(queue_.size()) >= opt_.max_queue + std::max<int64_t>(free_slots, 0))
+      throw QueueFull("the queue is full (" + std::to_string(opt_.max_queue) + " requests waiting): retry later");
+    seq->handle = next_handle_++;
+    queue_.push_back(seq);
+    all_.push_back(seq);
+  }
+  cv_.notify_all();
+  return seq->handle;
+}
+
+void BatchServeEngine::cancel(Handle h) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    for (auto& s : all_)
+      if (s->handle == h) s->cancelled = true;
+  }
+  cv_.notify_all();
+}
+
+EngineLoad BatchServeEngine::load() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return {active_.load(), int64_t(queue_.size()), int64_t(max_running_)};
+}
+
+BatchServeEngine::Stats BatchServeEngine::stats() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return stats_;
+}
+
+void BatchServeEngine::update_stats() {  // engine thread (or the constructor)
+  Stats s;
+  s.blocks_in_use = bc_->blocks_in_use();
+  s.peak_blocks = bc_->peak_blocks();
+  s.free_blocks = bc_->free_blocks();
+  s.sequences = bc_->sequences();
+  std::lock_guard<std::mutex> lk(mu_);
+  s.steps = stats_.steps;
+  s.preemptions = stats_.preemptions;
+  s.max_rows = stats_.max_rows;
+  stats_ = s;
+}
+
+void BatchServeEngine::shutdown() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+// Queued sequences that were cancelled (or everything, when stopping) leave the queue; then the
+// oldest queued sequences join while a slot is free and the pool has room for their prompt.
+void BatchServeEngine::admit_locked() {
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    Seq& q = **it;
+    if (!q.cancelled && !stopping_) {
+      ++it;
+      continue;
+    }
+    auto seq = *it;
+    it = queue_.erase(it);
+    all_.erase(std::find(all_.begin(), all_.end(), seq));
+    seq->res.end = stopping_ && !q.cancelled ? SeqEnd::Shutdown : SeqEnd::Cancelled;
+    dropped_.push_back(seq);
+  }
+  const bool overcommit = max_running_ > opt_.batch.parallel;
+  while (!queue_.empty() && int64_t(running_.size()) < max_running_) {
+    auto seq = queue_.front();
+    Seq& q = *seq;
+    BatchContext::SeqId id = bc_->open();
+    int64_t have = 0;
+    try {
+      have = opt_.batch.prefix_cache ? bc_->attach_prefix(id, q.tokens) : 0;
+    } catch (const Error&) {  // no block for the copy: wait like any other lack of room
+      bc_->close(id);
+      if (!running_.empty()) return;
+      id = bc_->open();  // alone it always fits: without the prefix
+    }
+    const int64_t need = bc_->blocks_needed(id, int64_t(q.tokens.size()) - have);
+    const int64_t spare = overcommit ? int64_t(running_.size()) : 0;
+    int64_t reserved = 0;  // what the running sequences' prompts still take
+    for (const auto& r : running_) reserved += bc_->blocks_needed(r->id, int64_t(r->tokens.size()) - r->evaluated);
+    if (!running_.empty() && bc_->free_blocks() - reserved < need + spare) {  // room later, when a sequence leaves
+      bc_->close(id);
+      return;
+    }
+    queue_.pop_front();
+    q.id = id;
+    q.evaluated = have;
+    q.order = ++admit_clock_;
+    if (!q.admitted_once) {
+      q.admitted_once = true;
+      q.res.cached_tokens = have;
+      q.res.queue_seconds = std::chrono::duration<double>(Clock::now() - q.t_submit).count();
+    }
+    running_.push_back(seq);
+    ++active_;
+  }
+}
+
+void BatchServeEngine::loop() {
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      if (running_.empty()) cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+      admit_locked();
+    }
+    for (auto& seq : dropped_) {
+      if (seq->res.end == SeqEnd::Shutdown && seq->gen && !seq->gen->tokens().empty()) {  // a preempted one: its held text
+        std::string rest = seq->gen->finish();
+        if (!rest.empty() && seq->cb.on_token) seq->cb.on_token(TokenEvent{-1, std::move(rest), std::nullopt});
+      }
+      if (seq->cb.on_done) seq->cb.on_done(seq->res);
+    }
+    dropped_.clear();
+    bool stop_now;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stop_now = stopping_;
+      if (stopping_ && running_.empty() && queue_.empty()) return;
+    }
+    for (auto running = running_; auto& s : running) {  // leave at this boundary
+      if (s->cancelled) finish(s, SeqEnd::Cancelled);
+      else if (stop_now) finish(s, SeqEnd::Shutdown);
+    }
+    if (!running_.empty()) step();
+  }
+}
+
+void BatchServeEngine::preempt_youngest() {
+  auto it = std::max_element(running_.begin(), running_.end(), [](const auto& a, const auto& b) { return a->order < b->order; });
+  std::shared_ptr<Seq> s = *it;
+  running_.erase(it);
+  bc_->close(s->id);
+  s->id = -1;
+  s->evaluated = 0;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    queue_.push_front(s);
+    --active_;
+    ++stats_.preemptions;
+  }
+}
+
+bool BatchServeEngine::step() {
+  struct Planned {
+    std::shared_ptr<Seq> seq;
+    int64_t n = 0;
+  };
+  std::vector<Planned> plan;
+  std::vector<BatchContext::Item> items;
+  const int64_t n_batch = bc_->n_batch(), bs = std::max<int64_t>(pool_.block_size, 1);
+  for (;;) {
+    if (running_.empty()) return false;
+    plan.clear();
+    int64_t avail = bc_->free_blocks(), rows = 0;
+    bool decode_blocked = false;
+    for (const auto& s : running_) {  // decodes, oldest first (running_ is in admission order)
+      if (int64_t(s->tokens.size()) - s->evaluated != 1 || rows >= n_batch) continue;
+      const int64_t nb = bc_->blocks_needed(s->id, 1);
+      if (nb > avail) {
+        decode_blocked = true;
+        continue;
+      }
+      avail -= nb;
+      plan.push_back({s, 1});
+      ++rows;
+    }
+    for (const auto& s : running_) {  // prompt chunks in the rows left, oldest first
+      const int64_t left = int64_t(s->tokens.size()) - s->evaluated;
+      if (left <= 1 || rows >= n_batch) continue;
+      int64_t n = std::min(left, n_batch - rows);
+      const int64_t fit = (bs - s->evaluated % bs) % bs + avail * bs;  // the room in its last block + the free blocks
+      n = std::min(n, fit);
+      while (n > 0 && bc_->blocks_needed(s->id, n) > avail) --n;
+      if (n <= 0) continue;  // waits for blocks
+      avail -= bc_->blocks_needed(s->id, n);
+      plan.push_back({s, n});
+      rows += n;
+    }
+    if (decode_blocked || plan.empty()) {  // a running sequence cannot go on: make room
+      preempt_youngest();
+      continue;
+    }
+    items.clear();
+    for (const auto& p : plan) {
+      const bool last = p.seq->evaluated + p.n == int64_t(p.seq->tokens.size());
+      items.push_back({p.seq->id, std::span<const int32_t>(p.seq->tokens).subspan(size_t(p.seq->evaluated), size_t(p.n)), last});
+    }
+    try {
+      bc_->eval(items);
+    } catch (const Error& e) {
+      if (e.code() == ErrorCode::ContextOverflow && running_.size() > 1) {  // the pool (a plan is an estimate): make room
+        preempt_youngest();
+        continue;
+      }
+      for (const auto& p : plan) finish(p.seq, SeqEnd::Error, e.what());  // nothing changed; these cannot run
+      update_stats();
+      return false;
+    }
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      ++stats_.steps;
+      stats_.max_rows = std::max(stats_.max_rows, rows);
+    }
+    break;
+  }
+  for (size_t i = 0; i < plan.size(); ++i) {
+    Seq& q = *plan[i].seq;
+    q.evaluated += plan[i].n;
+    if (!items[i].logits) continue;
+    TokenGenerator& gen = *q.gen;
+    TokenGenerator::Step st;
+    try {
+      const std::span<const float> lg = bc_->logits(i);
+      if (gen.argmax_only()) st = gen.next_argmax(int32_t(std::max_element(lg.begin(), lg.end()) - lg.begin()));
+      else st = gen.next(lg);
+    } catch (const std::exception& e) {
+      finish(plan[i].seq, SeqEnd::Error, e.what());
+      continue;
+    }
+    if (st.id >= 0) {
+      if (q.res.completion_tokens++ == 0) q.res.ttft_seconds = std::chrono::duration<double>(Clock::now() - q.t_submit).count();
+      if (q.cb.on_token) q.cb.on_token(TokenEvent{st.id, std::move(st.text), std::move(st.logprobs)});
+    }
+    if (st.done) {
+      finish(plan[i].seq, st.reason == StopReason::Eos ? SeqEnd::Eos : st.reason == StopReason::StopString ? SeqEnd::Stop : SeqEnd::Length);
+      continue;
+    }
+    if (q.evaluated >= n_ctx_) {
+      finish(plan[i].seq, SeqEnd::ContextFull);
+      continue;
+    }
+    q.tokens.push_back(st.id);
+  }
+  update_stats();
+  return true;
+}
+
+void BatchServeEngine::finish(const std::shared_ptr<Seq>& s, SeqEnd end, const std::string& error) {
+  std::shared_ptr<Seq> seq = s;  // `s` may be an element of running_
+  auto it = std::find(running_.begin(), running_.end(), seq);
+  if (it != running_.end()) running_.erase(it);
+  if (seq->id >= 0) {
+    bc_->close(seq->id);
+    seq->id = -1;
+  }
+  seq->res.end = end;
+  seq->res.error = error;
+  if (end != SeqEnd::Cancelled && end != SeqEnd::Error) {  // the held text (not after a stop string)
+    std::string rest = seq->gen->finish();
+    if (!rest.empty() && seq->cb.on_token) seq->cb.on_token(TokenEvent{-1, std::move(rest), std::nullopt});
+  }
+  update_stats();
+  {
+    std::lock_guard<std::mutex> lk(mu_);
     all_.erase(std::find(all_.begin(), all_.end(), seq));
     --active_;
   }

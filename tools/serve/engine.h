@@ -6,7 +6,9 @@
 // cache, many sequences per forward pass) replaces SessionPoolEngine below without touching
 // the server. One OpenAI request with n choices is n sequences.
 //
-// Today's implementation, SessionPoolEngine: `parallel` Sessions over one shared Model, driven
+// Two implementations: BatchServeEngine (the CPU: one BatchContext, many sequences per forward
+// pass; below, after SessionPoolEngine) and SessionPoolEngine (the CUDA device, which has no
+// batch API). SessionPoolEngine: `parallel` Sessions over one shared Model, driven
 // by ONE scheduler thread that round-robins token steps across the active sequences
 // (sequences join and leave at token boundaries: the shape of the batched engine's loop, one
 // sequence per "batch row"). Why not one thread per Session: the forward pass runs on the
@@ -34,6 +36,7 @@
 #include <thread>
 #include <vector>
 
+#include "llrt/batch.h"
 #include "llrt/generate.h"
 #include "llrt/session.h"
 #include "llrt/tokenizer.h"
@@ -141,6 +144,85 @@ class SessionPoolEngine final : public ServeEngine {
   uint64_t clock_ = 0;  // LRU stamps
   bool stopping_ = false;
   std::atomic<int64_t> active_{0};
+  std::thread thread_;
+};
+
+// BatchServeEngine: every running sequence in ONE BatchContext (llrt/batch.h: paged KV blocks,
+// prefix sharing), driven by one scheduler thread. Each loop iteration is one eval() step:
+//   - every running sequence in decode contributes its one next token (oldest first);
+//   - sequences still in their prompt contribute chunks in the rows left (at most n_batch rows in
+//     all), oldest admitted first: a long prompt is cut into chunks so decodes keep flowing, and
+//     the oldest prompt always progresses, so none starves;
+//   - sequences join and leave at these step boundaries: a finished or cancelled sequence is
+//     closed (its blocks go back to the pool, full ones stay cached for prefixes) before the next
+//     step is built.
+// Admission (oldest queued first): at most max_running sequences run at once; a sequence joins
+// when the pool's free blocks cover its prompt (BatchContext::blocks_needed after
+// attach_prefix(), which gives it the cached blocks of its prompt's longest cached prefix:
+// SeqResult::cached_tokens) beside what the running sequences' prompts still need, plus, when the
+// pool is overcommitted, one spare block per running sequence; otherwise it waits in the queue
+// (it never fails for want of blocks).
+// max_running = 0 (the default) is BatchOptions::parallel: the pool holds parallel * n_ctx
+// positions, so running sequences can always grow to n_ctx and nothing is ever preempted.
+// max_running > parallel overcommits the pool (many short sequences share it). Then, when a
+// running sequence in decode needs a block and none is free or evictable, the YOUNGEST running
+// sequence is preempted: closed (its blocks freed; its full blocks stay in the prefix cache) and
+// put back at the head of the queue with its prompt + the tokens generated so far; re-admitted
+// later, it evaluates them again (most of them usually come back from the prefix cache) and
+// continues where it was: its client sees no gap but time. Sequences never overwrite each
+// other's K/V (BatchContext guarantees it).
+struct BatchServeOptions {
+  BatchOptions batch;        // n_ctx (per sequence), parallel (pool size), n_batch, block_size, kv_dtype, prefix_cache
+  int64_t max_queue = 64;    // sequences waiting beyond the free slots (beyond: QueueFull)
+  int max_running = 0;       // sequences running at once; 0: batch.parallel (no overcommit, no preemption)
+};
+
+class BatchServeEngine final : public ServeEngine {
+ public:
+  // Makes the BatchContext (its pool reserved up front) and starts the scheduler thread. `tok`
+  // as for SessionPoolEngine.
+  BatchServeEngine(std::shared_ptr<const Model> model, const Tokenizer* tok, const BatchServeOptions& opt);
+  ~BatchServeEngine() override;
+  Handle submit(SeqRequest req, SeqCallbacks cb) override;
+  void cancel(Handle h) override;
+  EngineLoad load() const override;
+  int64_t n_ctx() const override { return n_ctx_; }
+  void shutdown() override;
+
+  // The pool (exactly BatchContext::pool()) and its use, as of the last step boundary.
+  struct Stats {
+    int64_t blocks_in_use = 0, peak_blocks = 0, free_blocks = 0, sequences = 0;
+    int64_t steps = 0, preemptions = 0, max_rows = 0;  // eval() calls, sequences preempted, most rows in one step
+  };
+  KvPoolSize pool() const { return pool_; }
+  Stats stats() const;
+
+ private:
+  struct Seq;
+  void loop();
+  void admit_locked();
+  bool step();  // one eval() over the running sequences; false when nothing could run
+  void preempt_youngest();
+  void finish(const std::shared_ptr<Seq>& s, SeqEnd end, const std::string& error = {});
+  void update_stats();
+
+  const Tokenizer* tok_;
+  BatchServeOptions opt_;
+  int max_running_ = 1;
+  int64_t n_ctx_ = 0;
+  KvPoolSize pool_;
+  std::unique_ptr<BatchContext> bc_;  // the engine thread's alone (after the constructor)
+  std::vector<std::shared_ptr<Seq>> running_;  // admitted, oldest first (engine thread only)
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<Seq>> queue_;     // waiting (preempted ones at the head)
+  std::vector<std::shared_ptr<Seq>> all_;      // queued + running, for cancel()
+  std::vector<std::shared_ptr<Seq>> dropped_;  // left the queue (cancelled, shutdown): on_done due
+  Handle next_handle_ = 1;
+  uint64_t admit_clock_ = 0;
+  bool stopping_ = false;
+  std::atomic<int64_t> active_{0};
+  Stats stats_;  // under mu_
   std::thread thread_;
 };
 
