@@ -13,11 +13,12 @@
 //
 // Prefix sharing: a full block is registered under a hash of its tokens and of every token
 // before it. attach_prefix() gives a new sequence the cached blocks matching its prompt
-// (reference-counted, read-only), and copies the matching positions of the first divergent
-// block into a block of its own (copy-on-write; the last block of a closed sequence, partly
-// filled, is kept for this too). Blocks no sequence holds stay cached until the pool needs them
-// (least recently used first). A block is never overwritten while a sequence holds it: when no
-// block is free or evictable, eval() fails with Error{ContextOverflow} saying so and changes
+// (reference-counted, read-only), including the block holding the first divergent position
+// (a full block or the partly filled last block a closed sequence left), shared until the
+// sequence first writes into it: then it is copied (copy-on-write, counted by blocks_needed()).
+// Blocks no sequence holds stay cached until the pool needs them (least recently used first).
+// A block is never overwritten while a sequence holds it: when no block is free or evictable,
+// eval() fails with Error{ContextOverflow} saying so and changes
 // nothing; free_blocks() lets a scheduler wait instead.
 //
 // Numerics: the same kernels as Context. Attention over blocks is exact (a range spanning blocks
@@ -49,6 +50,8 @@ struct BatchOptions {
 };
 
 // The KV pool a BatchContext with these options reserves, exactly.
+// Error{InvalidArgument} for options BatchContext refuses (n_ctx beyond max_position_embeddings,
+// parallel or block_size out of range, a KV dtype other than F32/F16/BF16).
 struct KvPoolSize {
   int64_t block_size = 0, blocks = 0;
   uint64_t block_bytes = 0;  // one block: layers * 2 * kv_heads * block_size * head_dim * dtype size
@@ -74,7 +77,8 @@ class BatchContext {
   SeqId open();
   // On an empty sequence: takes the cached K/V of the longest prefix of `tokens` it can (at most
   // tokens.size() - 1 positions, so the last token is evaluated for its logits) and returns how
-  // many positions it now holds. 0 without prefix_cache. May take one block (the copy).
+  // many positions it now holds. 0 without prefix_cache. Takes no free block (the shared last
+  // block is copied by the first eval() that writes into it).
   int64_t attach_prefix(SeqId s, std::span<const int32_t> tokens);
   // Forgets the sequence; its blocks go back to the pool (full ones, and its last partial one,
   // stay cached for prefixes). Unknown ids: Error{InvalidArgument}.
