@@ -8,10 +8,11 @@
 #   - --device cuda fails, saying what is missing and what to do, where there is no usable GPU
 #     (module missing, LLRT_CUDA_MODULE wrong, or no driver/GPU), and runs where there is one;
 #   - with the module built: `llrt caps --json` reports it and its Backend::Cuda kernels.
-# Usage: cuda_module.sh BUILD_DIR HAVE_CUDA(0|1)   (run from the source root; models/stories260K)
+# Usage: cuda_module.sh BUILD_DIR HAVE_CUDA(0|1) VERSION   (run from the source root; models/stories260K)
 set -uo pipefail
 build=$1
 have_cuda=$2
+version=${3:-0.1.0}  # the project version: in the module's build id
 llrt=$build/tools/llrt
 model=models/stories260K
 fails=0
@@ -106,6 +107,21 @@ expect_cuda_error "LLRT_CUDA_MODULE names no file" 'LLRT_CUDA_MODULE=/nonexisten
   LLRT_CUDA_MODULE=/nonexistent/libllrt-cuda.so
 echo 'not a module' >"$tmp/libllrt-cuda.so"
 expect_cuda_error "LLRT_CUDA_MODULE names a file that is no module" 'cannot be loaded' LLRT_CUDA_MODULE="$tmp/libllrt-cuda.so"
+if [ "$have_cuda" = 1 ]; then
+  # The module's copy with its CUDA runtime renamed (as on a machine without it), and with another
+  # build's id: refused, each saying what to do.
+  mod=$build/kernels/cuda/libllrt-cuda.so
+  python3 - "$mod" "$tmp" "$version" <<'EOF2'
+import re, sys
+b = open(sys.argv[1], "rb").read()
+ours = ("llrt " + sys.argv[3] + "; ").encode()
+assert re.search(rb"libcudart\.so\.\d+\0", b) and ours in b
+open(sys.argv[2] + "/nocudart.so", "wb").write(re.sub(rb"libcudart\.so\.\d+\0", lambda m: b"libcudart.so." + b"9" * (len(m.group()) - 14) + b"\0", b))
+open(sys.argv[2] + "/otherbuild.so", "wb").write(b.replace(ours, b"llrt " + b"9" * (len(ours) - 7) + b"; "))
+EOF2
+  expect_cuda_error "the CUDA runtime missing" 'cannot be loaded: libcudart.so.9' LLRT_CUDA_MODULE="$tmp/nocudart.so"
+  expect_cuda_error "another build's module" 'comes from another build' LLRT_CUDA_MODULE="$tmp/otherbuild.so"
+fi
 # auto with an unusable module: the CPU, silently (the reason with --verbose).
 if LLRT_CUDA_MODULE=/nonexistent/libllrt-cuda.so "$llrt" run "$model" --ids 1 -n 4 --temp 0 >"$tmp/out" 2>"$tmp/err" &&
    ! grep -qi cuda "$tmp/err"; then
