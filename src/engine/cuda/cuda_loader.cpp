@@ -36,6 +36,7 @@
 #include <dlfcn.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -91,7 +92,10 @@ std::vector<fs::path> candidates() {
   }
   if (*LLRT_CUDA_MODULE_INSTALL_DIR) out.push_back(fs::path(LLRT_CUDA_MODULE_INSTALL_DIR) / LLRT_CUDA_MODULE_NAME);
   if (*LLRT_CUDA_MODULE_BUILD_DIR) out.push_back(fs::path(LLRT_CUDA_MODULE_BUILD_DIR) / LLRT_CUDA_MODULE_NAME);
-  return out;
+  std::vector<fs::path> unique;  // libdir may be "lib": each place once
+  for (auto& p : out)
+    if (std::find(unique.begin(), unique.end(), p.lexically_normal()) == unique.end()) unique.push_back(p.lexically_normal());
+  return unique;
 }
 
 const char* kWhatToDo =
@@ -146,12 +150,12 @@ Loaded load_module() {
     for (const auto& p : candidates()) {
       std::error_code ec;
       if (!fs::exists(p, ec)) {
-        tried += (tried.empty() ? "" : ", ") + p.lexically_normal().string();
+        tried += (tried.empty() ? "" : ", ") + p.string();
         continue;
       }
       failed = try_load(p, L);
       if (failed.empty()) break;
-      tried += (tried.empty() ? "" : ", ") + p.lexically_normal().string() + " (unusable)";
+      tried += (tried.empty() ? "" : ", ") + p.string() + " (unusable)";
     }
     if (!L.api) {
       if (!failed.empty())
