@@ -1,11 +1,5 @@
 #include "cpu/hooks.h"
 
-#if LLRT_HAVE_CUDA
-namespace llrt::kernels {
-void register_cuda(KernelRegistry& r);  // kernels/cuda/register_cuda.cpp
-}
-#endif
-
 namespace llrt {
 void register_all_kernels(KernelRegistry& r) {
   kernels::register_ref(r);
@@ -26,8 +20,6 @@ void register_all_kernels(KernelRegistry& r) {
   kernels::register_linear_bf16_neonbf16(r);
   kernels::register_linear_q8_neoni8mm(r);
 #endif
-#if LLRT_HAVE_CUDA
-  kernels::register_cuda(r);
-#endif
+  // Backend::Cuda entries: added by the CUDA module when it loads (src/engine/cuda/cuda_loader.cpp).
 }
 }  // namespace llrt

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-shot check of the CUDA backend on a machine with an NVIDIA GPU (< 8 minutes):
-#   1. binaries: prebuilt ones in $LLRT_GPU_BIN (llrt, test_cuda, test_q8, test_kernels,
-#      optional lib/ with libgomp), else built here (meson -Dcuda=enabled, needs the
+#   1. binaries: prebuilt ones in $LLRT_GPU_BIN (llrt, libllrt-cuda.so, test_cuda, test_q8,
+#      test_kernels, optional lib/ with libgomp), else built here (meson -Dcuda=enabled, needs the
 #      project's build dependencies)
 #   2. test_cuda: the CUDA op checker + parity with HF on the shared models ($LLRT_SHARED,
 #      default ../shared), graph vs plain launches, memory estimate, errors
@@ -34,20 +34,23 @@ if [ -z "$BIN" ]; then
   log "building (meson -Dcuda=enabled)"
   export PATH=/usr/local/cuda/bin:$PATH
   if [ ! -f build-gpu/build.ninja ]; then meson setup build-gpu -Dcuda=enabled -Dbench=false >"$OUT/build.log" 2>&1 || { cat "$OUT/build.log" | tail -20; exit 2; }; fi
-  ninja -C build-gpu tools/llrt tests/test_cuda tests/test_q8 tests/test_kernels >>"$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 2; }
+  ninja -C build-gpu tools/llrt tests/test_cuda tests/test_q8 tests/test_kernels kernels/cuda/libllrt-cuda.so >>"$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 2; }
   mkdir -p build-gpu/bin
-  cp build-gpu/tools/llrt build-gpu/tests/test_cuda build-gpu/tests/test_q8 build-gpu/tests/test_kernels build-gpu/bin/
+  cp build-gpu/tools/llrt build-gpu/tests/test_cuda build-gpu/tests/test_q8 build-gpu/tests/test_kernels \
+    build-gpu/kernels/cuda/libllrt-cuda.so build-gpu/bin/
   BIN=build-gpu/bin
 fi
 BIN=$(cd "$BIN" && pwd)
 [ -d "$BIN/lib" ] && export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$BIN/lib
-if ldd "$BIN/llrt" | grep -q "not found"; then
-  log "libraries not found: $(ldd "$BIN/llrt" | grep 'not found' | awk '{print $1}' | tr '\n' ' ')- searching"
-  for lib in $(ldd "$BIN/llrt" | grep "not found" | awk '{print $1}'); do
+# llrt itself needs no CUDA library; its CUDA module (beside it) and test_cuda do.
+missing() { ldd "$BIN/llrt" "$BIN/libllrt-cuda.so" "$BIN/test_cuda" 2>/dev/null | grep "not found" | awk '{print $1}' | sort -u; }
+if [ -n "$(missing)" ]; then
+  log "libraries not found: $(missing | tr '\n' ' ')- searching"
+  for lib in $(missing); do
     p=$(find /usr/local /usr/lib /opt -name "$lib*" 2>/dev/null | head -1)
     [ -n "$p" ] && export LD_LIBRARY_PATH=$(dirname "$p"):${LD_LIBRARY_PATH:-}
   done
-  ldd "$BIN/llrt" | grep "not found" && { log "still missing libraries"; exit 2; }
+  [ -n "$(missing)" ] && { log "still missing libraries: $(missing | tr '\n' ' ')"; exit 2; }
 fi
 export LLRT_SHARED=${LLRT_SHARED:-$(cd .. && pwd)/shared}
 LLRT_SHARED=$(cd "$LLRT_SHARED" && pwd)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `meson install` into a DESTDIR, then checks what a user gets: the llrt CLI runs, the pkg-config
 # file is sound (no xsimd, no flag twice) and tests/consumer/hello.cpp builds with
-# `pkg-config --cflags --libs llrt` (and --static) and generates text. Usage: install_check.sh [BUILD_DIR]
+# `pkg-config --cflags --libs llrt` (and --static) and generates text; the CUDA module is
+# installed, found by the installed CLI and loadable from a consumer. Usage: install_check.sh [BUILD_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -30,4 +31,21 @@ for mode in "" --static; do
   case "$out" in *"there was a little"*) echo "install_check: consumer ($mode${mode:+ }pkg-config): $out";;
     *) echo "install_check: the consumer wrote: $out"; exit 1;; esac
 done
+# The CUDA backend is a module (libllrt-cuda.so in libdir, when built with CUDA): the installed CLI
+# names no CUDA library, finds the installed module (bin/../<libdir>), and a minimal consumer
+# built with pkg-config loads it (the module binds to the consumer's llrt: --export-dynamic).
+if ldd "$dest$prefix/bin/llrt" | grep -Ei 'libcudart|libcublas'; then echo "install_check: llrt links CUDA libraries"; exit 1; fi
+mod="$(pcf --variable=libdir)/libllrt-cuda.so"
+if [ -f "$build/kernels/cuda/libllrt-cuda.so" ]; then
+  [ -f "$mod" ] || { echo "install_check: libllrt-cuda.so not installed in $(pcf --variable=libdir)"; exit 1; }
+  found=$("$dest$prefix/bin/llrt" caps --json | python3 -c 'import json,sys; print(json.load(sys.stdin).get("cuda_module", ""))')
+  [ "$found" -ef "$mod" ] || { echo "install_check: the installed llrt found the CUDA module at '$found', not $mod"; exit 1; }
+  printf '%s\n' '#include <cstdio>' '#include <llrt/cuda.h>' \
+    'int main() { std::printf("%d %s\n", int(llrt::cuda_built()), llrt::cuda_status().c_str()); return llrt::cuda_built() ? 0 : 1; }' \
+    >"$dest/cuda_probe.cpp"
+  # shellcheck disable=SC2046
+  c++ -std=c++20 -O1 "$dest/cuda_probe.cpp" -o "$dest/cuda_probe" $cflags $(pcf --libs)
+  out=$(LLRT_CUDA_MODULE="$mod" "$dest/cuda_probe") || { echo "install_check: a consumer cannot load the CUDA module: $out"; exit 1; }
+  echo "install_check: the CUDA module loads in a consumer (cuda_built, status: ${out#* })"
+fi
 echo "install_check: ok"

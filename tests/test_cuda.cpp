@@ -133,6 +133,9 @@ struct CudaFixture {
 // ==================================================================== registry
 
 TEST_CASE("cuda: the registry has Backend::Cuda kernels and CPU lookups never pick them") {
+  // The CUDA module (built beside this test) loads on first use and registers its kernels.
+  REQUIRE_MESSAGE(cuda_built(), cuda_status());
+  MESSAGE("CUDA module: " << cuda_module_path());
   const auto& reg = KernelRegistry::global();
   int n = 0;
   for (const auto& e : reg.all())
@@ -172,6 +175,30 @@ TEST_CASE("cuda: the registry has Backend::Cuda kernels and CPU lookups never pi
   CHECK(rope_kv);
   CHECK(all_heads);
   CHECK(!cpu_ops);
+}
+
+TEST_CASE("cuda: the module's errors reach the program as llrt::Error; without a GPU, loads fail saying what to do") {
+  REQUIRE_MESSAGE(cuda_built(), cuda_status());
+  if (cuda_available()) return;
+  // Thrown inside libllrt-cuda.so (its device probe), caught here by type.
+  try {
+    (void)cuda_measure_copy_bandwidth(1 << 20, 1);
+    FAIL("no exception without a device");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::Cuda);
+    MESSAGE("module error: " << std::string(e.what()));
+  }
+  try {
+    (void)CudaModel::load(model_dir("llama-3.2-mini"));
+    FAIL("loaded without a device");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::Cuda);
+    CHECK(std::string(e.what()).find("What to do") != std::string::npos);
+    CHECK(std::string(e.what()).find("--device cpu") != std::string::npos);
+  }
+  const CudaFit fit = cuda_check_model(Checkpoint::open(model_dir("llama-3.2-mini")), 0, 512);
+  CHECK(!fit.ok);
+  CHECK(!fit.reason.empty());
 }
 
 TEST_CASE("cuda: device report") {

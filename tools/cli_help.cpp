@@ -19,8 +19,10 @@ const char* kLoad = R"(loading and device:
   --kv-type f32|f16|bf16 KV cache type (default f32; 16-bit halves its memory)
   --no-mmap | --mmap     copy the weights into huge-page memory (the faster decode; the default when
                          they fit in 70% of available memory) | map them (zero-copy, instant start)
-  --device auto|cpu|cuda auto (the default): cuda when a GPU is present and runs the model
-  --quiet                no progress line while loading;  -v, --verbose: the kernel chosen per op
+  --device auto|cpu|cuda auto (the default): cuda when a GPU is present and runs the model (the CUDA
+                         module libllrt-cuda.so loaded at run time; LLRT_CUDA_MODULE=FILE names it)
+  --quiet                no progress line while loading;  -v, --verbose: the kernel chosen per op,
+                         and why auto chose the CPU
 )";
 
 const char* kSampling = R"(sampling (defaults from generation_config.json; every value checked before the model loads):

@@ -147,7 +147,9 @@ Engine load_engine(const std::string& dir, const RunSetup& s) {
   e.eng = llrt::open(dir, o);
   e.cpu = e.eng->cpu_model();
   e.cuda = e.eng->cuda_model();
-  if (s.device.empty())
+  // A CPU run hears nothing of CUDA unless it asks: why `auto` did not pick the GPU is said with
+  // --verbose only; the GPU it did pick is always said.
+  if (s.device.empty() && (s.verbose || e.eng->device() != std::string("cpu")))
     std::fprintf(stderr, "llrt: device %s (default: %s; --device cpu|cuda to choose)\n", e.eng->device(), e.eng->device_reason().c_str());
   if (s.verbose)
     for (const auto& v : e.kernel_plan())

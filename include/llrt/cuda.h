@@ -1,8 +1,11 @@
 // llrt: the CUDA backend (NVIDIA GPUs, compute capability 8.0 and newer).
 //
-// Built when meson finds nvcc (option cuda=auto|enabled|disabled). Without it every
-// function here still exists: cuda_built() is false, cuda_available() is false, and
-// CudaModel::load fails with Error{Cuda} saying how to build with CUDA.
+// The engine lives in a module, libllrt-cuda.so, built when meson finds nvcc (option
+// cuda=auto|enabled|disabled) and loaded with dlopen the first time one of these functions
+// is called (src/engine/cuda/cuda_loader.cpp: the search path; LLRT_CUDA_MODULE=FILE names
+// it). libllrt and the programs built on it need no CUDA library. Without the module every
+// function here still exists: cuda_built() is false, cuda_available() is false, cuda_status()
+// says what is missing and what to do, and CudaModel::load fails with Error{Cuda} saying so.
 //
 // The engine mirrors the CPU one (llrt/model.h) on the device: the same forward pass,
 // F32 activations and F32 KV cache ([layer][kv_head][pos][head_dim]), weights uploaded in
@@ -41,9 +44,10 @@ struct CudaDeviceInfo {
   std::string describe() const;  // "cuda:0 NVIDIA H200 (sm_90, 139.8 GiB, 132 SMs)"
 };
 
-bool cuda_built();       // this build has the CUDA backend
+bool cuda_built();       // the CUDA module is loaded (loads it on first use)
 bool cuda_available();   // a CUDA device this build can run on is present
-std::string cuda_status();  // one line: the devices, or why there are none
+std::string cuda_status();  // one line: the devices, or why there are none (module or driver missing)
+std::string cuda_module_path();  // the file the CUDA module was loaded from ("" when none)
 std::vector<CudaDeviceInfo> cuda_devices();  // every device the runtime sees (empty: none)
 // The device the engine uses: LLRT_CUDA_DEVICE (an index) or 0; -1 when there is none.
 int cuda_selected_device();
@@ -94,12 +98,12 @@ class CudaModel {
   double upload_seconds() const;  // the host-to-device part
   uint64_t weight_bytes() const;  // device bytes held by the weights
 
-  struct Impl;  // src/cuda/cuda_engine.h
+  struct Impl;  // in the CUDA module (src/engine/cuda/cuda_engine.h)
 
  private:
-  friend const Impl& cuda_model_impl(const CudaModel& m);
+  friend class CudaContext;
   CudaModel() = default;
-  std::unique_ptr<Impl> impl_;
+  std::shared_ptr<Impl> impl_;  // made and destroyed by the module
 };
 
 struct CudaContextOptions {
@@ -129,11 +133,11 @@ class CudaContext final : public Session {
   uint64_t allocated_bytes() const;  // KV + scratch + workspace on the device (== estimate)
   bool graph_captured() const;       // the decode graph exists (after the first 1-token eval)
 
-  struct State;
+  struct State;  // in the CUDA module (src/engine/cuda/cuda_context.cpp)
 
  private:
   std::shared_ptr<const CudaModel> model_;
-  std::unique_ptr<State> st_;
+  std::shared_ptr<State> st_;  // made and destroyed by the module
 };
 
 // Device-to-device copy bandwidth (bytes read + bytes written per second, in GB/s) of

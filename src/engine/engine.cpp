@@ -3,6 +3,7 @@
 
 #include "llrt/cuda.h"
 #include "llrt/error.h"
+#include "src/engine/cuda/cuda_loader.h"
 #include "src/engine/kernels.h"
 #include "llrt/model.h"
 
@@ -79,15 +80,17 @@ std::shared_ptr<Engine> open(const std::filesystem::path& dir, const OpenOptions
     im.reason = "asked for";
   } else if (opt.kv_dtype != DType::F32) {
     im.reason = std::string("the CUDA backend keeps its KV cache in F32 and a ") + dtype_name(opt.kv_dtype) + " cache was asked for";
+  } else if (std::string why; !cuda_driver_present(&why)) {
+    im.reason = why;  // the CUDA module is not even loaded: a machine without a GPU maps no CUDA library
   } else if (!cuda_available()) {
-    im.reason = cuda_status();
+    im.reason = cuda_status();  // the module is missing or cannot run on this GPU: the reason says which
   } else {
     const CudaFit fit = cuda_check_model(Checkpoint::open(dir), opt.n_ctx, opt.n_batch);
     use_cuda = fit.ok;
     im.reason = fit.ok ? "a GPU is present and runs this model" : fit.reason;
   }
   if (opt.progress)
-    opt.progress("loading " + dir.string() + (use_cuda ? std::string(" (cuda: ") + cuda_status() + ")" : std::string(" (") + load_mode_name(opt.map.mode) + ")"));
+    opt.progress("loading " + dir.string() + (use_cuda ? (cuda_available() ? " (cuda: " + cuda_status() + ")" : std::string(" (cuda)")) : std::string(" (") + load_mode_name(opt.map.mode) + ")"));
   if (use_cuda) {
     CudaModelOptions mo;
     mo.ctx = opt.n_ctx;

@@ -10,6 +10,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <variant>
 #include <vector>
@@ -180,9 +181,12 @@ enum class DeviceKind : uint8_t { Cpu, Cuda };
 
 class KernelRegistry {
  public:
-  static KernelRegistry& global();  // all compiled-in kernels, registered on first use
+  // All compiled-in kernels, registered on first use; the CUDA module adds its Backend::Cuda
+  // entries when it is loaded (src/engine/cuda/cuda_loader.cpp). Entries never move (a deque),
+  // so pointers taken before the module loads stay valid.
+  static KernelRegistry& global();
   void add(const KernelEntry& e);
-  const std::vector<KernelEntry>& all() const { return entries_; }
+  const std::deque<KernelEntry>& all() const { return entries_; }
   // Highest-ranked usable entry for the pair on that kind of device, or null. For the CPU:
   // the highest usable backend rank; for CUDA: the highest min_cc <= the GPU's.
   const KernelEntry* find_best(Op op, DType w, DType a, DeviceKind d = DeviceKind::Cpu) const;
@@ -190,7 +194,7 @@ class KernelRegistry {
   const KernelEntry* find(Op op, DType w, DType a, Backend b) const;
 
  private:
-  std::vector<KernelEntry> entries_;
+  std::deque<KernelEntry> entries_;
 };
 
 // Typed lookups that throw Error{UnsupportedKernel} with a full message.

@@ -91,7 +91,8 @@ std::string unsupported_cuda_message(const KernelVerdict& v) {
   if (!v.need.what.empty()) os << " (needed by " << v.need.what << ")";
   os << " [" << cuda_status() << "]. ";
   if (!cuda_built()) {
-    os << "This llrt was built without the CUDA backend. What to do: run with --device cpu, or rebuild with nvcc (meson setup -Dcuda=enabled)";
+    os << "The CUDA module (libllrt-cuda.so) is not loaded. What to do: run with --device cpu, or build it (meson setup "
+          "-Dcuda=enabled, needs nvcc) and install it beside llrt";
   } else if (v.compiled.empty()) {
     os << "The CUDA backend has no kernel for this dtype. What to do: run with --device cpu";
   } else if (cuda_device_cc() == 0) {

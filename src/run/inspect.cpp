@@ -30,6 +30,9 @@ std::string human_bytes(uint64_t b) {
 
 json capability_report() {
   const CpuInfo& c = cpu_info();
+  // Capabilities include CUDA's: load the CUDA module first (when present), so its Backend::Cuda
+  // kernels are in the registry listed below.
+  const bool cuda_module = cuda_built();
   json j;
   j["cpu"] = {{"vendor", c.vendor}, {"model", c.model}, {"physical_cores", c.physical_cores},
               {"logical_cores", c.logical_cores}, {"flags", cpu_flag_names()},
@@ -74,7 +77,8 @@ json capability_report() {
   j["kernel_choice"] = choice;
   // CUDA: every device, and for the one the engine uses, which dtypes it can run
   // (a dtype is listed when every op a Llama model needs has a usable Backend::Cuda entry).
-  j["cuda_built"] = cuda_built();
+  j["cuda_built"] = cuda_module;
+  j["cuda_module"] = cuda_module_path();
   j["cuda_status"] = cuda_status();
   json devs = json::array();
   for (const auto& d : cuda_devices()) {
@@ -123,6 +127,7 @@ std::string format_capabilities(const json& j) {
       os << "  " << c["op"].get<std::string>() << " " << c["weight"].get<std::string>() << " " << c["phase"].get<std::string>() << ": "
          << c["kernel"].get<std::string>() << " [" << c["why"].get<std::string>() << "]\n";
   }
+  if (j.value("cuda_built", false)) os << "CUDA module: " << j.value("cuda_module", std::string()) << "\n";
   if (j["cuda_devices"].empty()) os << "CUDA devices: none (" << j.value("cuda_status", std::string()) << ")\n";
   for (const auto& d : j["cuda_devices"]) {
     os << "CUDA device " << d["index"] << ": " << d["name"].get<std::string>() << ", compute capability "

@@ -415,10 +415,11 @@ struct CudaContext::State {
   }
 };
 
-CudaContext::CudaContext(std::shared_ptr<const CudaModel> model, const CudaContextOptions& opt)
-    : model_(std::move(model)), st_(new State) {
-  State& S = *st_;
-  const CudaModel::Impl& m = cuda_model_impl(*model_);
+namespace cudaeng {
+
+std::shared_ptr<CudaContext::State> create_context(const CudaModel::Impl& m, const CudaContextOptions& opt) {
+  auto st = std::make_shared<CudaContext::State>();
+  CudaContext::State& S = *st;
   S.m = &m;
   const ModelConfig& c = m.cfg;
   const int64_t ctx = context_length(c, opt.n_ctx);
@@ -480,24 +481,21 @@ CudaContext::CudaContext(std::shared_ptr<const CudaModel> model, const CudaConte
   S.async_norm = S.fused && env_is("LLRT_CUDA_ASYNC_NORM", "1");
   S.q8_silu = S.fused && p.q8sync && env_is("LLRT_CUDA_Q8_SILU", "1");
   for (const auto& L : m.plan.layers) S.q8_silu = S.q8_silu && L.down.dtype == DType::I8 && L.down.K == c.intermediate_size;
+  return st;
 }
 
-CudaContext::~CudaContext() = default;
-const ModelConfig& CudaContext::config() const { return model_->config(); }
-int64_t CudaContext::n_ctx() const { return st_->plan.ctx; }
-int64_t CudaContext::n_past() const { return st_->n_past; }
-void CudaContext::reset() { st_->n_past = 0; }
-void CudaContext::truncate(int64_t n_keep) {
-  if (n_keep < 0 || n_keep > st_->n_past)
-    fail(ErrorCode::InvalidArgument, "truncate(" + std::to_string(n_keep) + ") outside [0, " + std::to_string(st_->n_past) + "]");
-  st_->n_past = n_keep;
+int64_t context_n_ctx(const CudaContext::State& s) { return s.plan.ctx; }
+int64_t context_n_past(const CudaContext::State& s) { return s.n_past; }
+void context_reset(CudaContext::State& s) { s.n_past = 0; }
+void context_truncate(CudaContext::State& s, int64_t n_keep) {
+  if (n_keep < 0 || n_keep > s.n_past)
+    fail(ErrorCode::InvalidArgument, "truncate(" + std::to_string(n_keep) + ") outside [0, " + std::to_string(s.n_past) + "]");
+  s.n_past = n_keep;
 }
-uint64_t CudaContext::allocated_bytes() const { return st_->plan.total + cuda::kBlasWorkspaceBytes; }
-bool CudaContext::graph_captured() const { return st_->exec != nullptr; }
-std::string CudaContext::device_name() const { return model_->device().describe(); }
+uint64_t context_allocated_bytes(const CudaContext::State& s) { return s.plan.total + cuda::kBlasWorkspaceBytes; }
+bool context_graph_captured(const CudaContext::State& s) { return s.exec != nullptr; }
 
-std::span<const float> CudaContext::eval(std::span<const int32_t> tokens) {
-  State& S = *st_;
+std::span<const float> context_eval(CudaContext::State& S, std::span<const int32_t> tokens) {
   check_eval_tokens(S.m->cfg, tokens, S.n_past, S.plan.ctx);
   const int64_t p_start = S.n_past;
   S.run(tokens);
@@ -511,8 +509,7 @@ std::span<const float> CudaContext::eval(std::span<const int32_t> tokens) {
   return {S.h_logits, size_t(V)};
 }
 
-int32_t CudaContext::eval_greedy(std::span<const int32_t> tokens) {
-  State& S = *st_;
+int32_t context_eval_greedy(CudaContext::State& S, std::span<const int32_t> tokens) {
   check_eval_tokens(S.m->cfg, tokens, S.n_past, S.plan.ctx);
   S.run(tokens);
   cuda::check(cudaMemcpyAsync(S.h_arg, S.arg, 4, cudaMemcpyDeviceToHost, S.s), "copy argmax");
@@ -520,8 +517,7 @@ int32_t CudaContext::eval_greedy(std::span<const int32_t> tokens) {
   return *S.h_arg;
 }
 
-std::vector<float> CudaContext::eval_all(std::span<const int32_t> tokens) {
-  State& S = *st_;
+std::vector<float> context_eval_all(CudaContext::State& S, std::span<const int32_t> tokens) {
   const ModelConfig& c = S.m->cfg;
   check_eval_tokens(c, tokens, S.n_past, S.plan.ctx);
   cuda::check(cudaSetDevice(S.m->dev.index), "cudaSetDevice");
@@ -549,5 +545,7 @@ std::vector<float> CudaContext::eval_all(std::span<const int32_t> tokens) {
     }
   return out;
 }
+
+}  // namespace cudaeng
 
 }  // namespace llrt

@@ -5,6 +5,8 @@
 #include <cuda_runtime_api.h>
 
 #include <map>
+#include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -98,6 +100,29 @@ ContextPlan plan_context(const ModelConfig& c, const WeightPlan& w, int64_t ctx,
 CudaDeviceInfo device_info(int index);
 std::string human_bytes(uint64_t b);
 
+// What the module's table (module.cpp) points at: llrt/cuda.h's functions, implemented here
+// (device.cpp, cuda_model.cpp, cuda_context.cpp). The core's functions of llrt/cuda.h
+// forward to them through the table (cuda_loader.cpp).
+bool available();
+std::string status();
+std::vector<CudaDeviceInfo> devices();
+int selected_device();
+int device_cc();
+double measure_copy_bandwidth(uint64_t bytes, int reps);
+CudaMemoryEstimate estimate_memory(const Checkpoint& ck, int64_t ctx, int64_t batch);
+CudaFit check_model(const Checkpoint& ck, int64_t ctx, int64_t batch);
+std::shared_ptr<CudaModel::Impl> load_model(const std::filesystem::path& dir, const CudaModelOptions& opt);
+std::shared_ptr<CudaContext::State> create_context(const CudaModel::Impl& m, const CudaContextOptions& opt);
+int64_t context_n_ctx(const CudaContext::State& s);
+int64_t context_n_past(const CudaContext::State& s);
+void context_reset(CudaContext::State& s);
+void context_truncate(CudaContext::State& s, int64_t n_keep);
+std::span<const float> context_eval(CudaContext::State& s, std::span<const int32_t> tokens);
+std::vector<float> context_eval_all(CudaContext::State& s, std::span<const int32_t> tokens);
+int32_t context_eval_greedy(CudaContext::State& s, std::span<const int32_t> tokens);
+uint64_t context_allocated_bytes(const CudaContext::State& s);
+bool context_graph_captured(const CudaContext::State& s);
+
 }  // namespace llrt::cudaeng
 
 namespace llrt {
@@ -119,5 +144,4 @@ struct CudaModel::Impl {
   double load_seconds = 0, upload_seconds = 0;
   ~Impl();
 };
-inline const CudaModel::Impl& cuda_model_impl(const CudaModel& m) { return *m.impl_; }
 }  // namespace llrt

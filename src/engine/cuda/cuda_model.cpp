@@ -226,11 +226,7 @@ ContextPlan plan_context(const ModelConfig& c, const WeightPlan& w, int64_t ctx,
   return p;
 }
 
-}  // namespace cudaeng
-
-using namespace cudaeng;
-
-CudaMemoryEstimate cuda_estimate_memory(const Checkpoint& ck, int64_t ctx, int64_t batch) {
+CudaMemoryEstimate estimate_memory(const Checkpoint& ck, int64_t ctx, int64_t batch) {
   const ModelConfig& c = ck.config();
   WeightPlan w = plan_weights(plan_model(ck));
   ctx = context_length(c, ctx);
@@ -262,10 +258,10 @@ std::string memory_message(const CudaMemoryEstimate& e, uint64_t free_b, const s
 }
 }  // namespace
 
-CudaFit cuda_check_model(const Checkpoint& ck, int64_t ctx, int64_t batch) {
+CudaFit check_model(const Checkpoint& ck, int64_t ctx, int64_t batch) {
   CudaFit f;
-  if (!cuda_available()) {
-    f.reason = cuda_status();
+  if (!available()) {
+    f.reason = status();
     return f;
   }
   f.kernels = check_kernels(llama_kernel_needs(ck, DType::F32, DeviceKind::Cuda), DeviceKind::Cuda);
@@ -274,10 +270,10 @@ CudaFit cuda_check_model(const Checkpoint& ck, int64_t ctx, int64_t batch) {
       f.reason = unsupported_kernel_message(v);
       return f;
     }
-  f.memory = cuda_estimate_memory(ck, ctx, batch);
-  f.free_bytes = free_device_bytes(cuda_selected_device());
+  f.memory = estimate_memory(ck, ctx, batch);
+  f.free_bytes = free_device_bytes(selected_device());
   if (f.memory.total() > f.free_bytes) {
-    f.reason = memory_message(f.memory, f.free_bytes, device_info(cuda_selected_device()).describe());
+    f.reason = memory_message(f.memory, f.free_bytes, device_info(selected_device()).describe());
     return f;
   }
   f.ok = true;
@@ -384,24 +380,27 @@ const KernelEntry& cuda_entry(Op op, DType w) {
 
 }  // namespace
 
+}  // namespace cudaeng
+
 CudaModel::Impl::~Impl() {
   if (arena) cudaFree(arena);
 }
 
-std::shared_ptr<CudaModel> CudaModel::load(const std::filesystem::path& dir, const CudaModelOptions& opt) {
+namespace cudaeng {
+
+std::shared_ptr<CudaModel::Impl> load_model(const std::filesystem::path& dir, const CudaModelOptions& opt) {
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
   auto say = [&](const std::string& s) { if (opt.progress) opt.progress(s); };
-  const int dev = cuda_selected_device();
-  if (dev < 0 || !cuda_available()) fail(ErrorCode::Cuda, "no usable CUDA device: " + cuda_status());
+  const int dev = selected_device();
+  if (dev < 0 || !available()) fail(ErrorCode::Cuda, "no usable CUDA device: " + status());
   // 1. Headers, the tensor contract and the capability check on this GPU: nothing read yet.
   Checkpoint ck = Checkpoint::open(dir);
   validate_llama_checkpoint(ck);
   const auto needs = llama_kernel_needs(ck, DType::F32, DeviceKind::Cuda);
   require_kernels(needs, DeviceKind::Cuda);
-  std::shared_ptr<CudaModel> m(new CudaModel());
-  m->impl_ = std::make_unique<Impl>();
-  Impl& im = *m->impl_;
+  auto m = std::make_shared<CudaModel::Impl>();
+  CudaModel::Impl& im = *m;
   im.verdicts = check_kernels(needs, DeviceKind::Cuda);
   im.cfg = ck.config();
   im.dev = device_info(dev);
@@ -473,13 +472,6 @@ std::shared_ptr<CudaModel> CudaModel::load(const std::filesystem::path& dir, con
   return m;
 }
 
-CudaModel::~CudaModel() = default;
-const ModelConfig& CudaModel::config() const { return impl_->cfg; }
-const Checkpoint& CudaModel::checkpoint() const { return impl_->ck; }
-const CudaDeviceInfo& CudaModel::device() const { return impl_->dev; }
-const std::vector<KernelVerdict>& CudaModel::kernel_plan() const { return impl_->verdicts; }
-double CudaModel::load_seconds() const { return impl_->load_seconds; }
-double CudaModel::upload_seconds() const { return impl_->upload_seconds; }
-uint64_t CudaModel::weight_bytes() const { return impl_->plan.bytes; }
+}  // namespace cudaeng
 
 }  // namespace llrt

@@ -1,6 +1,6 @@
-// CUDA devices: discovery (once per process), the selected device, the copy-bandwidth
-// probe. A machine without the driver or without a GPU is not an error here: the
-// functions report "none" and say why (cuda_status).
+// CUDA devices (in the CUDA module): discovery (once per process), the selected device,
+// the copy-bandwidth probe. A machine without the driver or without a GPU is not an error
+// here: the functions report "none" and say why (cudaeng::status, behind cuda_status()).
 #include <cstdlib>
 #include <mutex>
 
@@ -77,20 +77,13 @@ const Probe& probe() {
 
 }  // namespace
 
-std::string CudaDeviceInfo::describe() const {
-  char buf[256];
-  std::snprintf(buf, sizeof buf, "cuda:%d %s (sm_%d%d, %.1f GiB, %d SMs)", index, name.c_str(), cc_major, cc_minor,
-                double(total_bytes) / double(1ull << 30), sm_count);
-  return buf;
-}
+namespace cudaeng {
+bool available() { return probe().selected >= 0 && probe().selected_cc >= kMinCc; }
+std::string status() { return probe().status; }
+int selected_device() { return probe().selected; }
+int device_cc() { return probe().selected >= 0 ? probe().selected_cc : 0; }
 
-bool cuda_built() { return true; }
-bool cuda_available() { return probe().selected >= 0 && probe().selected_cc >= kMinCc; }
-std::string cuda_status() { return probe().status; }
-int cuda_selected_device() { return probe().selected; }
-int cuda_device_cc() { return probe().selected >= 0 ? probe().selected_cc : 0; }
-
-std::vector<CudaDeviceInfo> cuda_devices() {
+std::vector<CudaDeviceInfo> devices() {
   std::vector<CudaDeviceInfo> out = probe().devs;
   int prev = -1;
   cudaGetDevice(&prev);
@@ -103,17 +96,15 @@ std::vector<CudaDeviceInfo> cuda_devices() {
   return out;
 }
 
-namespace cudaeng {
 CudaDeviceInfo device_info(int index) {
   for (const auto& d : probe().devs)
     if (d.index == index) return d;
-  fail(ErrorCode::Cuda, "no CUDA device " + std::to_string(index) + ": " + cuda_status());
+  fail(ErrorCode::Cuda, "no CUDA device " + std::to_string(index) + ": " + status());
 }
-}  // namespace cudaeng
 
-double cuda_measure_copy_bandwidth(uint64_t bytes, int reps) {
-  const int dev = cuda_selected_device();
-  if (dev < 0) fail(ErrorCode::Cuda, "no CUDA device: " + cuda_status());
+double measure_copy_bandwidth(uint64_t bytes, int reps) {
+  const int dev = selected_device();
+  if (dev < 0) fail(ErrorCode::Cuda, "no CUDA device: " + status());
   cuda::check(cudaSetDevice(dev), "cudaSetDevice");
   void *a = nullptr, *b = nullptr;
   cudaEvent_t e0 = nullptr, e1 = nullptr;
@@ -147,4 +138,5 @@ double cuda_measure_copy_bandwidth(uint64_t bytes, int reps) {
   return best;
 }
 
+}  // namespace cudaeng
 }  // namespace llrt
