@@ -15,25 +15,16 @@ is the total: parallel * ctx) and -t threads. Record the CPU model with every nu
 import argparse
 import json
 import os
-import platform
 import socket
 import subprocess
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from machine import cpu_name  # noqa: E402
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def free_port():
@@ -99,7 +90,7 @@ def main():
 
     clients = [int(c) for c in a.clients.split(",")]
     loads = [(c, a.requests if c <= a.parallel else 1, a.max_tokens) for c in clients]
-    print(f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs; threads {a.threads}; slots {a.parallel} x {a.ctx}")
+    print(f"CPU: {cpu_name()}, {os.cpu_count()} logical CPUs; threads {a.threads}; slots {a.parallel} x {a.ctx}")
     rows = []
     with open(a.log, "a") as log:
         if a.only != "llama":

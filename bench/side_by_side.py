@@ -26,7 +26,6 @@ import datetime
 import glob
 import json
 import os
-import platform
 import re
 import shlex
 import shutil
@@ -34,6 +33,9 @@ import struct
 import subprocess
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from machine import cpu_name  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_LLAMA_BENCH = "/work/thirdparty/llama.cpp-build/bin/llama-bench"
@@ -403,17 +405,6 @@ def run_llrt(exe, model_dir, p, n, t, reps, extra, timeout):
 
 def fmt(x, f="{:.2f}"):
     return "-" if x is None else f.format(x)
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "?"
 
 
 def main():

@@ -22,6 +22,7 @@
 #include "cpu.h"
 #include "forward.h"
 #include "kernel_choice.h"
+#include "llama.h"
 #include "llrt/error.h"
 #include "llrt/model.h"
 #include "model_impl.h"
@@ -29,14 +30,6 @@
 namespace llrt {
 
 namespace {
-
-int64_t resolve_ctx(const ModelConfig& c, int64_t n_ctx) {
-  const int64_t ctx = n_ctx > 0 ? n_ctx : std::min<int64_t>(c.max_position_embeddings, 4096);
-  if (ctx > c.max_position_embeddings)
-    fail(ErrorCode::InvalidArgument, "context length " + std::to_string(ctx) + " exceeds the model's max_position_embeddings (" +
-                                         std::to_string(c.max_position_embeddings) + ")");
-  return ctx;
-}
 
 void check_options(const BatchOptions& o) {
   if (o.parallel < 1 || o.parallel > 65536)
@@ -67,7 +60,7 @@ uint64_t chain_hash(uint64_t parent, const int32_t* t, int64_t n) {
 
 KvPoolSize kv_pool_size(const ModelConfig& c, const BatchOptions& opt) {
   check_options(opt);
-  const int64_t ctx = resolve_ctx(c, opt.n_ctx);
+  const int64_t ctx = context_length(c, opt.n_ctx);
   const detail::PlanMath pm{ctx, opt.n_batch};
   KvPoolSize p;
   p.block_size = opt.block_size;
@@ -240,7 +233,7 @@ BatchContext::BatchContext(std::shared_ptr<const Model> model, const BatchOption
   im.m = &m;
   im.opt = opt;
   im.pool = kv_pool_size(c, opt);  // checks the options
-  im.ctx = resolve_ctx(c, opt.n_ctx);
+  im.ctx = context_length(c, opt.n_ctx);
   im.batch = std::min<int64_t>(opt.n_batch, 4096);
   im.B = opt.block_size;
   const KernelEntry* attn = KernelRegistry::global().find_best(Op::Attention, opt.kv_dtype, DType::F32);

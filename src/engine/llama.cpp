@@ -167,6 +167,14 @@ std::vector<KernelNeed> llama_kernel_needs(const Checkpoint& ck, DType kv_dtype,
   return needs;
 }
 
+int64_t context_length(const ModelConfig& c, int64_t requested) {
+  const int64_t ctx = requested > 0 ? requested : std::min<int64_t>(c.max_position_embeddings, 4096);
+  if (ctx > c.max_position_embeddings)
+    fail(ErrorCode::InvalidArgument, "context length " + std::to_string(ctx) + " exceeds the model's max_position_embeddings (" +
+                                         std::to_string(c.max_position_embeddings) + ")");
+  return ctx;
+}
+
 MemoryEstimate estimate_memory(const Checkpoint& ck, int64_t ctx, int64_t batch, int threads, DType kv_dtype) {
   const ModelConfig& c = ck.config();
   uint64_t prep = 0;

@@ -45,6 +45,11 @@ Q8Linear llama_q8_linear(const Checkpoint& ck, const std::string& module, const 
 std::vector<KernelNeed> llama_kernel_needs(const Checkpoint& ck, DType kv_dtype = DType::F32,
                                            DeviceKind device = DeviceKind::Cpu);
 
+// The context length an engine takes for `requested` positions (0: min(max_position_embeddings,
+// 4096)); beyond max_position_embeddings is Error{InvalidArgument}. Context, BatchContext and the
+// CUDA engine all size their caches with it.
+int64_t context_length(const ModelConfig& c, int64_t requested);
+
 struct MemoryEstimate {
   uint64_t weight_bytes = 0;        // exactly the tensors' bytes in the files
   uint64_t kv_bytes_per_token = 0;  // K and V in the KV dtype, all layers

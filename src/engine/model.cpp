@@ -302,10 +302,7 @@ struct Context::State {
 Context::Context(std::shared_ptr<const Model> model, const ContextOptions& opt) : model_(std::move(model)), st_(new State) {
   const Model::Impl& m = model_impl(*model_);
   const ModelConfig& c = m.cfg;
-  int64_t ctx = opt.n_ctx > 0 ? opt.n_ctx : std::min<int64_t>(c.max_position_embeddings, 4096);
-  if (ctx > c.max_position_embeddings)
-    fail(ErrorCode::InvalidArgument, "context length " + std::to_string(ctx) + " exceeds the model's max_position_embeddings (" +
-                                         std::to_string(c.max_position_embeddings) + ")");
+  const int64_t ctx = context_length(c, opt.n_ctx);
   int64_t batch = std::clamp<int64_t>(opt.n_batch, 1, 4096);
   batch = std::min(batch, ctx);
   if (opt.kv_dtype != DType::F32 && opt.kv_dtype != DType::F16 && opt.kv_dtype != DType::BF16)

@@ -24,18 +24,96 @@ const char* seq_end_name(SeqEnd e) {
   return "?";
 }
 
-struct SessionPoolEngine::Seq {
-  Handle handle = 0;
-  SeqRequest req;
-  SeqCallbacks cb;
-  std::atomic<bool> cancelled{false};
-  Clock::time_point t_submit;
-  SeqResult res;
-  std::optional<TokenGenerator> gen;
+// ------------------------------------------------------------------ the sequences, QueuedEngine (engine.h)
+
+struct PoolSeq : SeqState {
   size_t evaluated = 0;  // prompt tokens whose K/V the session holds
   bool prefilled = false;
   int32_t next_id = -1;  // the sampled token, evaluated at the next turn
 };
+
+struct BatchSeq : SeqState {
+  // The prompt, then each sampled token: tokens[evaluated..] are still to be evaluated. After the
+  // prompt, the last one is the sampled token whose K/V (and the logits after it) come next.
+  std::vector<int32_t> tokens;
+  int64_t evaluated = 0;         // positions the sequence holds in the pool
+  BatchContext::SeqId id = -1;   // while admitted
+  bool admitted_once = false;
+  uint64_t order = 0;            // admission stamp: the youngest has the largest
+};
+
+template <class Seq>
+ServeEngine::Handle QueuedEngine<Seq>::submit(SeqRequest req, SeqCallbacks cb) {
+  if (req.prompt.empty()) fail(ErrorCode::InvalidArgument, "the prompt has no tokens");
+  const int64_t need = int64_t(req.prompt.size()) + std::max<int64_t>(req.gen.max_new_tokens, 0);
+  if (need > n_ctx_ || need < 0)
+    fail(ErrorCode::InvalidArgument, "the prompt (" + std::to_string(req.prompt.size()) + " tokens) plus max_tokens (" +
+                                         std::to_string(req.gen.max_new_tokens) + ") is " + std::to_string(need) +
+                                         " tokens, beyond the context of " + std::to_string(n_ctx_) + " per sequence");
+  auto seq = std::make_shared<Seq>();
+  seq->gen.emplace(tok_, req.prompt, req.gen, req.top_logprobs, req.continue_text);  // validates the options
+  seq->req = std::move(req);
+  seq->cb = std::move(cb);
+  seq->t_submit = std::chrono::steady_clock::now();
+  seq->res.prompt_tokens = int64_t(seq->req.prompt.size());
+  init_seq(*seq);
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (stopping_) throw ShuttingDown("the server is shutting down");
+    const int64_t free_slots = slots() - active_.load();
+    if (int64_t(queue_.size()) >= max_queue_ + std::max<int64_t>(free_slots, 0))
+      throw QueueFull("the queue is full (" + std::to_string(max_queue_) + " requests waiting): retry later");
+    seq->handle = next_handle_++;
+    queue_.push_back(seq);
+    all_.push_back(seq);
+  }
+  cv_.notify_all();
+  return seq->handle;
+}
+template <class Seq>
+void QueuedEngine<Seq>::cancel(Handle h) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    for (auto& s : all_)
+      if (s->handle == h) s->cancelled = true;
+  }
+  cv_.notify_all();
+}
+template <class Seq>
+EngineLoad QueuedEngine<Seq>::load() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return {active_.load(), int64_t(queue_.size()), slots()};
+}
+template <class Seq>
+void QueuedEngine<Seq>::shutdown() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+template <class Seq>
+void QueuedEngine<Seq>::drop_cancelled_locked() {
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    Seq& q = **it;
+    if (!q.cancelled && !stopping_) {
+      ++it;
+      continue;
+    }
+    auto seq = *it;
+    it = queue_.erase(it);
+    all_.erase(std::find(all_.begin(), all_.end(), seq));
+    seq->res.end = stopping_ && !q.cancelled ? SeqEnd::Shutdown : SeqEnd::Cancelled;
+    dropped_.push_back(seq);
+  }
+}
+
+template class QueuedEngine<PoolSeq>;
+template class QueuedEngine<BatchSeq>;
+
+// ------------------------------------------------------------------ SessionPoolEngine
 
 struct SessionPoolEngine::Slot {
   std::unique_ptr<Session> session;
@@ -46,7 +124,7 @@ struct SessionPoolEngine::Slot {
 
 SessionPoolEngine::SessionPoolEngine(const std::function<std::unique_ptr<Session>()>& make_session, const Tokenizer* tok,
                                      const SessionPoolOptions& opt)
-    : tok_(tok), opt_(opt) {
+    : QueuedEngine(tok, opt.max_queue), opt_(opt) {
   if (opt.parallel < 1) fail(ErrorCode::InvalidArgument, "the engine needs at least one session (--parallel >= 1)");
   if (opt.prefill_chunk < 1) fail(ErrorCode::InvalidArgument, "prefill_chunk must be >= 1");
   for (int i = 0; i < opt.parallel; ++i) {
@@ -60,68 +138,10 @@ SessionPoolEngine::SessionPoolEngine(const std::function<std::unique_ptr<Session
 
 SessionPoolEngine::~SessionPoolEngine() { shutdown(); }
 
-ServeEngine::Handle SessionPoolEngine::submit(SeqRequest req, SeqCallbacks cb) {
-  if (req.prompt.empty()) fail(ErrorCode::InvalidArgument, "the prompt has no tokens");
-  const int64_t need = int64_t(req.prompt.size()) + std::max<int64_t>(req.gen.max_new_tokens, 0);
-  if (need > n_ctx_)
-    fail(ErrorCode::InvalidArgument, "the prompt (" + std::to_string(req.prompt.size()) + " tokens) plus max_tokens (" +
-                                         std::to_string(req.gen.max_new_tokens) + ") is " + std::to_string(need) +
-                                         " tokens, beyond the context of " + std::to_string(n_ctx_) + " per sequence");
-  auto seq = std::make_shared<Seq>();
-  seq->gen.emplace(tok_, req.prompt, req.gen, req.top_logprobs, req.continue_text);  // validates the options
-  seq->req = std::move(req);
-  seq->cb = std::move(cb);
-  seq->t_submit = Clock::now();
-  seq->res.prompt_tokens = int64_t(seq->req.prompt.size());
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    if (stopping_) throw ShuttingDown("the server is shutting down");
-    const int64_t free_slots = int64_t(slots_.size()) - active_.load();
-    if (int64_t(queue_.size()) >= opt_.max_queue + std::max<int64_t>(free_slots, 0))
-      throw QueueFull("the queue is full (" + std::to_string(opt_.max_queue) + " requests waiting): retry later");
-    seq->handle = next_handle_++;
-    queue_.push_back(seq);
-    all_.push_back(seq);
-  }
-  cv_.notify_all();
-  return seq->handle;
-}
-
-void SessionPoolEngine::cancel(Handle h) {
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    for (auto& s : all_)
-      if (s->handle == h) s->cancelled = true;
-  }
-  cv_.notify_all();
-}
-
-EngineLoad SessionPoolEngine::load() const {
-  std::lock_guard<std::mutex> lk(mu_);
-  return {active_.load(), int64_t(queue_.size()), int64_t(slots_.size())};
-}
-
-void SessionPoolEngine::shutdown() {
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
-
 // Queued sequences that were cancelled (or everything, when stopping) leave the queue; the
 // rest take free slots, each the free slot with the longest cached prefix of its prompt.
 void SessionPoolEngine::admit_locked() {
-  for (auto it = queue_.begin(); it != queue_.end() && !queue_.empty();) {
-    Seq& q = **it;
-    if (!q.cancelled && !stopping_) { ++it; continue; }
-    auto seq = *it;
-    it = queue_.erase(it);
-    all_.erase(std::find(all_.begin(), all_.end(), seq));
-    seq->res.end = stopping_ && !q.cancelled ? SeqEnd::Shutdown : SeqEnd::Cancelled;
-    dropped_.push_back(seq);
-  }
+  drop_cancelled_locked();
   while (!queue_.empty()) {
     Slot* best = nullptr;
     size_t best_common = 0;
@@ -253,25 +273,9 @@ void SessionPoolEngine::finish(Slot& s, SeqEnd end, const std::string& error) {
 // BatchServeEngine (see engine.h)
 // ------------------------------------------------------------------------------------------------
 
-struct BatchServeEngine::Seq {
-  Handle handle = 0;
-  SeqRequest req;
-  SeqCallbacks cb;
-  std::atomic<bool> cancelled{false};
-  Clock::time_point t_submit;
-  SeqResult res;
-  std::optional<TokenGenerator> gen;
-  // The prompt, then each sampled token: tokens[evaluated..] are still to be evaluated. After the
-  // prompt, the last one is the sampled token whose K/V (and the logits after it) come next.
-  std::vector<int32_t> tokens;
-  int64_t evaluated = 0;         // positions the sequence holds in the pool
-  BatchContext::SeqId id = -1;   // while admitted
-  bool admitted_once = false;
-  uint64_t order = 0;            // admission stamp: the youngest has the largest
-};
 
 BatchServeEngine::BatchServeEngine(std::shared_ptr<const Model> model, const Tokenizer* tok, const BatchServeOptions& opt)
-    : tok_(tok), opt_(opt) {
+    : QueuedEngine(tok, opt.max_queue), opt_(opt) {
   if (opt.batch.parallel < 1) fail(ErrorCode::InvalidArgument, "the engine needs at least one sequence (--parallel >= 1)");
   if (opt.max_running < 0) fail(ErrorCode::InvalidArgument, "max_running must be >= 0");
   max_running_ = opt.max_running > 0 ? opt.max_running : opt.batch.parallel;
@@ -284,47 +288,7 @@ BatchServeEngine::BatchServeEngine(std::shared_ptr<const Model> model, const Tok
 
 BatchServeEngine::~BatchServeEngine() { shutdown(); }
 
-ServeEngine::Handle BatchServeEngine::submit(SeqRequest req, SeqCallbacks cb) {
-  if (req.prompt.empty()) fail(ErrorCode::InvalidArgument, "the prompt has no tokens");
-  const int64_t need = int64_t(req.prompt.size()) + std::max<int64_t>(req.gen.max_new_tokens, 0);
-  if (need > n_ctx_ || need < 0)
-    fail(ErrorCode::InvalidArgument, "the prompt (" + std::to_string(req.prompt.size()) + " tokens) plus max_tokens (" +
-                                         std::to_string(req.gen.max_new_tokens) + ") is " + std::to_string(need) +
-                                         " tokens, beyond the context of " + std::to_string(n_ctx_) + " per sequence");
-  auto seq = std::make_shared<Seq>();
-  seq->gen.emplace(tok_, req.prompt, req.gen, req.top_logprobs, req.continue_text);  // validates the options
-  seq->req = std::move(req);
-  seq->cb = std::move(cb);
-  seq->t_submit = Clock::now();
-  seq->res.prompt_tokens = int64_t(seq->req.prompt.size());
-  seq->tokens = seq->req.prompt;
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    if (stopping_) throw ShuttingDown("the server is shutting down");
-    const int64_t free_slots = int64_t(max_running_) - active_.load();
-    if (int64_t(queue_.size()) >= opt_.max_queue + std::max<int64_t>(free_slots, 0))
-      throw QueueFull("the queue is full (" + std::to_string(opt_.max_queue) + " requests waiting): retry later");
-    seq->handle = next_handle_++;
-    queue_.push_back(seq);
-    all_.push_back(seq);
-  }
-  cv_.notify_all();
-  return seq->handle;
-}
-
-void BatchServeEngine::cancel(Handle h) {
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    for (auto& s : all_)
-      if (s->handle == h) s->cancelled = true;
-  }
-  cv_.notify_all();
-}
-
-EngineLoad BatchServeEngine::load() const {
-  std::lock_guard<std::mutex> lk(mu_);
-  return {active_.load(), int64_t(queue_.size()), int64_t(max_running_)};
-}
+void BatchServeEngine::init_seq(Seq& s) { s.tokens = s.req.prompt; }
 
 BatchServeEngine::Stats BatchServeEngine::stats() const {
   std::lock_guard<std::mutex> lk(mu_);
@@ -344,30 +308,10 @@ void BatchServeEngine::update_stats() {  // engine thread (or the constructor)
   stats_ = s;
 }
 
-void BatchServeEngine::shutdown() {
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
-
 // Queued sequences that were cancelled (or everything, when stopping) leave the queue; then the
 // oldest queued sequences join while a slot is free and the pool has room for their prompt.
 void BatchServeEngine::admit_locked() {
-  for (auto it = queue_.begin(); it != queue_.end();) {
-    Seq& q = **it;
-    if (!q.cancelled && !stopping_) {
-      ++it;
-      continue;
-    }
-    auto seq = *it;
-    it = queue_.erase(it);
-    all_.erase(std::find(all_.begin(), all_.end(), seq));
-    seq->res.end = stopping_ && !q.cancelled ? SeqEnd::Shutdown : SeqEnd::Cancelled;
-    dropped_.push_back(seq);
-  }
+  drop_cancelled_locked();
   const bool overcommit = max_running_ > opt_.batch.parallel;
   while (!queue_.empty() && int64_t(running_.size()) < max_running_) {
     auto seq = queue_.front();

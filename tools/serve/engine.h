@@ -22,7 +22,9 @@
 // recently used among ties) and evaluates only the rest (at least the last prompt token, for
 // its logits): SeqResult::cached_tokens reports what was reused.
 #pragma once
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -37,6 +39,7 @@
 #include <vector>
 
 #include "llrt/batch.h"
+#include "llrt/error.h"
 #include "llrt/generate.h"
 #include "llrt/session.h"
 #include "llrt/tokenizer.h"
@@ -104,47 +107,83 @@ struct ShuttingDown : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-struct SessionPoolOptions {
-  int parallel = 1;             // Sessions (sequences running at once)
-  int64_t max_queue = 64;       // sequences waiting for a Session (beyond: QueueFull)
-  int64_t prefill_chunk = 256;  // prompt tokens evaluated per scheduler turn
+// What every engine keeps of a sequence (each engine's Seq extends it).
+struct SeqState {
+  ServeEngine::Handle handle = 0;
+  SeqRequest req;
+  SeqCallbacks cb;
+  std::atomic<bool> cancelled{false};
+  std::chrono::steady_clock::time_point t_submit;
+  SeqResult res;
+  std::optional<TokenGenerator> gen;
 };
 
-class SessionPoolEngine final : public ServeEngine {
+// The submission side both engines share, under one mutex: submit()'s checks and the queue,
+// cancel(), load(), shutdown(), and taking cancelled queued sequences out of the queue. The
+// engine runs its scheduler on `thread_` and calls shutdown() from its destructor.
+template <class Seq>
+class QueuedEngine : public ServeEngine {
  public:
-  // make_session() is called `parallel` times, up front. `tok` for the text of tokens and stop
-  // strings (may be null: then no text). The engine owns the sessions.
-  SessionPoolEngine(const std::function<std::unique_ptr<Session>()>& make_session, const Tokenizer* tok,
-                    const SessionPoolOptions& opt);
-  ~SessionPoolEngine() override;
   Handle submit(SeqRequest req, SeqCallbacks cb) override;
   void cancel(Handle h) override;
   EngineLoad load() const override;
   int64_t n_ctx() const override { return n_ctx_; }
   void shutdown() override;
 
+ protected:
+  QueuedEngine(const Tokenizer* tok, int64_t max_queue) : tok_(tok), max_queue_(max_queue) {}
+  virtual int64_t slots() const = 0;  // sequences that may run at once
+  virtual void init_seq(Seq&) {}      // the engine's own fields, from seq.req
+  // Queued sequences that were cancelled (or every one, when stopping) leave the queue for
+  // dropped_ (their on_done is due, outside the lock). Under mu_.
+  void drop_cancelled_locked();
+
+  const Tokenizer* tok_;
+  int64_t max_queue_ = 64;
+  int64_t n_ctx_ = 0;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<Seq>> queue_;     // waiting
+  std::vector<std::shared_ptr<Seq>> all_;      // queued + running, for cancel()
+  std::vector<std::shared_ptr<Seq>> dropped_;  // left the queue (cancelled, shutdown): on_done due
+  Handle next_handle_ = 1;
+  bool stopping_ = false;
+  std::atomic<int64_t> active_{0};
+  std::thread thread_;
+};
+
+// Defined and instantiated in engine.cpp, for the two engines' sequence types.
+struct PoolSeq;
+struct BatchSeq;
+extern template class QueuedEngine<PoolSeq>;
+extern template class QueuedEngine<BatchSeq>;
+
+struct SessionPoolOptions {
+  int parallel = 1;             // Sessions (sequences running at once)
+  int64_t max_queue = 64;       // sequences waiting for a Session (beyond: QueueFull)
+  int64_t prefill_chunk = 256;  // prompt tokens evaluated per scheduler turn
+};
+
+class SessionPoolEngine final : public QueuedEngine<PoolSeq> {
+ public:
+  // make_session() is called `parallel` times, up front. `tok` for the text of tokens and stop
+  // strings (may be null: then no text). The engine owns the sessions.
+  SessionPoolEngine(const std::function<std::unique_ptr<Session>()>& make_session, const Tokenizer* tok,
+                    const SessionPoolOptions& opt);
+  ~SessionPoolEngine() override;
+
  private:
-  struct Seq;
+  using Seq = PoolSeq;
   struct Slot;
+  int64_t slots() const override { return int64_t(slots_.size()); }
   void loop();
   void admit_locked();
   bool turn(Slot& s);  // one prefill chunk or one token; false when the sequence ended
   void finish(Slot& s, SeqEnd end, const std::string& error = {});
 
-  const Tokenizer* tok_;
   SessionPoolOptions opt_;
-  int64_t n_ctx_ = 0;
   std::vector<std::unique_ptr<Slot>> slots_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::shared_ptr<Seq>> queue_;
-  std::vector<std::shared_ptr<Seq>> all_;  // queued + running, for cancel()
-  std::vector<std::shared_ptr<Seq>> dropped_;  // left the queue (cancelled, shutdown): on_done due
-  Handle next_handle_ = 1;
   uint64_t clock_ = 0;  // LRU stamps
-  bool stopping_ = false;
-  std::atomic<int64_t> active_{0};
-  std::thread thread_;
 };
 
 // BatchServeEngine: every running sequence in ONE BatchContext (llrt/batch.h: paged KV blocks,
@@ -177,17 +216,12 @@ struct BatchServeOptions {
   int max_running = 0;       // sequences running at once; 0: batch.parallel (no overcommit, no preemption)
 };
 
-class BatchServeEngine final : public ServeEngine {
+class BatchServeEngine final : public QueuedEngine<BatchSeq> {
  public:
   // Makes the BatchContext (its pool reserved up front) and starts the scheduler thread. `tok`
   // as for SessionPoolEngine.
   BatchServeEngine(std::shared_ptr<const Model> model, const Tokenizer* tok, const BatchServeOptions& opt);
   ~BatchServeEngine() override;
-  Handle submit(SeqRequest req, SeqCallbacks cb) override;
-  void cancel(Handle h) override;
-  EngineLoad load() const override;
-  int64_t n_ctx() const override { return n_ctx_; }
-  void shutdown() override;
 
   // The pool (exactly BatchContext::pool()) and its use, as of the last step boundary.
   struct Stats {
@@ -198,7 +232,9 @@ class BatchServeEngine final : public ServeEngine {
   Stats stats() const;
 
  private:
-  struct Seq;
+  using Seq = BatchSeq;
+  int64_t slots() const override { return max_running_; }
+  void init_seq(Seq& s) override;
   void loop();
   void admit_locked();
   bool step();  // one eval() over the running sequences; false when nothing could run
@@ -206,24 +242,13 @@ class BatchServeEngine final : public ServeEngine {
   void finish(const std::shared_ptr<Seq>& s, SeqEnd end, const std::string& error = {});
   void update_stats();
 
-  const Tokenizer* tok_;
   BatchServeOptions opt_;
   int max_running_ = 1;
-  int64_t n_ctx_ = 0;
   KvPoolSize pool_;
   std::unique_ptr<BatchContext> bc_;  // the engine thread's alone (after the constructor)
   std::vector<std::shared_ptr<Seq>> running_;  // admitted, oldest first (engine thread only)
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::shared_ptr<Seq>> queue_;     // waiting (preempted ones at the head)
-  std::vector<std::shared_ptr<Seq>> all_;      // queued + running, for cancel()
-  std::vector<std::shared_ptr<Seq>> dropped_;  // left the queue (cancelled, shutdown): on_done due
-  Handle next_handle_ = 1;
-  uint64_t admit_clock_ = 0;
-  bool stopping_ = false;
-  std::atomic<int64_t> active_{0};
+  uint64_t admit_clock_ = 0;           // (queue_: preempted sequences go back at its head)
   Stats stats_;  // under mu_
-  std::thread thread_;
 };
 
 }  // namespace llrt::serve

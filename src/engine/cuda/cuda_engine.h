@@ -12,6 +12,7 @@
 
 #include "kernels/cuda/cuda_ops.h"
 #include "llrt/cuda.h"
+#include "src/engine/llama.h"
 #include "src/engine/model_plan.h"
 
 namespace llrt::cudaeng {
@@ -92,7 +93,6 @@ struct ContextPlan {
   uint64_t kv_bytes = 0, attn_bytes = 0, total = 0;
   uint64_t scratch_bytes() const { return total - kv_bytes; }
 };
-int64_t context_length(const ModelConfig& c, int64_t requested);  // 0 -> min(max pos, 4096); validated
 int64_t batch_size(int64_t requested, int64_t ctx);
 ContextPlan plan_context(const ModelConfig& c, const WeightPlan& w, int64_t ctx, int64_t batch);
 

@@ -212,6 +212,7 @@ const cudamod::Api& need() {
     reinterpret_cast<const void*>(&llama_kernel_needs),
     reinterpret_cast<const void*>(&validate_llama_checkpoint),
     reinterpret_cast<const void*>(&cpu_info),
+    reinterpret_cast<const void*>(&context_length),
 };
 [[gnu::used]] const auto kModuleUsesAdd = &KernelRegistry::add;
 [[gnu::used]] const auto kModuleUsesFindBest = &KernelRegistry::find_best;

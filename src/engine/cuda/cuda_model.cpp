@@ -176,13 +176,6 @@ WeightPlan plan_weights(const ModelPlan& mp) {
   p.bytes = align_up(pl.off);
   return p;
 }
-int64_t context_length(const ModelConfig& c, int64_t requested) {
-  const int64_t ctx = requested > 0 ? requested : std::min<int64_t>(c.max_position_embeddings, 4096);
-  if (ctx > c.max_position_embeddings)
-    fail(ErrorCode::InvalidArgument, "context length " + std::to_string(ctx) + " exceeds the model's max_position_embeddings (" +
-                                         std::to_string(c.max_position_embeddings) + ")");
-  return ctx;
-}
 
 int64_t batch_size(int64_t requested, int64_t ctx) { return std::min(std::clamp<int64_t>(requested, 1, 4096), ctx); }
 
