@@ -258,6 +258,28 @@ TEST_CASE("paged KV: blocks on demand, prefix sharing with copy-on-write, a full
   CHECK(bc.attach_prefix(bc.open(), d_toks) == 41);
   bc.close(c2);
 
+  // A sequence alone in a pool its prefix would fill: the partly matching last block is not
+  // shared when no block would be left to copy it into (else it could never write).
+  {
+    BatchOptions two = bo;
+    two.n_ctx = 64;
+    two.parallel = 1;
+    two.block_size = 32;
+    BatchContext bc2(model, two);
+    REQUIRE(bc2.pool().blocks == 2);
+    const auto p40 = some_tokens(40, c.vocab_size, 21);
+    auto s1 = bc2.open();
+    bc2.eval(std::vector<BatchContext::Item>{{s1, p40, true}});
+    bc2.close(s1);  // block 0 full and indexed, block 1 partial (8 positions) kept
+    auto s2 = bc2.open();
+    CHECK(bc2.attach_prefix(s2, p40) == 32);  // not 39: the shared block 1 would leave no room
+    CHECK(bc2.blocks_needed(s2, 8) <= bc2.free_blocks());
+    bc2.eval(std::vector<BatchContext::Item>{{s2, {p40.data() + 32, 8}, true}});
+    Diff d;
+    d.add(bc2.logits(0), solo_logits(p40));
+    CHECK(d.max_abs <= 1e-3f * d.max_logit);
+  }
+
   // A full pool: the step fails with ContextOverflow and changes nothing.
   BatchOptions small = bo;
   small.n_ctx = 16;

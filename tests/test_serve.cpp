@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <thread>
 
@@ -669,9 +670,20 @@ TEST_CASE("batch engine: refuses what can never run, a full queue, and work afte
     s.gen.eos_ids.clear();
     return s;
   };
-  engine.submit(lng(), got.callbacks(0));
+  // The first sequence's first token holds the engine thread until the queue was tested, so
+  // the first sequence is still running and the second still queued (no race with a fast model).
+  std::promise<void> gate;
+  std::shared_future<void> opened = gate.get_future().share();
+  SeqCallbacks first = got.callbacks(0);
+  auto on_token = first.on_token;
+  first.on_token = [on_token, opened](TokenEvent&& ev) {
+    opened.wait();
+    on_token(std::move(ev));
+  };
+  engine.submit(lng(), first);
   engine.submit(lng(), got.callbacks(1));
   CHECK_THROWS_AS(engine.submit(lng(), got.callbacks(2)), QueueFull);
+  gate.set_value();
   engine.shutdown();
   CHECK_THROWS_AS(engine.submit(lng(), {}), ShuttingDown);
   std::unique_lock<std::mutex> lk(got.mu);

@@ -77,8 +77,9 @@ class BatchContext {
   SeqId open();
   // On an empty sequence: takes the cached K/V of the longest prefix of `tokens` it can (at most
   // tokens.size() - 1 positions, so the last token is evaluated for its logits) and returns how
-  // many positions it now holds. 0 without prefix_cache. Takes no free block (the shared last
-  // block is copied by the first eval() that writes into it).
+  // many positions it now holds. 0 without prefix_cache. Takes cached blocks only; a partly
+  // matching last block is shared until the first eval() that writes into it copies it, and
+  // only when a block would still be free for that copy.
   int64_t attach_prefix(SeqId s, std::span<const int32_t> tokens);
   // Forgets the sequence; its blocks go back to the pool (full ones, and its last partial one,
   // stay cached for prefixes). Unknown ids: Error{InvalidArgument}.
@@ -98,6 +99,9 @@ class BatchContext {
   // Error{InvalidArgument}, Error{ContextOverflow} (a sequence or the pool is full) leave every
   // sequence as it was.
   void eval(std::span<const Item> items);
+  // After an eval() that failed with Error{NonFinite}: the item whose logits were NaN/Inf (the
+  // others are unchanged and may run again without it); -1 after any other outcome.
+  int64_t failed_item() const;
   // The logits (vocab_size F32) of item i's last token from the last eval() (items asked for).
   std::span<const float> logits(size_t item) const;
 
@@ -105,7 +109,8 @@ class BatchContext {
   int64_t free_blocks() const;
   // Blocks sequence s needs taken from the pool to append n more positions.
   int64_t blocks_needed(SeqId s, int64_t n) const;
-  // Blocks held by sequences now, and the most ever held at once (memory actually touched).
+  // Blocks held by sequences now; the highest block index ever handed out + 1 (the pool's memory
+  // actually touched, since blocks are handed out lowest index first).
   int64_t blocks_in_use() const;
   int64_t peak_blocks() const;
 

@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 #include <map>
 #include <set>
@@ -65,6 +66,9 @@ KvPoolSize kv_pool_size(const ModelConfig& c, const BatchOptions& opt) {
   KvPoolSize p;
   p.block_size = opt.block_size;
   p.blocks = pm.mul(int64_t(opt.parallel), (ctx + opt.block_size - 1) / opt.block_size);
+  if (p.blocks > INT32_MAX)
+    fail(ErrorCode::InvalidArgument, "a KV pool of " + std::to_string(p.blocks) + " blocks (parallel x ceil(ctx / block size)) is more than " +
+                                         "2^31 - 1: use larger blocks or fewer sequences");
   p.block_bytes = pm.umul(pm.umul(uint64_t(2 * c.num_hidden_layers * c.kv_dim()), uint64_t(opt.block_size)), dtype_size(opt.kv_dtype));
   p.bytes = pm.umul(p.block_bytes, uint64_t(p.blocks));
   return p;
@@ -102,6 +106,7 @@ struct BatchContext::Impl {
   ForwardBuffers f;
   std::vector<float> logits;
   std::vector<int64_t> logit_row;  // per item of the last eval: its row in `logits`, or -1
+  int64_t failed_item = -1;        // the item whose logits made the last eval() fail (NonFinite)
 
   ~Impl() {
     if (base) munmap(base, size_t(pool.bytes));
@@ -328,8 +333,12 @@ int64_t BatchContext::attach_prefix(SeqId sid, std::span<const int32_t> tokens) 
   }
   if (best >= 0) {
     im.acquire(best);
-    im.push_block(s, best);
-    pos += best_n;
+    if (im.free_blocks() > 0) {
+      im.push_block(s, best);
+      pos += best_n;
+    } else {  // no block would be left for its copy: a sequence alone in the pool could never write
+      im.release(best);
+    }
   }
   s.toks.assign(tokens.begin(), tokens.begin() + pos);
   return pos;
@@ -370,6 +379,7 @@ void BatchContext::eval(std::span<const Item> items) {
   const Model::Impl& m = *im.m;
   const ModelConfig& c = m.cfg;
   if (items.empty()) fail(ErrorCode::InvalidArgument, "eval() needs at least one item");
+  im.failed_item = -1;
   // 1. Everything checked before anything changes.
   std::vector<Impl::Seq*> ss(items.size());
   int64_t rows = 0, blocks = 0;
@@ -424,6 +434,7 @@ void BatchContext::eval(std::span<const Item> items) {
     if (const uint64_t bad = count_non_finite(DType::F32, im.logits.data() + im.logit_row[i] * V, V)) {
       for (size_t j = 0; j < items.size(); ++j) im.pop_blocks(*ss[j], had[j]);  // a copied tail block stays: same K/V
       im.logit_row.assign(items.size(), -1);
+      im.failed_item = int64_t(i);
       fail_non_finite_logits(ss[i]->n_past() + int64_t(items[i].tokens.size()) - 1, bad, V,
                              "sequence " + std::to_string(items[i].seq) + " of a batched step");
     }
@@ -435,6 +446,8 @@ void BatchContext::eval(std::span<const Item> items) {
     im.register_full(s);
   }
 }
+
+int64_t BatchContext::failed_item() const { return impl_->failed_item; }
 
 std::span<const float> BatchContext::logits(size_t item) const {
   const Impl& im = *impl_;

@@ -317,14 +317,9 @@ void BatchServeEngine::admit_locked() {
     auto seq = queue_.front();
     Seq& q = *seq;
     BatchContext::SeqId id = bc_->open();
-    int64_t have = 0;
-    try {
-      have = opt_.batch.prefix_cache ? bc_->attach_prefix(id, q.tokens) : 0;
-    } catch (const Error&) {  // no block for the copy: wait like any other lack of room
-      bc_->close(id);
-      if (!running_.empty()) return;
-      id = bc_->open();  // alone it always fits: without the prefix
-    }
+    // The cached prefix (attach_prefix leaves a free block for the copy of a shared last block,
+    // so a sequence alone in the pool always fits).
+    const int64_t have = opt_.batch.prefix_cache ? bc_->attach_prefix(id, q.tokens) : 0;
     const int64_t need = bc_->blocks_needed(id, int64_t(q.tokens.size()) - have);
     const int64_t spare = overcommit ? int64_t(running_.size()) : 0;
     int64_t reserved = 0;  // what the running sequences' prompts still take
@@ -442,6 +437,11 @@ bool BatchServeEngine::step() {
       if (e.code() == ErrorCode::ContextOverflow && running_.size() > 1) {  // the pool (a plan is an estimate): make room
         preempt_youngest();
         continue;
+      }
+      if (e.code() == ErrorCode::NonFinite && bc_->failed_item() >= 0 && plan.size() > 1) {
+        finish(plan[size_t(bc_->failed_item())].seq, SeqEnd::Error, e.what());  // the others are unchanged: go on
+        update_stats();
+        return true;
       }
       for (const auto& p : plan) finish(p.seq, SeqEnd::Error, e.what());  // nothing changed; these cannot run
       update_stats();

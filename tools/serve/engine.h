@@ -202,7 +202,8 @@ class SessionPoolEngine final : public QueuedEngine<PoolSeq> {
 // pool is overcommitted, one spare block per running sequence; otherwise it waits in the queue
 // (it never fails for want of blocks).
 // max_running = 0 (the default) is BatchOptions::parallel: the pool holds parallel * n_ctx
-// positions, so running sequences can always grow to n_ctx and nothing is ever preempted.
+// positions, so running sequences can always grow to n_ctx; only the copy of a shared cached
+// block (a prefix) may then find no block free, and preempt as below.
 // max_running > parallel overcommits the pool (many short sequences share it). Then, when a
 // running sequence in decode needs a block and none is free or evictable, the YOUNGEST running
 // sequence is preempted: closed (its blocks freed; its full blocks stay in the prefix cache) and
