@@ -33,7 +33,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from machine import cpu_name  # noqa: E402
+from benchlib import cpu_name, run_timed  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_LLAMA = "/work/thirdparty/llama.cpp-build/bin/llama-batched-bench"
@@ -70,21 +70,6 @@ def parse_table(text):
             r[k] = int(r[k])
         rows.append(r)
     return rows
-
-
-def run(cmd, timeout):
-    """Runs cmd; returns (stdout + stderr, rc); on a timeout, what was printed so far (rc None)."""
-    print(f"$ {shlex.join(cmd)}   [loadavg {os.getloadavg()[0]:.2f}]", flush=True)
-    t0 = time.time()
-    try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-        out, err, rc = r.stdout, r.stderr, r.returncode
-    except subprocess.TimeoutExpired as e:
-        dec = lambda b: b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
-        out, err, rc = dec(e.output), dec(e.stderr), None
-        print(f"  timed out after {timeout} s; keeping the rows that finished", flush=True)
-    print(f"  ({time.time() - t0:.0f} s, exit {rc})", flush=True)
-    return out, err, rc
 
 
 def fmt(x, f="{:.2f}"):
@@ -138,7 +123,7 @@ def main():
         cmd = [args.llrt, "batched-bench", model_dir, "-npp", lists(args.npp), "-ntg", lists(args.ntg), "-npl", lists(args.npl),
                "-t", str(args.t), "-b", str(args.b), "--kv-type", args.kv_type] + (["-pps"] if args.pps else []) + \
             shlex.split(args.llrt_extra)
-        out, err, rc = run(cmd, args.timeout)
+        out, err, rc = run_timed(cmd, args.timeout)
         rows = parse_table(out + "\n" + err)
         if not rows:
             raise SystemExit(f"llrt batched-bench gave no table (exit {rc}):\n{(out + err)[-3000:]}")
@@ -149,7 +134,7 @@ def main():
         cmd = [args.llama_bin, "-m", args.gguf, "-npp", lists(args.npp), "-ntg", lists(args.ntg), "-npl", lists(args.npl),
                "-t", str(args.t), "-tb", str(args.t), "-b", str(args.b), "-ub", str(args.b), "-c", str(n_kv),
                "-ctk", args.kv_type, "-ctv", args.kv_type] + (["-pps"] if args.pps else []) + shlex.split(args.llama_extra)
-        out, err, rc = run(cmd, args.timeout)
+        out, err, rc = run_timed(cmd, args.timeout)
         rows = parse_table(out + "\n" + err)
         if not rows:
             hint = ("\n(a crash: ggml's AMX repacked q8_0 matmul crashes here; retry with --llama-extra=-nr, "

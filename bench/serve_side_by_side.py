@@ -21,7 +21,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from machine import cpu_name  # noqa: E402
+from benchlib import cpu_name  # noqa: E402
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -35,7 +35,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from machine import cpu_name  # noqa: E402
+from benchlib import cpu_name, run_timed  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_LLAMA_BENCH = "/work/thirdparty/llama.cpp-build/bin/llama-bench"
@@ -268,15 +268,7 @@ def run_llama_bench(exe, gguf_path, p, n, t, reps, modes, extra, timeout):
     finished before a timeout are kept."""
     cmd = [exe, "-m", gguf_path, "-p", str(p), "-n", str(n), "-t", str(t), "-r", str(reps)] + \
         llama_load_arg(exe, modes) + extra + ["-o", "jsonl"]
-    print(f"$ {shlex.join(cmd)}   [loadavg {os.getloadavg()[0]:.2f}]", flush=True)
-    t0 = time.time()
-    try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-        out, err, rc = r.stdout, r.stderr, r.returncode
-    except subprocess.TimeoutExpired as e:
-        out = e.output.decode() if isinstance(e.output, bytes) else (e.output or "")
-        err, rc = f"timed out after {timeout} s", None
-        print(f"  llama-bench {err}; keeping the tests that finished", flush=True)
+    out, err, rc = run_timed(cmd, timeout, "tests")
     rows = []
     for line in out.splitlines():
         line = line.strip()
@@ -287,7 +279,6 @@ def run_llama_bench(exe, gguf_path, p, n, t, reps, modes, extra, timeout):
             break
     if rc not in (0, None) or not rows:
         raise SystemExit(f"llama-bench failed ({rc}):\n{err[-3000:]}")
-    print(f"  ({time.time() - t0:.0f} s)", flush=True)
     return cmd, rows
 
 
