@@ -58,7 +58,13 @@ inline void q8_block(const LinearArgs& a, const Q8Prep<int8_t>& P, int64_t m0, i
   for (; k + 64 <= K; k += 64) {
     __m512i wv[NB];
 #pragma GCC unroll 4
-    for (int j = 0; j < NB; ++j) wv[j] = _mm512_xor_si512(_mm512_loadu_si512(w[j] + k), flip);
+    for (int j = 0; j < NB; ++j) {
+      wv[j] = _mm512_xor_si512(_mm512_loadu_si512(w[j] + k), flip);
+      // The next tile's row j at the same k (NB rows further): its first lines are in
+      // flight before the hardware prefetcher, which restarts at each 4 KiB page, would
+      // ask for them. Never faults, even past the end of the weights.
+      __builtin_prefetch(w[j] + NB * K + k);
+    }
     step(wv);
 #pragma GCC unroll 4
     for (int i = 0; i < MB; ++i) {
