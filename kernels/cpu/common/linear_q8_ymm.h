@@ -62,6 +62,10 @@ inline void q8y_block(const LinearArgs& a, const Q8Prep<typename T::Code>& P, in
   // (NB rows further) is prefetched once per line, so its first lines are in flight
   // before the hardware prefetcher (which restarts at each 4 KiB page) would ask for
   // them. __builtin_prefetch never faults, even past the end of the weights.
+  // Not for the widening (16-byte) variant with two tokens: there the unrolled 64-byte body
+  // cost a quarter of its prefill speed (bench_q8 M = 128: 112 -> 82 GOP/s), while the
+  // AVX-VNNI variant gains from it at every M (M = 16: 149 -> 180, 2 threads).
+  if constexpr (MB == 1 || T::kStep >= 32)
   for (; k + 64 <= K; k += 64) {
 #pragma GCC unroll 4
     for (int j = 0; j < NB; ++j) __builtin_prefetch(w[j] + NB * K + k);
