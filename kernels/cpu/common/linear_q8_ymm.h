@@ -68,7 +68,7 @@ inline void q8y_block(const LinearArgs& a, const Q8Prep<typename T::Code>& P, in
   if constexpr (MB == 1 || T::kStep >= 32)
   for (; k + 64 <= K; k += 64) {
 #pragma GCC unroll 4
-    for (int j = 0; j < NB; ++j) __builtin_prefetch(w[j] + NB * K + k);
+    for (int j = 0; j < NB; ++j) __builtin_prefetch(w[j] + NB * K + k, 0, 2);  // into L2, as the float dot tiles
 #pragma GCC unroll 4
     for (int u = 0; u < 64; u += T::kStep) {
       __m256i wv[NB];
