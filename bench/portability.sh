@@ -52,4 +52,6 @@ run "avx512bf16-tinyllama-1.1b-f16-t1" avx512_bf16 llama.cpp-avx512noamx tinylla
 run "avx512bf16-llama-3.2-1b-w8a8-t1" avx512_bf16 llama.cpp-avx512noamx llama-3.2-1b-w8a8 -t 1 -p 128 -n 64
 run "avx2-tinyllama-1.1b-f16-t1" avx2 llama.cpp-avx2 tinyllama-1.1b-f16 -t 1 -p 128 -n 64
 run "avx2-llama-3.2-1b-w8a8-t1" avx2 llama.cpp-avx2 llama-3.2-1b-w8a8 -t 1 -p 128 -n 64
+run "avx512bf16-llama-3.2-1b-f32-t1" avx512_bf16 llama.cpp-avx512noamx llama-3.2-1b-f32 -t 1 -p 128 -n 64
+run "avx2-llama-3.2-1b-f32-t1" avx2 llama.cpp-avx2 llama-3.2-1b-f32 -t 1 -p 128 -n 64
 echo "results in $OUT"
