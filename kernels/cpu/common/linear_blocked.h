@@ -68,10 +68,13 @@ inline void dot_tile(const typename P::WT* w, int64_t ldw, const typename P::XT*
       for (int r = 0; r < NR; ++r) {
         wv[r] = P::load_w(w + r * ldw + k + u * KS);
         // The next NR rows (the next tile) at the same k: overlaps its memory latency
-        // with this tile's arithmetic. Never faults, even past the end. Into L2 (hint 2 =
-        // prefetcht1), where it arrives a whole tile early anyway: A/B on this VM, 1B BF16
-        // decode +2.4-3.4% over prefetcht0 (whose L1 fill buffers cap the lines in flight).
-        __builtin_prefetch(w + (NR + r) * ldw + k + u * KS, 0, 2);
+        // with this tile's arithmetic. Never faults, even past the end. Policies that step
+        // a whole cache line per row prefetch into L2 (prefetcht1: the line arrives a tile
+        // early anyway, and L1 fill buffers no longer cap the lines in flight; paired A/B on
+        // this VM, 1B BF16 avx512_bf16 decode +2.4-3.4%); narrower steps (several
+        // prefetches per line) keep prefetcht0 (AVX2 F16, 16-byte steps: -1..-3% with t1).
+        constexpr int kHint = KS * int(sizeof(typename P::WT)) >= 64 ? 2 : 3;
+        __builtin_prefetch(w + (NR + r) * ldw + k + u * KS, 0, kHint);
       }
 #pragma GCC unroll 16
       for (int m = 0; m < MR; ++m) {
