@@ -68,13 +68,17 @@ inline void dot_tile(const typename P::WT* w, int64_t ldw, const typename P::XT*
       for (int r = 0; r < NR; ++r) {
         wv[r] = P::load_w(w + r * ldw + k + u * KS);
         // The next NR rows (the next tile) at the same k: overlaps its memory latency
-        // with this tile's arithmetic. Never faults, even past the end. Policies that step
-        // a whole cache line per row prefetch into L2 (prefetcht1: the line arrives a tile
-        // early anyway, and L1 fill buffers no longer cap the lines in flight; paired A/B on
-        // this VM, 1B BF16 avx512_bf16 decode +2.4-3.4%); narrower steps (several
-        // prefetches per line) keep prefetcht0 (AVX2 F16, 16-byte steps: -1..-3% with t1).
-        constexpr int kHint = KS * int(sizeof(typename P::WT)) >= 64 ? 2 : 3;
-        __builtin_prefetch(w + (NR + r) * ldw + k + u * KS, 0, kHint);
+        // with this tile's arithmetic. Never faults, even past the end. Where an unrolled
+        // iteration covers a whole cache line per row: one prefetch per line, into L2
+        // (prefetcht1: the line arrives a tile early anyway, and L1 fill buffers no longer
+        // cap the lines in flight). Paired A/B on this VM (decode tg64, 2 threads): 1B BF16
+        // avx512_bf16 +2.4-3.4%, AVX2 BF16 and AVX-512 F16 (32-byte steps, one prefetch per
+        // line instead of two) +0.5-4%. Narrower iterations (AVX2 F16: 16-byte steps) keep a
+        // prefetcht0 per step (t1 there: -1..-3%).
+        constexpr int kStepBytes = KS * int(sizeof(typename P::WT));
+        constexpr bool kLine = KU * kStepBytes >= 64;
+        if (!kLine) __builtin_prefetch(w + (NR + r) * ldw + k + u * KS, 0, 3);
+        else if ((u * kStepBytes) % 64 == 0) __builtin_prefetch(w + (NR + r) * ldw + k + u * KS, 0, 2);
       }
 #pragma GCC unroll 16
       for (int m = 0; m < MR; ++m) {
