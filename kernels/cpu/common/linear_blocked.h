@@ -72,9 +72,10 @@ inline void dot_tile(const typename P::WT* w, int64_t ldw, const typename P::XT*
         // iteration covers a whole cache line per row: one prefetch per line, into L2
         // (prefetcht1: the line arrives a tile early anyway, and L1 fill buffers no longer
         // cap the lines in flight). Paired A/B on this VM (decode tg64, 2 threads): 1B BF16
-        // avx512_bf16 +2.4-3.4%, AVX2 BF16 and AVX-512 F16 (32-byte steps, one prefetch per
-        // line instead of two) +0.5-4%. Narrower iterations (AVX2 F16: 16-byte steps) keep a
-        // prefetcht0 per step (t1 there: -1..-3%).
+        // avx512_bf16 +2.4-3.4%, AVX2 BF16 +4.0-4.7% and AVX-512 F16 +0.5-4% (32-byte steps,
+        // one prefetch per line instead of two). Iterations narrower than a line keep a
+        // prefetcht0 per step: AVX2 F16 decode (16-byte steps; t1 there: -1..-3%) and the
+        // KU = 1 tiles of M > 1 with 16/32-byte steps (AVX2, AVX-512 F16/BF16 FMA forms).
         constexpr int kStepBytes = KS * int(sizeof(typename P::WT));
         constexpr bool kLine = KU * kStepBytes >= 64;
         if (!kLine) __builtin_prefetch(w + (NR + r) * ldw + k + u * KS, 0, 3);
