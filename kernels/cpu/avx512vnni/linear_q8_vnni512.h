@@ -60,10 +60,7 @@ inline void q8_block(const LinearArgs& a, const Q8Prep<int8_t>& P, int64_t m0, i
 #pragma GCC unroll 4
     for (int j = 0; j < NB; ++j) {
       wv[j] = _mm512_xor_si512(_mm512_loadu_si512(w[j] + k), flip);
-      // The next tile's row j at the same k (NB rows further): its first lines are in
-      // flight before the hardware prefetcher, which restarts at each 4 KiB page, would
-      // ask for them. Never faults, even past the end of the weights.
-      __builtin_prefetch(w[j] + NB * K + k, 0, 2);  // into L2, as the float dot tiles
+      prefetch_next_tile<true>(w[j] + NB * K + k);  // the next tile's row j (common/prefetch.h)
     }
     step(wv);
 #pragma GCC unroll 4

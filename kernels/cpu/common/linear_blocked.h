@@ -29,6 +29,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "prefetch.h"
 #include "xsimd/xsimd.hpp"
 
 namespace llrt::kernels {
@@ -67,19 +68,11 @@ inline void dot_tile(const typename P::WT* w, int64_t ldw, const typename P::XT*
 #pragma GCC unroll 16
       for (int r = 0; r < NR; ++r) {
         wv[r] = P::load_w(w + r * ldw + k + u * KS);
-        // The next NR rows (the next tile) at the same k: overlaps its memory latency
-        // with this tile's arithmetic. Never faults, even past the end. Where an unrolled
-        // iteration covers a whole cache line per row: one prefetch per line, into L2
-        // (prefetcht1: the line arrives a tile early anyway, and L1 fill buffers no longer
-        // cap the lines in flight). Paired A/B on this VM (decode tg64, 2 threads): 1B BF16
-        // avx512_bf16 +2.4-3.4%, AVX2 BF16 +4.0-4.7% and AVX-512 F16 +0.5-4% (32-byte steps,
-        // one prefetch per line instead of two). Iterations narrower than a line keep a
-        // prefetcht0 per step: AVX2 F16 decode (16-byte steps; t1 there: -1..-3%) and the
-        // KU = 1 tiles of M > 1 with 16/32-byte steps (AVX2, AVX-512 F16/BF16 FMA forms).
+        // The next tile's row r at the same k (common/prefetch.h): once per cache line into
+        // L2 where an unrolled iteration covers a line, else once per step into L1.
         constexpr int kStepBytes = KS * int(sizeof(typename P::WT));
         constexpr bool kLine = KU * kStepBytes >= 64;
-        if (!kLine) __builtin_prefetch(w + (NR + r) * ldw + k + u * KS, 0, 3);
-        else if ((u * kStepBytes) % 64 == 0) __builtin_prefetch(w + (NR + r) * ldw + k + u * KS, 0, 2);
+        if (!kLine || (u * kStepBytes) % 64 == 0) prefetch_next_tile<kLine>(w + (NR + r) * ldw + k + u * KS);
       }
 #pragma GCC unroll 16
       for (int m = 0; m < MR; ++m) {

@@ -28,6 +28,7 @@
 #include <limits>
 
 #include "llrt/dtype.h"
+#include "prefetch.h"
 #include "src/quant/quant.h"
 
 namespace llrt::kernels {

@@ -58,23 +58,21 @@ inline void q8y_block(const LinearArgs& a, const Q8Prep<typename T::Code>& P, in
     }
   };
   int64_t k = 0;
-  // 64 bytes (one cache line) per row per pass: the next tile's row j at the same k
-  // (NB rows further) is prefetched once per line, so its first lines are in flight
-  // before the hardware prefetcher (which restarts at each 4 KiB page) would ask for
-  // them. __builtin_prefetch never faults, even past the end of the weights.
-  // Not for the widening (16-byte) variant with two tokens: there the unrolled 64-byte body
-  // cost a quarter of its prefill speed (bench_q8 M = 128: 112 -> 82 GOP/s), while the
-  // AVX-VNNI variant gains from it at every M (M = 16: 149 -> 180, 2 threads).
-  if constexpr (MB == 1 || T::kStep >= 32)
-  for (; k + 64 <= K; k += 64) {
+  // 64 bytes (one cache line) per row per pass, prefetching the next tile's rows once per
+  // line (common/prefetch.h). Not for the widening (16-byte) variant with two tokens: there
+  // the unrolled 64-byte body cost a quarter of its prefill speed (bench_q8 M = 128: 112 -> 82
+  // GOP/s), while the AVX-VNNI variant gains from it at every M (M = 16: 149 -> 180, 2 threads).
+  if constexpr (MB == 1 || T::kStep >= 32) {
+    for (; k + 64 <= K; k += 64) {
 #pragma GCC unroll 4
-    for (int j = 0; j < NB; ++j) __builtin_prefetch(w[j] + NB * K + k, 0, 2);  // into L2, as the float dot tiles
+      for (int j = 0; j < NB; ++j) prefetch_next_tile<true>(w[j] + NB * K + k);
 #pragma GCC unroll 4
-    for (int u = 0; u < 64; u += T::kStep) {
-      __m256i wv[NB];
+      for (int u = 0; u < 64; u += T::kStep) {
+        __m256i wv[NB];
 #pragma GCC unroll 4
-      for (int j = 0; j < NB; ++j) wv[j] = T::load_w(w[j] + k + u);
-      step(wv, k + u);
+        for (int j = 0; j < NB; ++j) wv[j] = T::load_w(w[j] + k + u);
+        step(wv, k + u);
+      }
     }
   }
   for (; k + T::kStep <= K; k += T::kStep) {
